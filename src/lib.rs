@@ -1,0 +1,19 @@
+//! # strata
+//!
+//! A single-node EPICS archiver that reads and writes the PlainPB files of the
+//! EPICS Archiver Appliance and serves its retrieval and management HTTP APIs.
+//!
+//! Layers, each using only those listed before it: [`types`], [`pb`],
+//! [`plainpb`], [`storage`].
+
+#![deny(missing_docs)]
+#![warn(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod pb;
+pub mod plainpb;
+pub mod storage;
+pub mod types;
+
+/// Version string reported by `getVersion` and `--version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,5 @@
+//! `strata`: the appliance binary.
+
+fn main() {
+    println!("strata {}", strata::VERSION);
+}

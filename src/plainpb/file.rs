@@ -1,0 +1,585 @@
+//! Reading one PlainPB file: header, first/last sample, binary search by
+//! time over byte offsets (plainpb.md §7), and streaming of a time range.
+//!
+//! Never loads a large file whole: streams use a bounded line buffer and the
+//! search reads small blocks at chosen offsets.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::codec::{decode_sample_at, decode_timestamp, SampleCodecError};
+use super::escape::{is_plain, unescape_into};
+use super::header::decode_header;
+use super::lines::{LineEvent, LineReader};
+use super::{Error, NEWLINE};
+use crate::pb::PayloadInfo;
+use crate::types::{year_start, ArchDbType, ArchiverSample, EventStreamDesc, Timestamp};
+
+const BLOCK: usize = 16 * 1024;
+/// Files up to this size are searched in memory after one read.
+const SMALL_FILE: u64 = 64 * 1024;
+/// Java steps back at most this many lines looking for a parseable last sample.
+const MAX_BACKTRACK: usize = 1000;
+
+/// Random access to a file's bytes, in memory for small files.
+enum Bytes<'f> {
+    Mem(Vec<u8>),
+    File { file: &'f File, len: u64 },
+}
+
+impl Bytes<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Bytes::Mem(v) => v.len() as u64,
+            Bytes::File { len, .. } => *len,
+        }
+    }
+
+    fn read(&self, a: u64, b: u64) -> std::io::Result<Cow<'_, [u8]>> {
+        match self {
+            Bytes::Mem(v) => Ok(Cow::Borrowed(&v[a as usize..b as usize])),
+            Bytes::File { file, .. } => {
+                let mut buf = vec![0u8; (b - a) as usize];
+                file.read_exact_at(&mut buf, a)?;
+                Ok(Cow::Owned(buf))
+            }
+        }
+    }
+
+    /// Offset of the first newline at or after `from`.
+    fn newline_after(&self, from: u64) -> std::io::Result<Option<u64>> {
+        let len = self.len();
+        let mut at = from;
+        while at < len {
+            let end = (at + BLOCK as u64).min(len);
+            let block = self.read(at, end)?;
+            if let Some(i) = memchr::memchr(NEWLINE, &block) {
+                return Ok(Some(at + i as u64));
+            }
+            at = end;
+        }
+        Ok(None)
+    }
+
+    /// Offset of the last newline strictly before `before`.
+    fn newline_before(&self, before: u64, floor: u64) -> std::io::Result<Option<u64>> {
+        let mut end = before;
+        while end > floor {
+            let start = end.saturating_sub(BLOCK as u64).max(floor);
+            let block = self.read(start, end)?;
+            if let Some(i) = memchr::memrchr(NEWLINE, &block) {
+                return Ok(Some(start + i as u64));
+            }
+            end = start;
+        }
+        Ok(None)
+    }
+}
+
+/// One escaped sample line with its decoded timestamp.
+#[derive(Debug, Clone, Copy)]
+pub struct RawLine<'a> {
+    /// Sample time.
+    pub ts: Timestamp,
+    /// The escaped record, without newline, exactly as stored.
+    pub line: &'a [u8],
+}
+
+/// What a file holds, found by reading its head and tail only.
+#[derive(Debug, Clone)]
+pub struct FileInfo {
+    /// The header.
+    pub header: PayloadInfo,
+    /// Header as a description.
+    pub desc: EventStreamDesc,
+    /// Offset of the first sample line.
+    pub data_start: u64,
+    /// File size in bytes.
+    pub len: u64,
+    /// First sample, if any parses.
+    pub first: Option<ArchiverSample>,
+    /// Last parseable complete sample.
+    pub last: Option<ArchiverSample>,
+    /// The escaped last line (as stored), for index records.
+    pub last_line: Option<Vec<u8>>,
+    /// End offset (after its newline) of the last good line; appends go here.
+    pub good_len: u64,
+    /// Offset of trailing bytes that are not a complete parseable line.
+    pub damaged_tail: Option<u64>,
+}
+
+/// An open PlainPB file.
+pub struct PbFile {
+    path: PathBuf,
+    file: File,
+    len: u64,
+    header: PayloadInfo,
+    desc: EventStreamDesc,
+    data_start: u64,
+    year_start: i64,
+}
+
+impl PbFile {
+    /// Opens `path` and parses its header line.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+        Self::from_file(path, file, len)
+    }
+
+    /// Parses the header of an already open file of size `len`.
+    pub fn from_file(path: &Path, file: File, len: u64) -> Result<Self, Error> {
+        let bad = |reason: String| Error::BadHeader {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if len == 0 {
+            return Err(bad("empty file".into()));
+        }
+        let bytes = Bytes::File { file: &file, len };
+        let nl = bytes
+            .newline_after(0)
+            .map_err(|e| Error::io("read", path, e))?
+            .ok_or_else(|| bad("no complete header line".into()))?;
+        let escaped = bytes.read(0, nl).map_err(|e| Error::io("read", path, e))?;
+        let mut raw = Vec::with_capacity(escaped.len());
+        unescape_into(&escaped, &mut raw).map_err(|e| bad(e.to_string()))?;
+        let header = decode_header(&raw).map_err(|e| bad(e.to_string()))?;
+        let desc = header
+            .to_desc()
+            .ok_or_else(|| bad(format!("unknown payload type {}", header.r#type)))?;
+        let year_start = year_start(header.year);
+        Ok(PbFile {
+            path: path.to_path_buf(),
+            file,
+            len,
+            header,
+            desc,
+            data_start: nl + 1,
+            year_start,
+        })
+    }
+
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The header.
+    pub fn header(&self) -> &PayloadInfo {
+        &self.header
+    }
+
+    /// The header as a description.
+    pub fn desc(&self) -> &EventStreamDesc {
+        &self.desc
+    }
+
+    /// File size when opened.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when the file has no sample bytes after its header.
+    pub fn is_empty(&self) -> bool {
+        self.len <= self.data_start
+    }
+
+    /// Offset of the first sample line.
+    pub fn data_start(&self) -> u64 {
+        self.data_start
+    }
+
+    fn bytes(&self) -> Result<Bytes<'_>, Error> {
+        if self.len <= SMALL_FILE {
+            let mut v = vec![0u8; self.len as usize];
+            self.file
+                .read_exact_at(&mut v, 0)
+                .map_err(|e| Error::io("read", &self.path, e))?;
+            Ok(Bytes::Mem(v))
+        } else {
+            Ok(Bytes::File {
+                file: &self.file,
+                len: self.len,
+            })
+        }
+    }
+
+    fn unescape<'a>(&self, escaped: &'a [u8], scratch: &'a mut Vec<u8>, offset: u64) -> Result<&'a [u8], Error> {
+        if is_plain(escaped) {
+            return Ok(escaped);
+        }
+        scratch.clear();
+        unescape_into(escaped, scratch).map_err(|e| self.bad_sample(offset, e.to_string()))?;
+        Ok(scratch)
+    }
+
+    fn bad_sample(&self, offset: u64, reason: String) -> Error {
+        Error::BadSample {
+            path: self.path.clone(),
+            offset,
+            reason,
+        }
+    }
+
+    fn ts_of(&self, escaped: &[u8], offset: u64) -> Result<Timestamp, Error> {
+        let mut scratch = Vec::new();
+        let raw = self.unescape(escaped, &mut scratch, offset)?;
+        let (soy, nano) = decode_timestamp(raw).map_err(|e| self.bad_sample(offset, e.to_string()))?;
+        Ok(Timestamp::new(self.year_start + i64::from(soy), nano))
+    }
+
+    fn decode_at(&self, escaped: &[u8], offset: u64) -> Result<ArchiverSample, Error> {
+        let mut scratch = Vec::new();
+        let raw = self.unescape(escaped, &mut scratch, offset)?;
+        decode_sample_at(self.desc.db_type, raw, self.year_start).map_err(|e| self.bad_sample(offset, e.to_string()))
+    }
+
+    /// Head and tail facts: first and last parseable samples, the end of the
+    /// last good line and whether a damaged tail follows it.
+    pub fn info(&self) -> Result<FileInfo, Error> {
+        let bytes = self.bytes()?;
+        let io = |e| Error::io("read", &self.path, e);
+        let mut first = None;
+        if let Some(nl) = bytes.newline_after(self.data_start).map_err(io)? {
+            let line = bytes.read(self.data_start, nl).map_err(io)?;
+            first = self.decode_at(&line, self.data_start).ok();
+        }
+        // Walk back from the end over complete lines until one parses.
+        let mut last = None;
+        let mut last_line = None;
+        let mut good_len = self.data_start;
+        let mut end_nl = if self.len > self.data_start {
+            bytes.newline_before(self.len, self.data_start).map_err(io)?
+        } else {
+            None
+        };
+        let mut tries = 0;
+        while let Some(nl) = end_nl {
+            if nl < self.data_start || tries >= MAX_BACKTRACK {
+                break;
+            }
+            tries += 1;
+            let start = match bytes.newline_before(nl, self.data_start).map_err(io)? {
+                Some(p) => p + 1,
+                None => self.data_start,
+            };
+            let line = bytes.read(start, nl).map_err(io)?;
+            if let Ok(s) = self.decode_at(&line, start) {
+                last = Some(s);
+                last_line = Some(line.into_owned());
+                good_len = nl + 1;
+                break;
+            }
+            end_nl = if start > self.data_start { Some(start - 1) } else { None };
+        }
+        if last.is_none() {
+            good_len = self.data_start;
+            first = None;
+        }
+        let damaged_tail = (good_len < self.len).then_some(good_len);
+        Ok(FileInfo {
+            header: self.header.clone(),
+            desc: self.desc.clone(),
+            data_start: self.data_start,
+            len: self.len,
+            first,
+            last,
+            last_line,
+            good_len,
+            damaged_tail,
+        })
+    }
+
+    /// Start offset and timestamp of the first decodable line starting at or
+    /// after byte `p` (a line starts at `data_start` or after a newline).
+    fn probe(&self, bytes: &Bytes<'_>, p: u64, limit: u64) -> Result<Option<(u64, Timestamp)>, Error> {
+        let io = |e| Error::io("read", &self.path, e);
+        let mut start = if p <= self.data_start {
+            self.data_start
+        } else {
+            match bytes.newline_after(p - 1).map_err(io)? {
+                Some(nl) => nl + 1,
+                None => return Ok(None),
+            }
+        };
+        while start < limit {
+            let Some(nl) = bytes.newline_after(start).map_err(io)? else {
+                return Ok(None);
+            };
+            if nl >= limit {
+                return Ok(None);
+            }
+            let line = bytes.read(start, nl).map_err(io)?;
+            match self.ts_of(&line, start) {
+                Ok(ts) => return Ok(Some((start, ts))),
+                Err(_) => start = nl + 1,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Binary search (plainpb.md §7.2): returns `(first_after, at_or_before)`,
+    /// the start offset of the first line with time `> t` (file end if none)
+    /// and the start offset of the line before it (`None` if `t` precedes
+    /// every sample). O(log size) block reads.
+    pub fn search(&self, t: Timestamp) -> Result<(u64, Option<u64>), Error> {
+        let bytes = self.bytes()?;
+        self.search_in(&bytes, t)
+    }
+
+    fn search_in(&self, bytes: &Bytes<'_>, t: Timestamp) -> Result<(u64, Option<u64>), Error> {
+        let limit = self.len;
+        let (mut lo, mut hi) = (self.data_start, limit);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.probe(bytes, mid, limit)? {
+                Some((_, ts)) if ts <= t => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        let first_after = match self.probe(bytes, lo, limit)? {
+            Some((start, _)) => start,
+            None => limit,
+        };
+        let before = if lo > self.data_start { Some(lo - 1) } else { None };
+        // A damaged line between `before` and `first_after` can break the
+        // adjacency argument; confirm `before` is a line start with ts <= t.
+        let before = match before {
+            Some(b) => match self.probe(bytes, b, limit)? {
+                Some((s, ts)) if s == b && ts <= t => Some(b),
+                _ => self.scan_back_for(bytes, first_after, t)?,
+            },
+            None => None,
+        };
+        Ok((first_after, before))
+    }
+
+    /// Slow path: walk back line by line from `from` to a line with ts <= t.
+    fn scan_back_for(&self, bytes: &Bytes<'_>, from: u64, t: Timestamp) -> Result<Option<u64>, Error> {
+        let io = |e| Error::io("read", &self.path, e);
+        let mut end = from;
+        for _ in 0..MAX_BACKTRACK {
+            if end <= self.data_start {
+                return Ok(None);
+            }
+            let nl = end - 1;
+            let start = match bytes.newline_before(nl, self.data_start).map_err(io)? {
+                Some(p) => p + 1,
+                None => self.data_start,
+            };
+            let line = bytes.read(start, nl).map_err(io)?;
+            if let Ok(ts) = self.ts_of(&line, start) {
+                if ts <= t {
+                    return Ok(Some(start));
+                }
+            }
+            end = start;
+        }
+        Ok(None)
+    }
+
+    /// The newest sample with time `<= t` (or `< t` when `strict`), by binary search.
+    pub fn last_at_or_before(&self, t: Timestamp, strict: bool) -> Result<Option<ArchiverSample>, Error> {
+        let target = if strict {
+            if t.nanos > 0 {
+                Timestamp::new(t.secs, t.nanos - 1)
+            } else {
+                Timestamp::new(t.secs - 1, 999_999_999)
+            }
+        } else {
+            t
+        };
+        let bytes = self.bytes()?;
+        let (_, before) = self.search_in(&bytes, target)?;
+        let Some(start) = before else { return Ok(None) };
+        let io = |e| Error::io("read", &self.path, e);
+        let Some(nl) = bytes.newline_after(start).map_err(io)? else {
+            return Ok(None);
+        };
+        let line = bytes.read(start, nl).map_err(io)?;
+        self.decode_at(&line, start).map(Some)
+    }
+
+    /// Streams samples from the newest one at or before `start` (or the
+    /// first sample) through the last one `<= end` (inclusive).
+    pub fn stream(self, start: Option<Timestamp>, end: Option<Timestamp>) -> Result<SampleStream, Error> {
+        let offset = match start {
+            None => self.data_start,
+            Some(t) => {
+                let (first_after, before) = self.search(t)?;
+                before.unwrap_or(first_after)
+            }
+        };
+        let mut file = self.file;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| Error::io("seek", &self.path, e))?;
+        Ok(SampleStream {
+            reader: LineReader::new(file, offset),
+            path: self.path,
+            desc: self.desc,
+            year_start: self.year_start,
+            end,
+            scratch: Vec::new(),
+            done: false,
+            truncated_tail: None,
+        })
+    }
+}
+
+/// A forward stream of a file's samples in a time range.
+pub struct SampleStream<R: Read = File> {
+    reader: LineReader<R>,
+    path: PathBuf,
+    desc: EventStreamDesc,
+    year_start: i64,
+    end: Option<Timestamp>,
+    scratch: Vec<u8>,
+    done: bool,
+    truncated_tail: Option<u64>,
+}
+
+impl<R: Read> SampleStream<R> {
+    /// A stream over an arbitrary reader positioned at the first sample line
+    /// (`base` = its offset, used in error messages).
+    pub fn from_reader(reader: R, base: u64, path: PathBuf, desc: EventStreamDesc, end: Option<Timestamp>) -> Self {
+        let year_start = year_start(desc.year);
+        SampleStream {
+            reader: LineReader::new(reader, base),
+            path,
+            desc,
+            year_start,
+            end,
+            scratch: Vec::new(),
+            done: false,
+            truncated_tail: None,
+        }
+    }
+
+    /// The header description.
+    pub fn desc(&self) -> &EventStreamDesc {
+        &self.desc
+    }
+
+    /// Mutable description (retrieval adds headers such as EGU).
+    pub fn desc_mut(&mut self) -> &mut EventStreamDesc {
+        &mut self.desc
+    }
+
+    /// The file being read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Offset of a partial trailing line, once the stream has reached it.
+    pub fn truncated_tail(&self) -> Option<u64> {
+        self.truncated_tail
+    }
+
+    /// Next sample line with its timestamp, without decoding the value.
+    /// Lines whose timestamp cannot be read are returned as errors; the
+    /// stream continues with the next line on the following call.
+    pub fn next_raw(&mut self) -> Result<Option<RawLine<'_>>, Error> {
+        if self.done {
+            return Ok(None);
+        }
+        let ev = self
+            .reader
+            .next_line()
+            .map_err(|e| Error::io("read", &self.path, e))?;
+        let (offset, bytes) = match ev {
+            None => {
+                self.done = true;
+                return Ok(None);
+            }
+            Some(LineEvent::Partial { offset, len }) => {
+                self.done = true;
+                self.truncated_tail = Some(offset);
+                tracing::warn!(path = %self.path.display(), offset, len, "ignoring truncated last line");
+                return Ok(None);
+            }
+            Some(LineEvent::Line { offset, bytes }) => (offset, bytes),
+        };
+        let ts = {
+            let raw: &[u8] = if is_plain(bytes) {
+                bytes
+            } else {
+                self.scratch.clear();
+                unescape_into(bytes, &mut self.scratch).map_err(|e| Error::BadSample {
+                    path: self.path.clone(),
+                    offset,
+                    reason: e.to_string(),
+                })?;
+                &self.scratch
+            };
+            let (soy, nano) = decode_timestamp(raw).map_err(|e| Error::BadSample {
+                path: self.path.clone(),
+                offset,
+                reason: e.to_string(),
+            })?;
+            Timestamp::new(self.year_start + i64::from(soy), nano)
+        };
+        if self.end.is_some_and(|end| ts > end) {
+            self.done = true;
+            return Ok(None);
+        }
+        Ok(Some(RawLine { ts, line: bytes }))
+    }
+
+    /// Next decoded sample (`None` at the end of the range or file).
+    pub fn next_sample(&mut self) -> Result<Option<ArchiverSample>, Error> {
+        if self.done {
+            return Ok(None);
+        }
+        let ev = self
+            .reader
+            .next_line()
+            .map_err(|e| Error::io("read", &self.path, e))?;
+        let (offset, bytes) = match ev {
+            None => {
+                self.done = true;
+                return Ok(None);
+            }
+            Some(LineEvent::Partial { offset, len }) => {
+                self.done = true;
+                self.truncated_tail = Some(offset);
+                tracing::warn!(path = %self.path.display(), offset, len, "ignoring truncated last line");
+                return Ok(None);
+            }
+            Some(LineEvent::Line { offset, bytes }) => (offset, bytes),
+        };
+        let raw: &[u8] = if is_plain(bytes) {
+            bytes
+        } else {
+            self.scratch.clear();
+            unescape_into(bytes, &mut self.scratch).map_err(|e| Error::BadSample {
+                path: self.path.clone(),
+                offset,
+                reason: e.to_string(),
+            })?;
+            &self.scratch
+        };
+        let sample = decode_sample_at(self.desc.db_type, raw, self.year_start).map_err(|e: SampleCodecError| {
+            Error::BadSample {
+                path: self.path.clone(),
+                offset,
+                reason: e.to_string(),
+            }
+        })?;
+        if let Some(end) = self.end {
+            if Timestamp::from_system_time(sample.timestamp) > end {
+                self.done = true;
+                return Ok(None);
+            }
+        }
+        Ok(Some(sample))
+    }
+
+    /// The payload type of the stream.
+    pub fn db_type(&self) -> ArchDbType {
+        self.desc.db_type
+    }
+}

@@ -1,0 +1,36 @@
+//! The PlainPB format: line escaping, the PayloadInfo header, the sample
+//! codec, PV → path mapping, partition file names, and file reading/writing.
+//!
+//! Works on bytes, `Read`/`Write` and single files only; it knows nothing of
+//! sled, tokio, tiers or the registry.
+
+mod chunks;
+mod codec;
+mod error;
+mod escape;
+mod file;
+mod header;
+mod lines;
+mod path;
+mod wire;
+mod writer;
+
+pub use chunks::{ChunkItem, ChunkReader, ChunkWriter};
+pub use codec::{decode_sample, decode_timestamp, encode_sample, SampleCodecError};
+pub use error::Error;
+pub use escape::{escape_into, unescape_into, EscapeError};
+pub use file::{FileInfo, PbFile, RawLine, SampleStream};
+pub use header::{decode_header, encode_header, header_line};
+pub use lines::{LineEvent, LineReader};
+pub use path::{
+    key_to_relative_dir, partition_path, pv_key, split_file_name, PV_KEY_SEPARATORS,
+    PV_KEY_TERMINATOR,
+};
+pub use writer::{AppendTarget, Appender};
+
+/// Line terminator.
+pub const NEWLINE: u8 = 0x0A;
+/// Escape byte.
+pub const ESCAPE: u8 = 0x1B;
+/// Extension of data files.
+pub const PB_EXTENSION: &str = ".pb";
