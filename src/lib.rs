@@ -12,6 +12,7 @@
 
 pub mod pb;
 pub mod plainpb;
+pub mod retrieval;
 pub mod storage;
 pub mod types;
 

@@ -5,7 +5,7 @@
 use std::io::{self, Read, Write};
 
 use super::codec::{decode_sample_at, encode_sample};
-use super::escape::{escape_into, is_plain, unescape_into};
+use super::escape::{escape_into, unescape_into};
 use super::header::{decode_header, header_line};
 use super::lines::{LineEvent, LineReader};
 use super::NEWLINE;
@@ -49,19 +49,22 @@ impl<R: Read> ChunkReader<R> {
         loop {
             let pos = self.lines.position();
             let ev = self.lines.next_line().map_err(|e| (pos, e.to_string()))?;
-            let (offset, bytes) = match ev {
+            let (offset, bytes, plain) = match ev {
                 None => return Ok(None),
                 Some(LineEvent::Partial { offset, len }) => {
                     self.partial_tail = Some(offset);
-                    return Err((offset, format!("truncated last line ({len} bytes without newline)")));
+                    return Err((
+                        offset,
+                        format!("truncated last line ({len} bytes without newline)"),
+                    ));
                 }
-                Some(LineEvent::Line { offset, bytes }) => (offset, bytes),
+                Some(LineEvent::Line { offset, bytes, plain }) => (offset, bytes, plain),
             };
             if bytes.is_empty() {
                 self.expect_header = true;
                 continue;
             }
-            let raw: &[u8] = if is_plain(bytes) {
+            let raw: &[u8] = if plain {
                 bytes
             } else {
                 self.scratch.clear();

@@ -1,14 +1,14 @@
 //! The hand-written codec against prost, for every payload type.
 
 use super::*;
-use crate::plainpb::{escape_into, unescape_into};
 use crate::pb;
+use crate::plainpb::{escape_into, unescape_into};
 use crate::types::{year_start, ArchDbType, ArchiverSample, SampleValue, Timestamp};
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 
 fn fvs(s: &ArchiverSample) -> Vec<pb::FieldValue> {
-    s.field_values
+    s.field_values()
         .iter()
         .map(|(n, v)| pb::FieldValue {
             name: n.clone(),
@@ -24,8 +24,8 @@ fn prost_encode(s: &ArchiverSample, year: i32) -> Vec<u8> {
     let nano = ts.nanos;
     let sev = (s.severity != 0).then_some(s.severity);
     let stat = (s.status != 0).then_some(s.status);
-    let rc = s.repeat_count;
-    let fa = s.field_actual_change;
+    let rc = s.repeat_count();
+    let fa = s.field_actual_change();
     let fv = fvs(s);
     macro_rules! msg {
         ($t:ident, $val:expr) => {
@@ -66,7 +66,7 @@ fn prost_encode(s: &ArchiverSample, year: i32) -> Vec<u8> {
             repeatcount: rc,
             fieldvalues: fv,
             fieldactualchange: fa,
-            user_tag: s.user_tag,
+            user_tag: s.user_tag(),
         }
         .encode_to_vec(),
     }
@@ -74,20 +74,17 @@ fn prost_encode(s: &ArchiverSample, year: i32) -> Vec<u8> {
 
 fn special_string() -> impl Strategy<Value = String> {
     prop::collection::vec(
-        prop_oneof![
-            Just('\n'),
-            Just('\r'),
-            Just('\u{1b}'),
-            Just('\0'),
-            any::<char>()
-        ],
+        prop_oneof![Just('\n'), Just('\r'), Just('\u{1b}'), Just('\0'), any::<char>()],
         0..12,
     )
     .prop_map(|v| v.into_iter().collect())
 }
 
 fn special_bytes() -> impl Strategy<Value = Vec<u8>> {
-    prop::collection::vec(prop_oneof![Just(0x0Au8), Just(0x0D), Just(0x1B), any::<u8>()], 0..40)
+    prop::collection::vec(
+        prop_oneof![Just(0x0Au8), Just(0x0D), Just(0x1B), any::<u8>()],
+        0..40,
+    )
 }
 
 fn value_strategy() -> impl Strategy<Value = SampleValue> {
@@ -138,12 +135,13 @@ prop_compose! {
         let mut s = ArchiverSample::new(Timestamp::new(year_start(year) + soy, nanos).to_system_time(), value);
         s.severity = severity;
         s.status = status;
-        s.field_values = fields;
-        s.repeat_count = repeat_count;
-        s.field_actual_change = fac;
+        s.extra_mut().field_values = fields;
+        s.extra_mut().repeat_count = repeat_count;
+        s.extra_mut().field_actual_change = fac;
         if s.value.db_type() == ArchDbType::V4GenericBytes {
-            s.user_tag = user_tag;
+            s.extra_mut().user_tag = user_tag;
         }
+        s.normalize_extra();
         (year, s)
     }
 }
@@ -161,7 +159,8 @@ proptest! {
         encode_sample(&back, year, &mut again).unwrap();
         prop_assert_eq!(&again, &ours);
         prop_assert_eq!(back.timestamp, s.timestamp);
-        prop_assert_eq!(&back.field_values, &s.field_values);
+        prop_assert_eq!(back.field_values(), s.field_values());
+        prop_assert_eq!(back.extra.is_some(), s.extra.is_some());
         prop_assert_eq!((back.severity, back.status), (s.severity, s.status));
         prop_assert_eq!(decode_timestamp(&ours).unwrap().1, s.ts().nanos);
         // Escaped form has no newline and unescapes to the same bytes.
@@ -205,7 +204,11 @@ fn missing_required_fields_are_errors() {
     assert!(decode_sample(ArchDbType::ScalarDouble, &[0x10, 0x00], 2024).is_err());
     // Wrong wire type for the value.
     assert!(matches!(
-        decode_sample(ArchDbType::ScalarDouble, &[0x08, 0x01, 0x10, 0x00, 0x18, 0x01], 2024),
+        decode_sample(
+            ArchDbType::ScalarDouble,
+            &[0x08, 0x01, 0x10, 0x00, 0x18, 0x01],
+            2024
+        ),
         Err(SampleCodecError::WireType { .. })
     ));
 }

@@ -33,6 +33,27 @@ pub fn escape_into(src: &[u8], dst: &mut Vec<u8>) {
 /// Appends the unescaped form of `src` to `dst`.
 pub fn unescape_into(src: &[u8], dst: &mut Vec<u8>) -> Result<(), EscapeError> {
     dst.reserve(src.len());
+    if src.len() <= 64 {
+        // Short records: a plain loop beats repeated SIMD searches.
+        let mut i = 0;
+        while i < src.len() {
+            let b = src[i];
+            if b == ESCAPE {
+                let code = *src.get(i + 1).ok_or(EscapeError)?;
+                dst.push(match code {
+                    1 => ESCAPE,
+                    2 => NEWLINE,
+                    3 => CR,
+                    other => other,
+                });
+                i += 2;
+            } else {
+                dst.push(b);
+                i += 1;
+            }
+        }
+        return Ok(());
+    }
     let mut rest = src;
     while let Some(i) = memchr::memchr(ESCAPE, rest) {
         dst.extend_from_slice(&rest[..i]);

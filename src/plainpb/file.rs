@@ -10,7 +10,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::codec::{decode_sample_at, decode_timestamp, SampleCodecError};
+use super::codec::{decode_into_at, decode_sample_at, decode_timestamp, SampleCodecError};
 use super::escape::{is_plain, unescape_into};
 use super::header::decode_header;
 use super::lines::{LineEvent, LineReader};
@@ -208,7 +208,12 @@ impl PbFile {
         }
     }
 
-    fn unescape<'a>(&self, escaped: &'a [u8], scratch: &'a mut Vec<u8>, offset: u64) -> Result<&'a [u8], Error> {
+    fn unescape<'a>(
+        &self,
+        escaped: &'a [u8],
+        scratch: &'a mut Vec<u8>,
+        offset: u64,
+    ) -> Result<&'a [u8], Error> {
         if is_plain(escaped) {
             return Ok(escaped);
         }
@@ -235,7 +240,8 @@ impl PbFile {
     fn decode_at(&self, escaped: &[u8], offset: u64) -> Result<ArchiverSample, Error> {
         let mut scratch = Vec::new();
         let raw = self.unescape(escaped, &mut scratch, offset)?;
-        decode_sample_at(self.desc.db_type, raw, self.year_start).map_err(|e| self.bad_sample(offset, e.to_string()))
+        decode_sample_at(self.desc.db_type, raw, self.year_start)
+            .map_err(|e| self.bad_sample(offset, e.to_string()))
     }
 
     /// Head and tail facts: first and last parseable samples, the end of the
@@ -274,7 +280,11 @@ impl PbFile {
                 good_len = nl + 1;
                 break;
             }
-            end_nl = if start > self.data_start { Some(start - 1) } else { None };
+            end_nl = if start > self.data_start {
+                Some(start - 1)
+            } else {
+                None
+            };
         }
         if last.is_none() {
             good_len = self.data_start;
@@ -430,6 +440,9 @@ impl PbFile {
     }
 }
 
+/// `(offset, escaped line, unescaped line)`.
+type FetchedLine<'a> = (u64, &'a [u8], &'a [u8]);
+
 /// A forward stream of a file's samples in a time range.
 pub struct SampleStream<R: Read = File> {
     reader: LineReader<R>,
@@ -445,7 +458,13 @@ pub struct SampleStream<R: Read = File> {
 impl<R: Read> SampleStream<R> {
     /// A stream over an arbitrary reader positioned at the first sample line
     /// (`base` = its offset, used in error messages).
-    pub fn from_reader(reader: R, base: u64, path: PathBuf, desc: EventStreamDesc, end: Option<Timestamp>) -> Self {
+    pub fn from_reader(
+        reader: R,
+        base: u64,
+        path: PathBuf,
+        desc: EventStreamDesc,
+        end: Option<Timestamp>,
+    ) -> Self {
         let year_start = year_start(desc.year);
         SampleStream {
             reader: LineReader::new(reader, base),
@@ -479,101 +498,123 @@ impl<R: Read> SampleStream<R> {
         self.truncated_tail
     }
 
+    /// Next complete line: `(offset, escaped bytes, unescaped bytes)`, or
+    /// `None` at the end (a partial tail is logged and ends the stream).
+    fn fetch<'a>(
+        reader: &'a mut LineReader<R>,
+        scratch: &'a mut Vec<u8>,
+        path: &Path,
+        done: &mut bool,
+        truncated_tail: &mut Option<u64>,
+    ) -> Result<Option<FetchedLine<'a>>, Error> {
+        if *done {
+            return Ok(None);
+        }
+        let ev = reader.next_line().map_err(|e| Error::io("read", path, e))?;
+        let (offset, bytes, plain) = match ev {
+            None => {
+                *done = true;
+                return Ok(None);
+            }
+            Some(LineEvent::Partial { offset, len }) => {
+                *done = true;
+                *truncated_tail = Some(offset);
+                tracing::warn!(path = %path.display(), offset, len, "ignoring truncated last line");
+                return Ok(None);
+            }
+            Some(LineEvent::Line { offset, bytes, plain }) => (offset, bytes, plain),
+        };
+        if plain {
+            return Ok(Some((offset, bytes, bytes)));
+        }
+        scratch.clear();
+        unescape_into(bytes, scratch).map_err(|e| Error::BadSample {
+            path: path.to_path_buf(),
+            offset,
+            reason: e.to_string(),
+        })?;
+        Ok(Some((offset, bytes, scratch.as_slice())))
+    }
+
     /// Next sample line with its timestamp, without decoding the value.
     /// Lines whose timestamp cannot be read are returned as errors; the
     /// stream continues with the next line on the following call.
     pub fn next_raw(&mut self) -> Result<Option<RawLine<'_>>, Error> {
-        if self.done {
+        let (year_start, end) = (self.year_start, self.end);
+        let Some((offset, line, raw)) = Self::fetch(
+            &mut self.reader,
+            &mut self.scratch,
+            &self.path,
+            &mut self.done,
+            &mut self.truncated_tail,
+        )?
+        else {
             return Ok(None);
-        }
-        let ev = self
-            .reader
-            .next_line()
-            .map_err(|e| Error::io("read", &self.path, e))?;
-        let (offset, bytes) = match ev {
-            None => {
-                self.done = true;
-                return Ok(None);
-            }
-            Some(LineEvent::Partial { offset, len }) => {
-                self.done = true;
-                self.truncated_tail = Some(offset);
-                tracing::warn!(path = %self.path.display(), offset, len, "ignoring truncated last line");
-                return Ok(None);
-            }
-            Some(LineEvent::Line { offset, bytes }) => (offset, bytes),
         };
-        let ts = {
-            let raw: &[u8] = if is_plain(bytes) {
-                bytes
-            } else {
-                self.scratch.clear();
-                unescape_into(bytes, &mut self.scratch).map_err(|e| Error::BadSample {
-                    path: self.path.clone(),
-                    offset,
-                    reason: e.to_string(),
-                })?;
-                &self.scratch
-            };
-            let (soy, nano) = decode_timestamp(raw).map_err(|e| Error::BadSample {
-                path: self.path.clone(),
-                offset,
-                reason: e.to_string(),
-            })?;
-            Timestamp::new(self.year_start + i64::from(soy), nano)
-        };
-        if self.end.is_some_and(|end| ts > end) {
+        let (soy, nano) = decode_timestamp(raw).map_err(|e| Error::BadSample {
+            path: self.path.clone(),
+            offset,
+            reason: e.to_string(),
+        })?;
+        let ts = Timestamp::new(year_start + i64::from(soy), nano);
+        if end.is_some_and(|end| ts > end) {
             self.done = true;
             return Ok(None);
         }
-        Ok(Some(RawLine { ts, line: bytes }))
+        Ok(Some(RawLine { ts, line }))
+    }
+
+    /// Decodes the next sample into `out` (reusing its allocations);
+    /// `Ok(false)` at the end of the range or file. After an error the
+    /// stream continues with the next line.
+    pub fn next_sample_into(&mut self, out: &mut ArchiverSample) -> Result<bool, Error> {
+        let (ty, year_start, end) = (self.desc.db_type, self.year_start, self.end);
+        let Some((offset, _, raw)) = Self::fetch(
+            &mut self.reader,
+            &mut self.scratch,
+            &self.path,
+            &mut self.done,
+            &mut self.truncated_tail,
+        )?
+        else {
+            return Ok(false);
+        };
+        if let Err(e) = decode_into_at(ty, raw, year_start, out) {
+            return Err(Error::BadSample {
+                path: self.path.clone(),
+                offset,
+                reason: e.to_string(),
+            });
+        }
+        if end.is_some_and(|end| Timestamp::from_system_time(out.timestamp) > end) {
+            self.done = true;
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// Next decoded sample (`None` at the end of the range or file).
     pub fn next_sample(&mut self) -> Result<Option<ArchiverSample>, Error> {
-        if self.done {
+        let (ty, year_start, end) = (self.desc.db_type, self.year_start, self.end);
+        let Some((offset, _, raw)) = Self::fetch(
+            &mut self.reader,
+            &mut self.scratch,
+            &self.path,
+            &mut self.done,
+            &mut self.truncated_tail,
+        )?
+        else {
             return Ok(None);
-        }
-        let ev = self
-            .reader
-            .next_line()
-            .map_err(|e| Error::io("read", &self.path, e))?;
-        let (offset, bytes) = match ev {
-            None => {
-                self.done = true;
-                return Ok(None);
-            }
-            Some(LineEvent::Partial { offset, len }) => {
-                self.done = true;
-                self.truncated_tail = Some(offset);
-                tracing::warn!(path = %self.path.display(), offset, len, "ignoring truncated last line");
-                return Ok(None);
-            }
-            Some(LineEvent::Line { offset, bytes }) => (offset, bytes),
         };
-        let raw: &[u8] = if is_plain(bytes) {
-            bytes
-        } else {
-            self.scratch.clear();
-            unescape_into(bytes, &mut self.scratch).map_err(|e| Error::BadSample {
+        let sample =
+            decode_sample_at(ty, raw, year_start).map_err(|e: SampleCodecError| Error::BadSample {
                 path: self.path.clone(),
                 offset,
                 reason: e.to_string(),
             })?;
-            &self.scratch
-        };
-        let sample = decode_sample_at(self.desc.db_type, raw, self.year_start).map_err(|e: SampleCodecError| {
-            Error::BadSample {
-                path: self.path.clone(),
-                offset,
-                reason: e.to_string(),
-            }
-        })?;
-        if let Some(end) = self.end {
-            if Timestamp::from_system_time(sample.timestamp) > end {
-                self.done = true;
-                return Ok(None);
-            }
+        if end.is_some_and(|end| Timestamp::from_system_time(sample.timestamp) > end) {
+            self.done = true;
+            return Ok(None);
         }
         Ok(Some(sample))
     }

@@ -31,7 +31,11 @@ mod tests {
 
     #[test]
     fn file_header_matches_worked_example() {
-        let line = header_line(&PayloadInfo::for_file(ArchDbType::ScalarDouble, "ROOT:SUB:pv", 2024));
+        let line = header_line(&PayloadInfo::for_file(
+            ArchDbType::ScalarDouble,
+            "ROOT:SUB:pv",
+            2024,
+        ));
         let mut expect = vec![0x08, 0x06, 0x12, 0x0b];
         expect.extend_from_slice(b"ROOT:SUB:pv");
         expect.extend_from_slice(&[0x18, 0xe8, 0x0f, 0x0a]);

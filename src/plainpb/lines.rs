@@ -20,6 +20,8 @@ pub enum LineEvent<'a> {
         offset: u64,
         /// The line without its newline.
         bytes: &'a [u8],
+        /// True if the line contains no escape byte (needs no unescaping).
+        plain: bool,
     },
     /// `len` bytes at `offset` that end without a newline (end of input).
     Partial {
@@ -69,14 +71,30 @@ impl<R: Read> LineReader<R> {
     /// Next line, partial tail, or `None` at the end.
     pub fn next_line(&mut self) -> io::Result<Option<LineEvent<'_>>> {
         let mut scan_from = self.pos;
+        let mut plain = true;
         loop {
-            if let Some(i) = memchr::memchr(super::NEWLINE, &self.buf[scan_from..self.filled]) {
+            // One pass finds the newline and notes an escape byte before it.
+            let mut found = None;
+            let mut at = scan_from;
+            while let Some(i) = if plain {
+                find_newline_or_escape(&self.buf[at..self.filled])
+            } else {
+                memchr::memchr(super::NEWLINE, &self.buf[at..self.filled])
+            } {
+                if self.buf[at + i] == super::NEWLINE {
+                    found = Some(at + i);
+                    break;
+                }
+                plain = false;
+                at += i + 1;
+            }
+            if let Some(end) = found {
                 let start = self.pos;
-                let end = scan_from + i;
                 self.pos = end + 1;
                 return Ok(Some(LineEvent::Line {
                     offset: self.base + start as u64,
                     bytes: &self.buf[start..end],
+                    plain,
                 }));
             }
             if self.eof {
@@ -124,6 +142,39 @@ impl<R: Read> LineReader<R> {
     }
 }
 
+/// Position of the first `0x0A` or `0x1B` in `h`.
+///
+/// Sample lines are short (≈21 bytes for a scalar), where a word-at-a-time
+/// scan beats a SIMD search's setup cost; long lines go to `memchr2`.
+#[inline]
+fn find_newline_or_escape(h: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const NL: u64 = LO * super::NEWLINE as u64;
+    const ESC: u64 = LO * super::ESCAPE as u64;
+    let mut i = 0;
+    while i + 8 <= h.len() && i < 64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&h[i..i + 8]);
+        let v = u64::from_le_bytes(w);
+        let (a, b) = (v ^ NL, v ^ ESC);
+        // Lowest set high bit marks the first zero byte of `a` or `b`;
+        // borrow artefacts can only appear above it.
+        let m = (a.wrapping_sub(LO) & !a & HI) | (b.wrapping_sub(LO) & !b & HI);
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    if i >= 64 {
+        return memchr::memchr2(super::NEWLINE, super::ESCAPE, &h[i..]).map(|p| p + i);
+    }
+    h[i..]
+        .iter()
+        .position(|&c| c == super::NEWLINE || c == super::ESCAPE)
+        .map(|p| p + i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,7 +184,10 @@ mod tests {
         let mut out = Vec::new();
         while let Some(ev) = r.next_line().unwrap() {
             match ev {
-                LineEvent::Line { offset, bytes } => out.push((offset, bytes.to_vec(), true)),
+                LineEvent::Line { offset, bytes, plain } => {
+                    assert_eq!(plain, !bytes.contains(&0x1b));
+                    out.push((offset, bytes.to_vec(), true))
+                }
                 LineEvent::Partial { offset, len } => out.push((offset, vec![0; len], false)),
             }
         }
@@ -141,15 +195,35 @@ mod tests {
     }
 
     #[test]
+    fn word_scan_agrees_with_memchr() {
+        let mut data = vec![0u8; 300];
+        for (i, b) in data.iter_mut().enumerate() {
+            *b = (i * 37 % 251) as u8 | 0x20;
+        }
+        for pos in 0..data.len() {
+            for c in [0x0A, 0x1B] {
+                let mut d = data.clone();
+                d[pos] = c;
+                assert_eq!(find_newline_or_escape(&d), Some(pos));
+                assert_eq!(find_newline_or_escape(&d[..pos]), None);
+            }
+        }
+        assert_eq!(
+            find_newline_or_escape(&[0x8A, 0x9B, 0x0B, 0x1A, 0xFF, 0x00, 0x7F, 0x80, 0x0A]),
+            Some(8)
+        );
+    }
+
+    #[test]
     fn splits_lines_across_refills_and_growth() {
-        let data = b"ab\n\nlonger line here\nxyz";
+        let data = b"ab\n\nlonger \x1b line\nxyz";
         for cap in [64, 128, 4096] {
             let got = collect(data, cap);
             assert_eq!(got.len(), 4);
             assert_eq!(got[0], (10, b"ab".to_vec(), true));
             assert_eq!(got[1], (13, b"".to_vec(), true));
-            assert_eq!(got[2], (14, b"longer line here".to_vec(), true));
-            assert_eq!((got[3].0, got[3].1.len(), got[3].2), (31, 3, false));
+            assert_eq!(got[2], (14, b"longer \x1b line".to_vec(), true));
+            assert_eq!((got[3].0, got[3].1.len(), got[3].2), (28, 3, false));
         }
         let long = vec![b'x'; 1000];
         let mut data = long.clone();

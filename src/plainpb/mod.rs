@@ -16,15 +16,14 @@ mod wire;
 mod writer;
 
 pub use chunks::{ChunkItem, ChunkReader, ChunkWriter};
-pub use codec::{decode_sample, decode_timestamp, encode_sample, SampleCodecError};
+pub use codec::{decode_sample, decode_sample_into, decode_timestamp, encode_sample, SampleCodecError};
 pub use error::Error;
 pub use escape::{escape_into, unescape_into, EscapeError};
 pub use file::{FileInfo, PbFile, RawLine, SampleStream};
 pub use header::{decode_header, encode_header, header_line};
 pub use lines::{LineEvent, LineReader};
 pub use path::{
-    key_to_relative_dir, partition_path, pv_key, split_file_name, PV_KEY_SEPARATORS,
-    PV_KEY_TERMINATOR,
+    key_to_relative_dir, partition_path, pv_key, split_file_name, PV_KEY_SEPARATORS, PV_KEY_TERMINATOR,
 };
 pub use writer::{AppendTarget, Appender};
 

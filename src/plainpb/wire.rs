@@ -43,7 +43,7 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 #[inline]
 pub(crate) fn varint_len(v: u64) -> usize {
     // 1 byte per started group of 7 bits, at least 1.
-    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 #[inline]
@@ -81,24 +81,35 @@ impl<'a> Cursor<'a> {
 
     #[inline]
     pub(crate) fn varint(&mut self) -> Result<u64, WireError> {
+        let buf = self.buf;
+        let start = self.pos;
         // Fast path for the one-byte case.
-        if let Some(&b) = self.buf.get(self.pos) {
-            if b < 0x80 {
-                self.pos += 1;
+        match buf.get(start) {
+            Some(&b) if b < 0x80 => {
+                self.pos = start + 1;
                 return Ok(u64::from(b));
             }
+            None => return Err(WireError::Truncated(start)),
+            _ => {}
         }
-        let start = self.pos;
         let mut v: u64 = 0;
-        for shift in (0..70).step_by(7) {
-            let b = *self.buf.get(self.pos).ok_or(WireError::Truncated(self.pos))?;
-            self.pos += 1;
+        let mut shift = 0u32;
+        let mut i = start;
+        while i < buf.len() && i - start < 10 {
+            let b = buf[i];
             v |= u64::from(b & 0x7f) << shift;
+            i += 1;
             if b < 0x80 {
+                self.pos = i;
                 return Ok(v);
             }
+            shift += 7;
         }
-        Err(WireError::BadVarint(start))
+        if i - start >= 10 {
+            Err(WireError::BadVarint(start))
+        } else {
+            Err(WireError::Truncated(i))
+        }
     }
 
     /// Reads a tag, returning `(field, wire_type)`.

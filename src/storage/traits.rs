@@ -86,7 +86,12 @@ pub trait StoragePlugin: Send + Sync {
     fn partition_granularity(&self) -> PartitionGranularity;
 
     /// Append a single sample to storage.
-    async fn append_event(&self, pv: &str, dbr_type: ArchDbType, sample: &ArchiverSample) -> anyhow::Result<()>;
+    async fn append_event(
+        &self,
+        pv: &str,
+        dbr_type: ArchDbType,
+        sample: &ArchiverSample,
+    ) -> anyhow::Result<()>;
 
     /// Append a single sample with optional metadata for PlainPB headers.
     async fn append_event_with_meta(
@@ -102,7 +107,12 @@ pub trait StoragePlugin: Send + Sync {
 
     /// Read data for a PV within a time range. Returns multiple streams
     /// (one per partition file).
-    async fn get_data(&self, pv: &str, start: SystemTime, end: SystemTime) -> anyhow::Result<Vec<Box<dyn EventStream>>>;
+    async fn get_data(
+        &self,
+        pv: &str,
+        start: SystemTime,
+        end: SystemTime,
+    ) -> anyhow::Result<Vec<Box<dyn EventStream>>>;
 
     /// Get the most recent known event for a PV.
     async fn get_last_known_event(&self, pv: &str) -> anyhow::Result<Option<ArchiverSample>>;
@@ -116,7 +126,11 @@ pub trait StoragePlugin: Send + Sync {
     /// Default implementation: walks `get_last_known_event` and returns
     /// it iff its timestamp is < target. Plugins with cheaper backward
     /// scans should override.
-    async fn get_last_event_before(&self, pv: &str, target: SystemTime) -> anyhow::Result<Option<ArchiverSample>> {
+    async fn get_last_event_before(
+        &self,
+        pv: &str,
+        target: SystemTime,
+    ) -> anyhow::Result<Option<ArchiverSample>> {
         match self.get_last_known_event(pv).await? {
             Some(sample) if sample.timestamp < target => Ok(Some(sample)),
             _ => Ok(None),

@@ -10,7 +10,7 @@ mod time;
 
 pub use dbr::{ArchDbType, UnknownDbrType};
 pub use granularity::{PartitionGranularity, UnknownGranularity};
-pub use sample::{ArchiverSample, EventStreamDesc, SampleValue};
+pub use sample::{ArchiverSample, EventStreamDesc, SampleExtra, SampleValue};
 pub use time::{
     civil_from_days, days_from_civil, epoch_secs_to_system_time, year_of, year_start, Timestamp,
     EPICS_EPOCH_OFFSET,

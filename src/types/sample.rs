@@ -109,17 +109,9 @@ impl SampleValue {
     }
 }
 
-/// One archived event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ArchiverSample {
-    /// IOC timestamp (UTC).
-    pub timestamp: SystemTime,
-    /// The value.
-    pub value: SampleValue,
-    /// EPICS alarm severity (0 NO_ALARM … 3 INVALID).
-    pub severity: i32,
-    /// EPICS alarm status.
-    pub status: i32,
+/// Rarely present parts of a sample, boxed to keep [`ArchiverSample`] at 64 bytes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SampleExtra {
     /// Per-sample extra fields (`cnxlostepsecs`, archived `HIHI`, …), in stored order.
     pub field_values: Vec<(String, String)>,
     /// Protobuf `repeatcount`, kept for byte-exact round trips.
@@ -130,6 +122,33 @@ pub struct ArchiverSample {
     pub user_tag: Option<u32>,
 }
 
+impl SampleExtra {
+    fn is_empty(&self) -> bool {
+        self.field_values.is_empty()
+            && self.repeat_count.is_none()
+            && self.field_actual_change.is_none()
+            && self.user_tag.is_none()
+    }
+}
+
+/// One archived event.
+///
+/// Layout invariant: 64 bytes, so streams move samples cheaply; everything
+/// beyond value, time and alarm lives in `extra` (`None` for most samples).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchiverSample {
+    /// IOC timestamp (UTC).
+    pub timestamp: SystemTime,
+    /// The value.
+    pub value: SampleValue,
+    /// EPICS alarm severity (0 NO_ALARM … 3 INVALID).
+    pub severity: i32,
+    /// EPICS alarm status.
+    pub status: i32,
+    /// Field values and rare protobuf fields; `None` when there are none.
+    pub extra: Option<Box<SampleExtra>>,
+}
+
 impl ArchiverSample {
     /// A sample with no alarm and no extra fields.
     pub fn new(timestamp: SystemTime, value: SampleValue) -> Self {
@@ -138,10 +157,7 @@ impl ArchiverSample {
             value,
             severity: 0,
             status: 0,
-            field_values: Vec::new(),
-            repeat_count: None,
-            field_actual_change: None,
-            user_tag: None,
+            extra: None,
         }
     }
 
@@ -155,18 +171,89 @@ impl ArchiverSample {
         Timestamp::from_system_time(self.timestamp)
     }
 
+    /// Extra fields attached to this sample, in stored order.
+    pub fn field_values(&self) -> &[(String, String)] {
+        self.extra.as_deref().map_or(&[], |e| e.field_values.as_slice())
+    }
+
     /// Value of the extra field `name`, if attached.
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.field_values
+        self.field_values()
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// True if any extra field is attached.
+    pub fn has_fields(&self) -> bool {
+        !self.field_values().is_empty()
+    }
+
+    /// Mutable access to the rare parts, creating them if needed.
+    pub fn extra_mut(&mut self) -> &mut SampleExtra {
+        self.extra.get_or_insert_with(Default::default)
+    }
+
+    /// Attaches (or replaces) extra field `name`.
+    pub fn set_field(&mut self, name: impl Into<String>, val: impl Into<String>) {
+        let name = name.into();
+        let val = val.into();
+        let fv = &mut self.extra_mut().field_values;
+        match fv.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = val,
+            None => fv.push((name, val)),
+        }
+    }
+
+    /// Replaces all extra fields.
+    pub fn set_field_values(&mut self, fields: Vec<(String, String)>) {
+        if fields.is_empty() && self.extra.is_none() {
+            return;
+        }
+        self.extra_mut().field_values = fields;
+        self.normalize_extra();
+    }
+
+    /// Removes all extra fields, keeping the rare protobuf fields.
+    pub fn clear_fields(&mut self) {
+        if let Some(e) = self.extra.as_mut() {
+            e.field_values.clear();
+        }
+        self.normalize_extra();
+    }
+
+    /// Protobuf `repeatcount`.
+    pub fn repeat_count(&self) -> Option<u32> {
+        self.extra.as_ref().and_then(|e| e.repeat_count)
+    }
+
+    /// Protobuf `fieldactualchange`.
+    pub fn field_actual_change(&self) -> Option<bool> {
+        self.extra.as_ref().and_then(|e| e.field_actual_change)
+    }
+
+    /// Protobuf `userTag`.
+    pub fn user_tag(&self) -> Option<u32> {
+        self.extra.as_ref().and_then(|e| e.user_tag)
+    }
+
+    /// Drops an empty `extra` box so equal samples compare equal.
+    pub fn normalize_extra(&mut self) {
+        if self.extra.as_ref().is_some_and(|e| e.is_empty()) {
+            self.extra = None;
+        }
     }
 
     /// Builder: sets severity and status.
     pub fn with_alarm(mut self, severity: i32, status: i32) -> Self {
         self.severity = severity;
         self.status = status;
+        self
+    }
+
+    /// Builder: attaches an extra field.
+    pub fn with_field(mut self, name: impl Into<String>, val: impl Into<String>) -> Self {
+        self.set_field(name, val);
         self
     }
 }

@@ -110,9 +110,15 @@ impl From<Timestamp> for SystemTime {
     }
 }
 
-/// `SystemTime` for Unix seconds + nanos.
+/// `SystemTime` for Unix seconds + nanos (`nanos` < 10^9).
+#[inline]
 pub fn epoch_secs_to_system_time(secs: i64, nanos: u32) -> SystemTime {
-    Timestamp::new(secs, nanos).to_system_time()
+    if secs >= 0 && nanos < 1_000_000_000 {
+        // Common case: one addition, no normalisation.
+        UNIX_EPOCH + Duration::new(secs as u64, nanos)
+    } else {
+        Timestamp::new(secs, nanos).to_system_time()
+    }
 }
 
 /// Days since 1970-01-01 for a civil date (month 1..=12, day 1..=31).
@@ -177,7 +183,13 @@ mod tests {
 
     #[test]
     fn system_time_round_trip() {
-        for (s, n) in [(0, 0), (1, 5), (-1, 0), (-1, 999_999_999), (1_710_495_000, 500_000_000)] {
+        for (s, n) in [
+            (0, 0),
+            (1, 5),
+            (-1, 0),
+            (-1, 999_999_999),
+            (1_710_495_000, 500_000_000),
+        ] {
             let t = Timestamp::new(s, n);
             assert_eq!(Timestamp::from_system_time(t.to_system_time()), t);
         }

@@ -1,0 +1,3 @@
+//! Response encodings: Java-style number text, JSON, CSV, PB/HTTP raw.
+
+pub mod java;

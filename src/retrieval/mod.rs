@@ -1,0 +1,4 @@
+//! Retrieval: merging tiers, post-processors and response formats.
+//! No HTTP framework here; `api` adapts these to axum.
+
+pub mod format;
