@@ -40,6 +40,21 @@ pub trait EventStream: Send {
     fn description(&self) -> &EventStreamDesc;
     /// The next event, `Ok(None)` at the end.
     fn next_event(&mut self) -> anyhow::Result<Option<ArchiverSample>>;
+
+    /// strata extension (not in the seed): reads the next event into `out`,
+    /// reusing its allocations; `Ok(false)` at the end. Hot loops (formats,
+    /// post-processors) use this to avoid moving a sample per event. The
+    /// default forwards to [`EventStream::next_event`], so seed-style
+    /// implementations need not provide it.
+    fn next_event_into(&mut self, out: &mut ArchiverSample) -> anyhow::Result<bool> {
+        match self.next_event()? {
+            Some(s) => {
+                *out = s;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
 }
 
 /// Optional metadata to include in PlainPB PayloadInfo headers.
