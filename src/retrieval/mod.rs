@@ -2,3 +2,4 @@
 //! No HTTP framework here; `api` adapts these to axum.
 
 pub mod format;
+pub mod postprocessors;
