@@ -10,6 +10,7 @@
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod index;
 pub mod pb;
 pub mod plainpb;
 pub mod retrieval;

@@ -1,0 +1,115 @@
+use super::*;
+use crate::types::Timestamp;
+
+fn entry(start: i64, first: i64, last: i64, bytes: u64) -> PartitionEntry {
+    PartitionEntry {
+        path: format!("A/pv:{start}.pb"),
+        start,
+        year: 2024,
+        db_type: 6,
+        first: (first, 0),
+        last: (last, 0),
+        samples: (last - first + 1) as u64,
+        samples_exact: true,
+        bytes,
+        last_sample: vec![last as u8],
+        compressed: false,
+    }
+}
+
+fn up(pv: &str, tier: u8, e: PartitionEntry) -> Change {
+    Change::Upsert {
+        pv: pv.into(),
+        tier,
+        key: "A/pv:".into(),
+        entry: e,
+    }
+}
+
+#[test]
+fn summaries_and_totals_follow_changes() {
+    let kv = MemKv::new();
+    let ix = Index::open(&kv).unwrap();
+    ix.apply(&[up("A:pv", 0, entry(0, 0, 99, 100)), up("A:pv", 0, entry(100, 100, 150, 50))])
+        .unwrap();
+    ix.apply(&[up("B:pv", 0, entry(0, 5, 10, 7)), up("A:pv", 1, entry(0, 0, 50, 1000))])
+        .unwrap();
+    let s = ix.summary("A:pv", 0).unwrap().unwrap();
+    assert_eq!((s.files, s.bytes, s.samples), (2, 150, 151));
+    assert_eq!((s.first, s.last, s.newest_start), (Some((0, 0)), Some((150, 0)), 100));
+    assert_eq!(ix.totals(0).unwrap(), TierTotals { files: 3, bytes: 157 });
+    assert_eq!(ix.totals(1).unwrap(), TierTotals { files: 1, bytes: 1000 });
+    // Growing the newest partition replaces its record.
+    ix.apply(&[up("A:pv", 0, entry(100, 100, 160, 60))]).unwrap();
+    let s = ix.summary("A:pv", 0).unwrap().unwrap();
+    assert_eq!((s.files, s.bytes, s.last), (2, 160, Some((160, 0))));
+    assert_eq!(ix.totals(0).unwrap().bytes, 167);
+    // Removing the newest partition recomputes the summary from the rest.
+    ix.apply(&[Change::Remove {
+        pv: "A:pv".into(),
+        tier: 0,
+        start: 100,
+    }])
+    .unwrap();
+    let s = ix.summary("A:pv", 0).unwrap().unwrap();
+    assert_eq!((s.files, s.bytes, s.last, s.last_sample.clone()), (1, 100, Some((99, 0)), vec![99]));
+    assert_eq!(ix.totals(0).unwrap(), TierTotals { files: 2, bytes: 107 });
+    ix.apply(&[Change::Remove {
+        pv: "A:pv".into(),
+        tier: 0,
+        start: 0,
+    }])
+    .unwrap();
+    assert!(ix.summary("A:pv", 0).unwrap().is_none());
+    assert_eq!(ix.totals(0).unwrap(), TierTotals { files: 1, bytes: 7 });
+}
+
+#[test]
+fn overlapping_and_previous_partition() {
+    let kv = MemKv::new();
+    let ix = Index::open(&kv).unwrap();
+    ix.apply(&[
+        up("P", 0, entry(0, 10, 90, 1)),
+        up("P", 0, entry(100, 110, 190, 1)),
+        up("P", 0, entry(200, 210, 290, 1)),
+        up("P", 0, entry(300, 310, 390, 1)),
+    ])
+    .unwrap();
+    let t = |s| Timestamp::new(s, 0);
+    let (prev, hits) = ix.overlapping("P", 0, t(195), t(320)).unwrap();
+    assert_eq!(prev.unwrap().start, 100);
+    assert_eq!(hits.iter().map(|e| e.start).collect::<Vec<_>>(), vec![200, 300]);
+    let (prev, hits) = ix.overlapping("P", 0, t(150), t(150)).unwrap();
+    assert_eq!(prev.unwrap().start, 0);
+    assert_eq!(hits.iter().map(|e| e.start).collect::<Vec<_>>(), vec![100]);
+    let (prev, hits) = ix.overlapping("P", 0, t(1000), t(2000)).unwrap();
+    assert_eq!((prev.unwrap().start, hits.len()), (300, 0));
+    let (prev, hits) = ix.overlapping("P", 0, t(0), t(5)).unwrap();
+    assert!(prev.is_none() && hits.is_empty());
+    let newest_first: Vec<i64> = ix.at_or_before("P", 0, t(250)).map(|e| e.unwrap().start).collect();
+    assert_eq!(newest_first, vec![200, 100, 0]);
+}
+
+#[test]
+fn migrates_a_v1_fixture() {
+    // A v1 database: partition records only, no schema version.
+    let kv = MemKv::new();
+    let tree = kv.tree("partitions").unwrap();
+    for (pv, tier, e) in [
+        ("X:a", 0u8, entry(0, 1, 9, 10)),
+        ("X:a", 0, entry(10, 11, 19, 20)),
+        ("X:b", 2, entry(0, 3, 4, 5)),
+    ] {
+        tree.insert(&keys::partition(pv, tier, e.start), &entry::encode(&e)).unwrap();
+    }
+    let ix = Index::open(&kv).unwrap();
+    let s = ix.summary("X:a", 0).unwrap().unwrap();
+    assert_eq!((s.files, s.bytes, s.key.as_str()), (2, 30, "A/pv:"));
+    assert_eq!(ix.totals(0).unwrap(), TierTotals { files: 2, bytes: 30 });
+    assert_eq!(ix.totals(2).unwrap(), TierTotals { files: 1, bytes: 5 });
+    let v = kv.tree("meta").unwrap().get(SCHEMA_KEY).unwrap().unwrap();
+    assert_eq!(v, INDEX_SCHEMA_VERSION.to_be_bytes().to_vec());
+    // A newer schema is refused.
+    kv.tree("meta").unwrap().insert(SCHEMA_KEY, &99u32.to_be_bytes()).unwrap();
+    assert!(matches!(Index::open(&kv), Err(IndexError::TooNew { found: 99, .. })));
+}

@@ -1,0 +1,399 @@
+//! The partition index: per (PV, tier), every partition file with its time
+//! span, size, sample count and last sample; per-(PV, tier) summaries and
+//! per-tier totals kept in step in the same atomic batch, so "last event",
+//! per-PV store summaries and appliance metrics are look-ups, not scans.
+//!
+//! The index is rebuildable from the files and is never ahead of them:
+//! callers store a record only after the bytes it describes are on disk.
+//! Knows nothing of file formats beyond the records it holds.
+
+pub mod entry;
+pub mod keys;
+pub mod kv;
+mod migrate;
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::{Arc, Mutex};
+
+pub use entry::{PartitionEntry, PvSummary, TierTotals};
+pub use kv::{Batch, KvError, KvStore, KvTree, MemKv, SledKv};
+pub use migrate::{INDEX_SCHEMA_VERSION, SCHEMA_KEY};
+
+use crate::types::Timestamp;
+use entry::{decode, encode};
+
+const TREE: &str = "partitions";
+const META: &str = "meta";
+
+/// An index operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IndexError {
+    /// The key-value store failed.
+    #[error(transparent)]
+    Kv(#[from] KvError),
+    /// The database was written by a newer strata.
+    #[error("index schema version {found} is newer than this strata supports ({supported})")]
+    TooNew {
+        /// Version on disk.
+        found: u32,
+        /// Newest version known.
+        supported: u32,
+    },
+    /// A migration step failed.
+    #[error("index migration to version {to} failed: {message}")]
+    Migration {
+        /// Target version.
+        to: u32,
+        /// Why.
+        message: String,
+    },
+}
+
+/// A change to one partition record.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Insert or replace the record of `entry.start`; `key` is the PV's storage key.
+    Upsert {
+        /// PV name.
+        pv: String,
+        /// Tier number.
+        tier: u8,
+        /// Storage key of the PV's files.
+        key: String,
+        /// The record.
+        entry: PartitionEntry,
+    },
+    /// Remove the record of partition `start`.
+    Remove {
+        /// PV name.
+        pv: String,
+        /// Tier number.
+        tier: u8,
+        /// Partition start.
+        start: i64,
+    },
+}
+
+type SummaryKey = (String, u8);
+
+/// The partition index over a [`KvStore`].
+pub struct Index {
+    tree: Arc<dyn KvTree>,
+    meta: Arc<dyn KvTree>,
+    /// Serialises read-modify-write of summaries and totals.
+    write: Mutex<()>,
+}
+
+impl Index {
+    /// Opens the index in `store`, running pending migrations.
+    pub fn open(store: &dyn KvStore) -> Result<Self, IndexError> {
+        let index = Index {
+            tree: store.tree(TREE)?,
+            meta: store.tree(META)?,
+            write: Mutex::new(()),
+        };
+        migrate::run(&index)?;
+        Ok(index)
+    }
+
+    pub(crate) fn tree(&self) -> &dyn KvTree {
+        self.tree.as_ref()
+    }
+
+    pub(crate) fn meta(&self) -> &dyn KvTree {
+        self.meta.as_ref()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Summary of `(pv, tier)`.
+    pub fn summary(&self, pv: &str, tier: u8) -> Result<Option<PvSummary>, IndexError> {
+        match self.tree.get(&keys::summary(pv, tier))? {
+            Some(v) => Ok(Some(decode(TREE, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Totals of `tier`.
+    pub fn totals(&self, tier: u8) -> Result<TierTotals, IndexError> {
+        match self.tree.get(&keys::totals(tier))? {
+            Some(v) => Ok(decode(TREE, &v)?),
+            None => Ok(TierTotals::default()),
+        }
+    }
+
+    /// Record of one partition.
+    pub fn partition(&self, pv: &str, tier: u8, start: i64) -> Result<Option<PartitionEntry>, IndexError> {
+        match self.tree.get(&keys::partition(pv, tier, start))? {
+            Some(v) => Ok(Some(decode(TREE, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// All partitions of `(pv, tier)`, oldest first.
+    pub fn partitions(&self, pv: &str, tier: u8) -> Result<Vec<PartitionEntry>, IndexError> {
+        self.tree
+            .scan_prefix(&keys::partition_prefix(pv, tier))
+            .map(|r| Ok(decode(TREE, &r?.1)?))
+            .collect()
+    }
+
+    /// Partitions of `(pv, tier)` holding samples in `[from, to]`, oldest
+    /// first, and the newest partition entirely before `from` (the
+    /// "previous partition" whose last sample provides continuity).
+    pub fn overlapping(
+        &self,
+        pv: &str,
+        tier: u8,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<(Option<PartitionEntry>, Vec<PartitionEntry>), IndexError> {
+        let lo = keys::partition_prefix(pv, tier);
+        let hi = keys::partition(pv, tier, to.secs);
+        let mut hits = Vec::new();
+        let mut previous = None;
+        for item in self.tree.range(Bound::Included(&lo), Bound::Included(&hi), true) {
+            let e: PartitionEntry = decode(TREE, &item?.1)?;
+            if entry::ts(e.last) < from {
+                previous = Some(e);
+                break;
+            }
+            if entry::ts(e.first) <= to {
+                hits.push(e);
+            }
+        }
+        hits.reverse();
+        Ok((previous, hits))
+    }
+
+    /// Newest partitions of `(pv, tier)` starting at or before `t`, newest first.
+    pub fn at_or_before(&self, pv: &str, tier: u8, t: Timestamp) -> PartitionIter<'_> {
+        let lo = keys::partition_prefix(pv, tier);
+        let hi = keys::partition(pv, tier, t.secs);
+        PartitionIter {
+            inner: self.tree.range(Bound::Included(&lo), Bound::Included(&hi), true),
+        }
+    }
+
+    /// Every `(pv, tier, summary)`.
+    pub fn summaries(&self) -> impl Iterator<Item = Result<(String, u8, PvSummary), IndexError>> + '_ {
+        self.tree.scan_prefix(&[keys::SUMMARY]).map(|r| {
+            let (k, v) = r?;
+            let (pv, tier) = keys::parse_summary(&k).ok_or_else(|| KvError::Corrupt {
+                tree: TREE.into(),
+                message: "bad summary key".into(),
+            })?;
+            Ok((pv.to_string(), tier, decode(TREE, &v)?))
+        })
+    }
+
+    /// Every `(pv, tier, partition)`.
+    pub fn all_partitions(&self) -> impl Iterator<Item = Result<(String, u8, PartitionEntry), IndexError>> + '_ {
+        self.tree.scan_prefix(&[keys::PARTITION]).map(|r| {
+            let (k, v) = r?;
+            let (pv, tier, _) = keys::parse_partition(&k).ok_or_else(|| KvError::Corrupt {
+                tree: TREE.into(),
+                message: "bad partition key".into(),
+            })?;
+            Ok((pv.to_string(), tier, decode(TREE, &v)?))
+        })
+    }
+
+    /// Applies `changes` and the matching summary/total updates in one atomic batch.
+    pub fn apply(&self, changes: &[Change]) -> Result<(), IndexError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let _guard = self.lock();
+        let mut pending: BTreeMap<(String, u8, i64), Option<PartitionEntry>> = BTreeMap::new();
+        let mut summaries: HashMap<SummaryKey, (PvSummary, bool)> = HashMap::new();
+        let mut totals: HashMap<u8, TierTotals> = HashMap::new();
+        for ch in changes {
+            let (pv, tier, start) = match ch {
+                Change::Upsert { pv, tier, entry, .. } => (pv, *tier, entry.start),
+                Change::Remove { pv, tier, start } => (pv, *tier, *start),
+            };
+            let pk = (pv.clone(), tier, start);
+            let old = match pending.get(&pk) {
+                Some(o) => o.clone(),
+                None => self.partition(pv, tier, start)?,
+            };
+            let sk = (pv.clone(), tier);
+            if !summaries.contains_key(&sk) {
+                let s = self.summary(pv, tier)?.unwrap_or_default();
+                summaries.insert(sk.clone(), (s, false));
+            }
+            if let std::collections::hash_map::Entry::Vacant(v) = totals.entry(tier) {
+                v.insert(self.totals(tier)?);
+            }
+            let (sum, recompute) = summaries.get_mut(&sk).ok_or_else(|| KvError::Corrupt {
+                tree: TREE.into(),
+                message: "summary vanished".into(),
+            })?;
+            let tot = totals.entry(tier).or_default();
+            if let Some(o) = &old {
+                sum.files = sum.files.saturating_sub(1);
+                sum.bytes = sum.bytes.saturating_sub(o.bytes);
+                sum.samples = sum.samples.saturating_sub(o.samples);
+                tot.files = tot.files.saturating_sub(1);
+                tot.bytes = tot.bytes.saturating_sub(o.bytes);
+                if o.start >= sum.newest_start || sum.first == Some(o.first) {
+                    *recompute = true;
+                }
+            }
+            match ch {
+                Change::Upsert { key, entry, .. } => {
+                    sum.files += 1;
+                    sum.bytes += entry.bytes;
+                    sum.samples += entry.samples;
+                    tot.files += 1;
+                    tot.bytes += entry.bytes;
+                    sum.key.clone_from(key);
+                    if sum.first.is_none_or(|f| entry.first < f) {
+                        sum.first = Some(entry.first);
+                    }
+                    if sum.last.is_none() || entry.start >= sum.newest_start {
+                        sum.newest_start = entry.start;
+                        sum.last = Some(entry.last);
+                        sum.last_year = entry.year;
+                        sum.db_type = entry.db_type;
+                        sum.last_sample.clone_from(&entry.last_sample);
+                    }
+                    pending.insert(pk, Some(entry.clone()));
+                }
+                Change::Remove { .. } => {
+                    pending.insert(pk, None);
+                }
+            }
+        }
+        let mut batch = Batch::new();
+        for ((pv, tier, start), e) in &pending {
+            let k = keys::partition(pv, *tier, *start);
+            match e {
+                Some(e) => batch.put(k, encode(e)),
+                None => batch.delete(k),
+            }
+        }
+        for ((pv, tier), (mut sum, recompute)) in summaries {
+            if recompute {
+                sum = self.recompute_summary(&pv, tier, &sum.key, &pending)?;
+            }
+            let k = keys::summary(&pv, tier);
+            if sum.files == 0 {
+                batch.delete(k);
+            } else {
+                batch.put(k, encode(&sum));
+            }
+        }
+        for (tier, t) in totals {
+            batch.put(keys::totals(tier).to_vec(), encode(&t));
+        }
+        self.tree.apply_batch(&batch)?;
+        Ok(())
+    }
+
+    /// Summary of `(pv, tier)` from its partition records overlaid with `pending`.
+    fn recompute_summary(
+        &self,
+        pv: &str,
+        tier: u8,
+        key: &str,
+        pending: &BTreeMap<(String, u8, i64), Option<PartitionEntry>>,
+    ) -> Result<PvSummary, IndexError> {
+        let mut all: BTreeMap<i64, PartitionEntry> = BTreeMap::new();
+        for e in self.partitions(pv, tier)? {
+            all.insert(e.start, e);
+        }
+        for ((p, t, start), e) in pending.range((pv.to_string(), tier, i64::MIN)..=(pv.to_string(), tier, i64::MAX)) {
+            debug_assert!(p == pv && *t == tier);
+            match e {
+                Some(e) => all.insert(*start, e.clone()),
+                None => all.remove(start),
+            };
+        }
+        Ok(summarize(key, all.values()))
+    }
+
+    /// Removes everything (used before a rebuild).
+    pub fn clear(&self) -> Result<(), IndexError> {
+        let _guard = self.lock();
+        self.tree.clear()?;
+        Ok(())
+    }
+
+    /// Stores a rename journal record (the commit point of a rename).
+    pub fn put_journal(&self, from: &str, record: &[u8]) -> Result<(), IndexError> {
+        self.tree.insert(&keys::journal(from), record)?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    /// Removes a rename journal record.
+    pub fn remove_journal(&self, from: &str) -> Result<(), IndexError> {
+        self.tree.remove(&keys::journal(from))?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    /// All rename journal records `(from, record)`.
+    pub fn journals(&self) -> Result<Vec<(String, Vec<u8>)>, IndexError> {
+        self.tree
+            .scan_prefix(&[keys::JOURNAL])
+            .map(|r| {
+                let (k, v) = r?;
+                Ok((String::from_utf8_lossy(&k[1..]).into_owned(), v))
+            })
+            .collect()
+    }
+
+    /// Persists all index writes.
+    pub fn flush(&self) -> Result<(), IndexError> {
+        self.tree.flush()?;
+        Ok(())
+    }
+}
+
+/// Builds a summary from partitions given oldest first.
+pub fn summarize<'a>(key: &str, parts: impl Iterator<Item = &'a PartitionEntry>) -> PvSummary {
+    let mut s = PvSummary {
+        key: key.to_string(),
+        ..Default::default()
+    };
+    for e in parts {
+        s.files += 1;
+        s.bytes += e.bytes;
+        s.samples += e.samples;
+        if s.first.is_none_or(|f| e.first < f) {
+            s.first = Some(e.first);
+        }
+        if s.last.is_none() || e.start >= s.newest_start {
+            s.newest_start = e.start;
+            s.last = Some(e.last);
+            s.last_year = e.year;
+            s.db_type = e.db_type;
+            s.last_sample.clone_from(&e.last_sample);
+        }
+    }
+    s
+}
+
+/// Iterator over partition records, newest first.
+pub struct PartitionIter<'a> {
+    inner: kv::KvIter<'a>,
+}
+
+impl Iterator for PartitionIter<'_> {
+    type Item = Result<PartitionEntry, IndexError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.inner.next()?;
+        Some(item.map_err(IndexError::from).and_then(|(_, v)| Ok(decode(TREE, &v)?)))
+    }
+}
+
+#[cfg(test)]
+#[path = "index_test.rs"]
+mod index_test;
