@@ -285,6 +285,7 @@ fn file_writer_reproduces_generated_files() {
             pv: &desc.pv_name,
             db_type: desc.db_type,
             year: desc.year,
+            header_extra: None,
         };
         let mut ap = Appender::open(&target, None).unwrap();
         let mut lines = Vec::new();
@@ -317,6 +318,7 @@ fn worked_example_byte_for_byte() {
         pv: "ROOT:SUB:pv",
         db_type: ArchDbType::ScalarDouble,
         year: 2024,
+        header_extra: None,
     };
     let mut ap = Appender::open(&target, None).unwrap();
     for s in [&s1, &s2] {

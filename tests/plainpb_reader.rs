@@ -185,6 +185,7 @@ fn appender_refuses_another_pvs_file() {
         pv: "OTHER:PV",
         db_type: ArchDbType::ScalarDouble,
         year: 2024,
+        header_extra: None,
     };
     assert!(matches!(
         Appender::open(&target, None),

@@ -30,15 +30,30 @@ fn up(pv: &str, tier: u8, e: PartitionEntry) -> Change {
 fn summaries_and_totals_follow_changes() {
     let kv = MemKv::new();
     let ix = Index::open(&kv).unwrap();
-    ix.apply(&[up("A:pv", 0, entry(0, 0, 99, 100)), up("A:pv", 0, entry(100, 100, 150, 50))])
-        .unwrap();
-    ix.apply(&[up("B:pv", 0, entry(0, 5, 10, 7)), up("A:pv", 1, entry(0, 0, 50, 1000))])
-        .unwrap();
+    ix.apply(&[
+        up("A:pv", 0, entry(0, 0, 99, 100)),
+        up("A:pv", 0, entry(100, 100, 150, 50)),
+    ])
+    .unwrap();
+    ix.apply(&[
+        up("B:pv", 0, entry(0, 5, 10, 7)),
+        up("A:pv", 1, entry(0, 0, 50, 1000)),
+    ])
+    .unwrap();
     let s = ix.summary("A:pv", 0).unwrap().unwrap();
     assert_eq!((s.files, s.bytes, s.samples), (2, 150, 151));
-    assert_eq!((s.first, s.last, s.newest_start), (Some((0, 0)), Some((150, 0)), 100));
+    assert_eq!(
+        (s.first, s.last, s.newest_start),
+        (Some((0, 0)), Some((150, 0)), 100)
+    );
     assert_eq!(ix.totals(0).unwrap(), TierTotals { files: 3, bytes: 157 });
-    assert_eq!(ix.totals(1).unwrap(), TierTotals { files: 1, bytes: 1000 });
+    assert_eq!(
+        ix.totals(1).unwrap(),
+        TierTotals {
+            files: 1,
+            bytes: 1000
+        }
+    );
     // Growing the newest partition replaces its record.
     ix.apply(&[up("A:pv", 0, entry(100, 100, 160, 60))]).unwrap();
     let s = ix.summary("A:pv", 0).unwrap().unwrap();
@@ -52,7 +67,10 @@ fn summaries_and_totals_follow_changes() {
     }])
     .unwrap();
     let s = ix.summary("A:pv", 0).unwrap().unwrap();
-    assert_eq!((s.files, s.bytes, s.last, s.last_sample.clone()), (1, 100, Some((99, 0)), vec![99]));
+    assert_eq!(
+        (s.files, s.bytes, s.last, s.last_sample.clone()),
+        (1, 100, Some((99, 0)), vec![99])
+    );
     assert_eq!(ix.totals(0).unwrap(), TierTotals { files: 2, bytes: 107 });
     ix.apply(&[Change::Remove {
         pv: "A:pv".into(),
@@ -86,7 +104,10 @@ fn overlapping_and_previous_partition() {
     assert_eq!((prev.unwrap().start, hits.len()), (300, 0));
     let (prev, hits) = ix.overlapping("P", 0, t(0), t(5)).unwrap();
     assert!(prev.is_none() && hits.is_empty());
-    let newest_first: Vec<i64> = ix.at_or_before("P", 0, t(250)).map(|e| e.unwrap().start).collect();
+    let newest_first: Vec<i64> = ix
+        .at_or_before("P", 0, t(250))
+        .map(|e| e.unwrap().start)
+        .collect();
     assert_eq!(newest_first, vec![200, 100, 0]);
 }
 
@@ -100,7 +121,8 @@ fn migrates_a_v1_fixture() {
         ("X:a", 0, entry(10, 11, 19, 20)),
         ("X:b", 2, entry(0, 3, 4, 5)),
     ] {
-        tree.insert(&keys::partition(pv, tier, e.start), &entry::encode(&e)).unwrap();
+        tree.insert(&keys::partition(pv, tier, e.start), &entry::encode(&e))
+            .unwrap();
     }
     let ix = Index::open(&kv).unwrap();
     let s = ix.summary("X:a", 0).unwrap().unwrap();
@@ -110,6 +132,12 @@ fn migrates_a_v1_fixture() {
     let v = kv.tree("meta").unwrap().get(SCHEMA_KEY).unwrap().unwrap();
     assert_eq!(v, INDEX_SCHEMA_VERSION.to_be_bytes().to_vec());
     // A newer schema is refused.
-    kv.tree("meta").unwrap().insert(SCHEMA_KEY, &99u32.to_be_bytes()).unwrap();
-    assert!(matches!(Index::open(&kv), Err(IndexError::TooNew { found: 99, .. })));
+    kv.tree("meta")
+        .unwrap()
+        .insert(SCHEMA_KEY, &99u32.to_be_bytes())
+        .unwrap();
+    assert!(matches!(
+        Index::open(&kv),
+        Err(IndexError::TooNew { found: 99, .. })
+    ));
 }

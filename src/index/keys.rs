@@ -76,7 +76,10 @@ pub fn parse_summary(key: &[u8]) -> Option<(&str, u8)> {
     if rest.len() < 2 || rest[rest.len() - 2] != 0 {
         return None;
     }
-    Some((std::str::from_utf8(&rest[..rest.len() - 2]).ok()?, rest[rest.len() - 1]))
+    Some((
+        std::str::from_utf8(&rest[..rest.len() - 2]).ok()?,
+        rest[rest.len() - 1],
+    ))
 }
 
 /// Key of a tier's totals.

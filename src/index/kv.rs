@@ -171,7 +171,10 @@ fn sled_bound(b: Bound<&[u8]>) -> Bound<sled::IVec> {
 
 impl KvTree for SledTree {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
-        self.tree.get(key).map(|v| v.map(|v| v.to_vec())).map_err(|e| self.err(e))
+        self.tree
+            .get(key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(|e| self.err(e))
     }
     fn insert(&self, key: &[u8], value: &[u8]) -> Result<(), KvError> {
         self.tree.insert(key, value).map(|_| ()).map_err(|e| self.err(e))
@@ -180,13 +183,16 @@ impl KvTree for SledTree {
         self.tree.remove(key).map(|_| ()).map_err(|e| self.err(e))
     }
     fn range<'a>(&'a self, start: Bound<&[u8]>, end: Bound<&[u8]>, reverse: bool) -> KvIter<'a> {
-        let r = self.tree.range::<sled::IVec, _>((sled_bound(start), sled_bound(end)));
+        let r = self
+            .tree
+            .range::<sled::IVec, _>((sled_bound(start), sled_bound(end)));
         let path = self.path.clone();
         let map = move |item: Result<(sled::IVec, sled::IVec), sled::Error>| {
-            item.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(|e| KvError::Backend {
-                path: path.clone(),
-                message: e.to_string(),
-            })
+            item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(|e| KvError::Backend {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })
         };
         if reverse {
             Box::new(r.rev().map(map))
@@ -269,7 +275,10 @@ impl KvTree for MemTree {
         Ok(self.map.read().map_err(|_| poisoned())?.get(key).cloned())
     }
     fn insert(&self, key: &[u8], value: &[u8]) -> Result<(), KvError> {
-        self.map.write().map_err(|_| poisoned())?.insert(key.to_vec(), value.to_vec());
+        self.map
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(key.to_vec(), value.to_vec());
         Ok(())
     }
     fn remove(&self, key: &[u8]) -> Result<(), KvError> {

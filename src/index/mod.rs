@@ -192,7 +192,9 @@ impl Index {
     }
 
     /// Every `(pv, tier, partition)`.
-    pub fn all_partitions(&self) -> impl Iterator<Item = Result<(String, u8, PartitionEntry), IndexError>> + '_ {
+    pub fn all_partitions(
+        &self,
+    ) -> impl Iterator<Item = Result<(String, u8, PartitionEntry), IndexError>> + '_ {
         self.tree.scan_prefix(&[keys::PARTITION]).map(|r| {
             let (k, v) = r?;
             let (pv, tier, _) = keys::parse_partition(&k).ok_or_else(|| KvError::Corrupt {
@@ -308,7 +310,9 @@ impl Index {
         for e in self.partitions(pv, tier)? {
             all.insert(e.start, e);
         }
-        for ((p, t, start), e) in pending.range((pv.to_string(), tier, i64::MIN)..=(pv.to_string(), tier, i64::MAX)) {
+        for ((p, t, start), e) in
+            pending.range((pv.to_string(), tier, i64::MIN)..=(pv.to_string(), tier, i64::MAX))
+        {
             debug_assert!(p == pv && *t == tier);
             match e {
                 Some(e) => all.insert(*start, e.clone()),
@@ -390,7 +394,10 @@ impl Iterator for PartitionIter<'_> {
     type Item = Result<PartitionEntry, IndexError>;
     fn next(&mut self) -> Option<Self::Item> {
         let item = self.inner.next()?;
-        Some(item.map_err(IndexError::from).and_then(|(_, v)| Ok(decode(TREE, &v)?)))
+        Some(
+            item.map_err(IndexError::from)
+                .and_then(|(_, v)| Ok(decode(TREE, &v)?)),
+        )
     }
 }
 

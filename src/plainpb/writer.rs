@@ -26,6 +26,22 @@ pub struct AppendTarget<'a> {
     pub db_type: ArchDbType,
     /// Year of the partition.
     pub year: i32,
+    /// Element count and header fields for a newly created file's header
+    /// (`None`: Java's file header, type/pvname/year only).
+    pub header_extra: Option<(Option<i32>, &'a [(String, String)])>,
+}
+
+impl<'a> AppendTarget<'a> {
+    /// A target with Java's plain file header.
+    pub fn new(path: &'a Path, pv: &'a str, db_type: ArchDbType, year: i32) -> Self {
+        AppendTarget {
+            path,
+            pv,
+            db_type,
+            year,
+            header_extra: None,
+        }
+    }
 }
 
 /// An open partition file positioned at its end.
@@ -40,7 +56,7 @@ pub struct Appender {
     pub trimmed: u64,
     /// Newest sample already in the file, when the tail was examined.
     pub last: Option<ArchiverSample>,
-    /// Offset of the first sample line.
+    /// Offset of the first sample line (0 when the file was trusted unread).
     pub data_start: u64,
 }
 
@@ -50,19 +66,34 @@ impl Appender {
     /// it equals the actual size the tail is trusted without reading it.
     pub fn open(target: &AppendTarget<'_>, known_len: Option<u64>) -> Result<Self, Error> {
         let path = target.path;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory for", path, e))?;
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| Error::io("open for append", path, e))?;
+        let mut opts = OpenOptions::new();
+        opts.read(true).write(true).create(true).truncate(false);
+        let file = match opts.open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory for", path, e))?;
+                }
+                opts.open(path)
+                    .map_err(|e| Error::io("open for append", path, e))?
+            }
+            Err(e) => return Err(Error::io("open for append", path, e)),
+        };
         let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
         if len == 0 {
-            let header = header_line(&PayloadInfo::for_file(target.db_type, target.pv, target.year));
+            let mut info = PayloadInfo::for_file(target.db_type, target.pv, target.year);
+            if let Some((count, headers)) = target.header_extra {
+                info.element_count = count;
+                info.headers = headers
+                    .iter()
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(k, v)| crate::pb::FieldValue {
+                        name: k.clone(),
+                        val: v.clone(),
+                    })
+                    .collect();
+            }
+            let header = header_line(&info);
             let mut ap = Appender {
                 file,
                 path: path.to_path_buf(),
@@ -75,6 +106,18 @@ impl Appender {
             ap.write_raw(&header)?;
             return Ok(ap);
         }
+        if known_len == Some(len) {
+            // The caller's record matches the file: trust it, read nothing.
+            return Ok(Appender {
+                file,
+                path: path.to_path_buf(),
+                len,
+                created: false,
+                trimmed: 0,
+                last: None,
+                data_start: 0,
+            });
+        }
         let check = file.try_clone().map_err(|e| Error::io("open", path, e))?;
         let pb = PbFile::from_file(path, check, len)?;
         let desc = pb.desc();
@@ -86,17 +129,6 @@ impl Appender {
             });
         }
         let data_start = pb.data_start();
-        if known_len == Some(len) {
-            return Ok(Appender {
-                file,
-                path: path.to_path_buf(),
-                len,
-                created: false,
-                trimmed: 0,
-                last: None,
-                data_start,
-            });
-        }
         let info = pb.info()?;
         let mut trimmed = 0;
         if info.good_len < len {
