@@ -24,6 +24,7 @@ fn write_file(path: &Path, n: i64) -> Vec<ArchiverSample> {
         pv: "TST-CT{}Sig:1-I",
         db_type: ArchDbType::ScalarDouble,
         year: 2024,
+        header_extra: None,
     };
     let mut ap = Appender::open(&target, None).unwrap();
     let samples: Vec<_> = (0..n).map(sample).collect();
@@ -144,6 +145,7 @@ fn truncated_tail_is_skipped_reported_and_trimmed_on_append() {
         pv: "TST-CT{}Sig:1-I",
         db_type: ArchDbType::ScalarDouble,
         year: 2024,
+        header_extra: None,
     };
     let ap = Appender::open(&target, None).unwrap();
     assert_eq!(ap.trimmed, 3);
