@@ -5,6 +5,7 @@
 //! S <pv> 00 <tier:u8>                                         -> PvSummary
 //! T <tier:u8>                                                 -> TierTotals
 //! J <from pv>                                                 -> rename journal
+//! W <pv> 00 <tier:u8> <partition start>                       -> () new file being written
 //! ```
 //! PV names never contain 0x00, so `<pv> 00` sorts all of a PV's keys
 //! together and apart from any PV whose name extends it.
@@ -17,6 +18,25 @@ pub const SUMMARY: u8 = b'S';
 pub const TOTALS: u8 = b'T';
 /// Tag of rename journal records.
 pub const JOURNAL: u8 = b'J';
+/// Tag of write intents (a new partition file is about to be created).
+pub const INTENT: u8 = b'W';
+
+/// Key of a write intent.
+pub fn intent(pv: &str, tier: u8, start: i64) -> Vec<u8> {
+    let mut k = partition(pv, tier, start);
+    k[0] = INTENT;
+    k
+}
+
+/// Splits an intent key into `(pv, tier, start)`.
+pub fn parse_intent(key: &[u8]) -> Option<(&str, u8, i64)> {
+    let rest = key.strip_prefix(&[INTENT])?;
+    let mut k = vec![PARTITION];
+    k.extend_from_slice(rest);
+    let (pv, tier, start) = parse_partition(&k)?;
+    let pv_len = pv.len();
+    Some((std::str::from_utf8(&rest[..pv_len]).ok()?, tier, start))
+}
 
 /// Order-preserving encoding of a signed second.
 pub fn be_i64(v: i64) -> [u8; 8] {
@@ -110,5 +130,16 @@ mod tests {
         assert!(partition("A:B", 3, i64::MAX) < partition("A:BC", 0, i64::MIN));
         assert_eq!(parse_summary(&summary("X{}-1", 2)), Some(("X{}-1", 2)));
         assert!(c.starts_with(&partition_prefix("A:B", 1)));
+    }
+}
+
+#[cfg(test)]
+mod intent_tests {
+    use super::*;
+
+    #[test]
+    fn intent_keys_round_trip() {
+        let k = intent("A:b-c", 2, 1_700_000_000);
+        assert_eq!(parse_intent(&k), Some(("A:b-c", 2, 1_700_000_000)));
     }
 }

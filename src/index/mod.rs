@@ -279,6 +279,7 @@ impl Index {
                 Some(e) => batch.put(k, encode(e)),
                 None => batch.delete(k),
             }
+            batch.delete(keys::intent(pv, *tier, *start));
         }
         for ((pv, tier), (mut sum, recompute)) in summaries {
             if recompute {
@@ -352,6 +353,44 @@ impl Index {
                 Ok((String::from_utf8_lossy(&k[1..]).into_owned(), v))
             })
             .collect()
+    }
+
+    /// Records, durably, that new partition files are about to be created,
+    /// so that a crash between writing them and recording them is repaired
+    /// on the next open. Cleared by [`Index::apply`] for the same partitions.
+    pub fn put_intents(&self, intents: &[(String, u8, i64)]) -> Result<(), IndexError> {
+        if intents.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Batch::new();
+        for (pv, tier, start) in intents {
+            batch.put(keys::intent(pv, *tier, *start), Vec::new());
+        }
+        self.tree.apply_batch(&batch)?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    /// Pending write intents `(pv, tier, start)`.
+    pub fn intents(&self) -> Result<Vec<(String, u8, i64)>, IndexError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(&[keys::INTENT]) {
+            let (k, _) = item?;
+            if let Some((pv, tier, start)) = keys::parse_intent(&k) {
+                out.push((pv.to_string(), tier, start));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Drops intents (after reconciling them).
+    pub fn clear_intents(&self, intents: &[(String, u8, i64)]) -> Result<(), IndexError> {
+        let mut batch = Batch::new();
+        for (pv, tier, start) in intents {
+            batch.delete(keys::intent(pv, *tier, *start));
+        }
+        self.tree.apply_batch(&batch)?;
+        Ok(())
     }
 
     /// Persists all index writes.

@@ -244,6 +244,24 @@ impl PbFile {
             .map_err(|e| self.bad_sample(offset, e.to_string()))
     }
 
+    /// Number of newline-terminated sample lines before byte `upto`
+    /// (one sequential read; no decoding).
+    pub fn count_lines(&self, upto: u64) -> Result<u64, Error> {
+        let upto = upto.min(self.len);
+        let mut at = self.data_start;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut n = 0u64;
+        while at < upto {
+            let want = ((upto - at) as usize).min(buf.len());
+            self.file
+                .read_exact_at(&mut buf[..want], at)
+                .map_err(|e| Error::io("read", &self.path, e))?;
+            n += memchr::memchr_iter(NEWLINE, &buf[..want]).count() as u64;
+            at += want as u64;
+        }
+        Ok(n)
+    }
+
     /// Head and tail facts: first and last parseable samples, the end of the
     /// last good line and whether a damaged tail follows it.
     pub fn info(&self) -> Result<FileInfo, Error> {

@@ -56,6 +56,8 @@ pub struct Appender {
     pub trimmed: u64,
     /// Newest sample already in the file, when the tail was examined.
     pub last: Option<ArchiverSample>,
+    /// Oldest sample in the file, when the file was examined.
+    pub first: Option<ArchiverSample>,
     /// Offset of the first sample line (0 when the file was trusted unread).
     pub data_start: u64,
 }
@@ -101,6 +103,7 @@ impl Appender {
                 created: true,
                 trimmed: 0,
                 last: None,
+                first: None,
                 data_start: header.len() as u64,
             };
             ap.write_raw(&header)?;
@@ -115,6 +118,7 @@ impl Appender {
                 created: false,
                 trimmed: 0,
                 last: None,
+                first: None,
                 data_start: 0,
             });
         }
@@ -145,6 +149,7 @@ impl Appender {
             created: false,
             trimmed,
             last: info.last,
+            first: info.first,
             data_start,
         })
     }

@@ -3,6 +3,14 @@
 //!
 //! Knows files and the index; knows nothing of the registry or HTTP.
 
+mod buffer;
+pub mod config;
+mod error;
+mod reconcile;
+mod rename;
+mod source;
+mod store;
+mod tiered;
 pub mod traits;
 
 /// Partition granularity, at the path the seed API imports it from.
@@ -10,4 +18,11 @@ pub mod partition {
     pub use crate::types::PartitionGranularity;
 }
 
+pub use config::{FsyncPolicy, StorageConfig, TierConfig};
+pub use error::StoreError;
+pub use reconcile::ReconcileReport;
+pub use rename::{rename_interrupted, RenameStop};
+pub use source::{MemLines, Source};
+pub use store::{FlushOutcome, PlainPbStore, PvWriteStats, WriteLimits};
+pub use tiered::TieredStore;
 pub use traits::{AppendMeta, EventStream, IngestFlushResult, PostProcessor, StoragePlugin, StoreSummary};

@@ -1,0 +1,313 @@
+//! `TieredStore`: the STS → MTS → LTS chain over one partition index.
+//!
+//! Ingest appends go to the first tier; reads return the tiers' sources
+//! oldest tier first (LTS, MTS, STS) for the merge step; per-PV and
+//! appliance summaries are index look-ups per tier.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+use super::config::StorageConfig;
+use super::error::StoreError;
+use super::reconcile::ReconcileReport;
+use super::source::Source;
+use super::store::{FlushOutcome, KeyOverrides, PlainPbStore, WriteLimits};
+use crate::index::{Index, KvStore};
+use crate::storage::partition::PartitionGranularity;
+use crate::storage::{AppendMeta, EventStream, IngestFlushResult, StoragePlugin, StoreSummary};
+use crate::types::{ArchDbType, ArchiverSample, Timestamp};
+
+/// The tier chain. Cheap to clone.
+#[derive(Clone)]
+pub struct TieredStore {
+    tiers: Arc<Vec<PlainPbStore>>,
+    index: Arc<Index>,
+    keys: KeyOverrides,
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => h.spawn_blocking(f).await.map_err(|e| StoreError::Task(e.to_string()))?,
+        Err(_) => f(),
+    }
+}
+
+impl TieredStore {
+    /// Opens the chain described by `cfg` on `kv`: runs index migrations,
+    /// finishes interrupted renames and reconciles the index with the files.
+    pub fn open(cfg: &StorageConfig, kv: &dyn KvStore) -> Result<(Self, ReconcileReport), StoreError> {
+        let index = Arc::new(Index::open(kv)?);
+        let store = Self::with_index(cfg, index);
+        for t in store.tiers.iter() {
+            std::fs::create_dir_all(t.root()).map_err(|e| StoreError::io("create", t.root(), e))?;
+        }
+        super::rename::recover(&store)?;
+        let total: u64 = (0..store.tiers.len())
+            .map(|t| store.index.totals(t as u8).map(|x| x.files).unwrap_or(0))
+            .sum();
+        let all = total <= cfg.reconcile_all_below;
+        let mut report = ReconcileReport::default();
+        for t in store.tiers.iter() {
+            report.merge(t.reconcile(all)?);
+        }
+        if !report.is_clean() {
+            tracing::warn!(
+                rescanned = report.rescanned.len(),
+                missing = report.missing.len(),
+                trimmed = report.trimmed.len(),
+                recovered = report.recovered.len(),
+                unreadable = report.unreadable.len(),
+                "index reconciled with files"
+            );
+        }
+        Ok((store, report))
+    }
+
+    /// A chain over an already open index (no reconcile).
+    pub fn with_index(cfg: &StorageConfig, index: Arc<Index>) -> Self {
+        let keys: KeyOverrides = Arc::new(RwLock::new(HashMap::new()));
+        let limits = WriteLimits {
+            pv_bytes: cfg.pv_buffer_bytes,
+            total_bytes: cfg.total_buffer_bytes,
+            fsync: cfg.fsync,
+        };
+        let tiers = cfg
+            .tiers
+            .iter()
+            .enumerate()
+            .map(|(i, t)| PlainPbStore::new(t, i as u8, index.clone(), limits, keys.clone()))
+            .collect();
+        TieredStore {
+            tiers: Arc::new(tiers),
+            index,
+            keys,
+        }
+    }
+
+    /// The tiers, first (ingest) tier first.
+    pub fn tiers(&self) -> &[PlainPbStore] {
+        &self.tiers
+    }
+
+    /// The tier named `name` (case-insensitive).
+    pub fn tier_by_name(&self, name: &str) -> Option<&PlainPbStore> {
+        self.tiers.iter().find(|t| t.name().eq_ignore_ascii_case(name))
+    }
+
+    /// The shared index.
+    pub fn index(&self) -> &Arc<Index> {
+        &self.index
+    }
+
+    /// Sets the storage key of `pv` (PVTypeInfo `chunkKey`) for new files.
+    pub fn set_chunk_key(&self, pv: &str, key: &str) {
+        if let Ok(mut m) = self.keys.write() {
+            if key == crate::plainpb::pv_key(pv) {
+                m.remove(pv);
+            } else {
+                m.insert(pv.to_string(), key.to_string());
+            }
+        }
+    }
+
+    /// Storage key of `pv`: override, else the one its files use, else the default rule.
+    pub fn chunk_key(&self, pv: &str) -> String {
+        if let Some(k) = self.keys.read().ok().and_then(|m| m.get(pv).cloned()) {
+            return k;
+        }
+        for t in self.tiers.iter() {
+            if let Ok(Some(s)) = t.summary(pv) {
+                if !s.key.is_empty() {
+                    return s.key;
+                }
+            }
+        }
+        crate::plainpb::pv_key(pv)
+    }
+
+    /// All sources for `pv` in `[from, to]`, oldest tier first (blocking).
+    pub fn sources_blocking(&self, pv: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Source>, StoreError> {
+        let mut out = Vec::new();
+        for t in self.tiers.iter().rev() {
+            out.extend(t.sources_blocking(pv, from, to)?);
+        }
+        Ok(out)
+    }
+
+    /// Sources on the blocking pool.
+    pub async fn sources(&self, pv: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Source>, StoreError> {
+        let me = self.clone();
+        let pv = pv.to_string();
+        blocking(move || me.sources_blocking(&pv, from, to)).await
+    }
+
+    /// Newest sample strictly before `t` over all tiers (blocking).
+    pub fn last_before_blocking(&self, pv: &str, t: Timestamp) -> Result<Option<ArchiverSample>, StoreError> {
+        let mut best: Option<ArchiverSample> = None;
+        for tier in self.tiers.iter() {
+            if let Some(s) = tier.last_before_blocking(pv, t)? {
+                if best.as_ref().is_none_or(|b| s.timestamp > b.timestamp) {
+                    best = Some(s);
+                }
+            }
+        }
+        Ok(best)
+    }
+
+    /// Newest sample over all tiers.
+    pub fn last_known_blocking(&self, pv: &str) -> Result<Option<ArchiverSample>, StoreError> {
+        let mut best: Option<ArchiverSample> = None;
+        for tier in self.tiers.iter() {
+            if let Some(s) = tier.last_known(pv)? {
+                if best.as_ref().is_none_or(|b| s.timestamp > b.timestamp) {
+                    best = Some(s);
+                }
+            }
+        }
+        Ok(best)
+    }
+
+    /// True if any tier holds data or buffered samples for `pv`.
+    pub fn has_data(&self, pv: &str) -> Result<bool, StoreError> {
+        for t in self.tiers.iter() {
+            if t.summary(pv)?.is_some() || t.write_stats(pv).buffered_bytes > 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Writes every tier's buffers (blocking).
+    pub fn flush_all_blocking(&self) -> Result<FlushOutcome, StoreError> {
+        let mut total = FlushOutcome::default();
+        for t in self.tiers.iter() {
+            let o = t.flush_blocking(false)?;
+            total.written.extend(o.written);
+            total.failed.extend(o.failed);
+            total.samples += o.samples;
+            total.bytes += o.bytes;
+        }
+        Ok(total)
+    }
+
+    /// Reconciles one PV in every tier (blocking).
+    pub fn reconcile_pv(&self, pv: &str) -> Result<ReconcileReport, StoreError> {
+        let mut r = ReconcileReport::default();
+        for t in self.tiers.iter() {
+            r.merge(t.reconcile_pv(pv)?);
+        }
+        Ok(r)
+    }
+
+    /// Reconciles all PVs in every tier, checking every file (blocking).
+    pub fn reconcile_all(&self) -> Result<ReconcileReport, StoreError> {
+        let mut r = ReconcileReport::default();
+        for t in self.tiers.iter() {
+            r.merge(t.reconcile(true)?);
+        }
+        Ok(r)
+    }
+
+    /// Renames on the blocking pool; see [`StoragePlugin::rename_pv`].
+    pub async fn rename(&self, from: &str, to: &str) -> Result<u64, StoreError> {
+        let me = self.clone();
+        let (from, to) = (from.to_string(), to.to_string());
+        blocking(move || super::rename::rename(&me, &from, &to, None)).await
+    }
+}
+
+#[async_trait]
+impl StoragePlugin for TieredStore {
+    fn name(&self) -> &str {
+        self.tiers.first().map_or("", |t| t.name())
+    }
+
+    fn partition_granularity(&self) -> PartitionGranularity {
+        self.tiers
+            .first()
+            .map_or(PartitionGranularity::Hour, |t| t.partition_granularity())
+    }
+
+    async fn append_event(&self, pv: &str, dbr_type: ArchDbType, sample: &ArchiverSample) -> anyhow::Result<()> {
+        let t = self.tiers.first().ok_or_else(|| anyhow::anyhow!("no tiers"))?;
+        Ok(t.append(pv, dbr_type, sample, None).await?)
+    }
+
+    async fn append_event_with_meta(
+        &self,
+        pv: &str,
+        dbr_type: ArchDbType,
+        sample: &ArchiverSample,
+        meta: &AppendMeta,
+    ) -> anyhow::Result<()> {
+        let t = self.tiers.first().ok_or_else(|| anyhow::anyhow!("no tiers"))?;
+        Ok(t.append(pv, dbr_type, sample, Some(meta)).await?)
+    }
+
+    async fn get_data(&self, pv: &str, start: SystemTime, end: SystemTime) -> anyhow::Result<Vec<Box<dyn EventStream>>> {
+        let sources = self.sources(pv, Timestamp::from(start), Timestamp::from(end)).await?;
+        Ok(sources.into_iter().map(|s| Box::new(s) as Box<dyn EventStream>).collect())
+    }
+
+    async fn get_last_known_event(&self, pv: &str) -> anyhow::Result<Option<ArchiverSample>> {
+        Ok(self.last_known_blocking(pv)?)
+    }
+
+    async fn get_last_event_before(&self, pv: &str, target: SystemTime) -> anyhow::Result<Option<ArchiverSample>> {
+        let me = self.clone();
+        let pv = pv.to_string();
+        let t = Timestamp::from(target);
+        Ok(blocking(move || me.last_before_blocking(&pv, t)).await?)
+    }
+
+    async fn delete_pv_data(&self, pv: &str) -> anyhow::Result<u64> {
+        let me = self.clone();
+        let pv = pv.to_string();
+        Ok(blocking(move || {
+            let mut n = 0;
+            for t in me.tiers.iter() {
+                n += t.delete_blocking(&pv)?;
+            }
+            Ok(n)
+        })
+        .await?)
+    }
+
+    async fn flush_writes(&self) -> anyhow::Result<()> {
+        let me = self.clone();
+        blocking(move || me.flush_all_blocking()).await?;
+        Ok(())
+    }
+
+    async fn flush_ingest_writes(&self) -> anyhow::Result<IngestFlushResult> {
+        match self.tiers.first() {
+            Some(t) => t.flush_ingest_writes().await,
+            None => Ok(IngestFlushResult::default()),
+        }
+    }
+
+    fn stores_for_pv(&self, pv: &str) -> anyhow::Result<Vec<StoreSummary>> {
+        let mut out = Vec::new();
+        for t in self.tiers.iter() {
+            out.extend(t.stores_for_pv(pv)?);
+        }
+        Ok(out)
+    }
+
+    fn appliance_metrics(&self) -> anyhow::Result<Vec<StoreSummary>> {
+        let mut out = Vec::new();
+        for t in self.tiers.iter() {
+            out.extend(t.appliance_metrics()?);
+        }
+        Ok(out)
+    }
+
+    async fn rename_pv(&self, from: &str, to: &str) -> anyhow::Result<u64> {
+        Ok(self.rename(from, to).await?)
+    }
+}
