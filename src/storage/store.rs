@@ -54,6 +54,22 @@ pub struct PvWriteStats {
     pub dropped_type: u64,
 }
 
+/// Guard returned by [`PlainPbStore::hold_pv_lock`].
+#[doc(hidden)]
+pub struct PvLockHold {
+    release: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for PvLockHold {
+    fn drop(&mut self) {
+        drop(self.release.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 pub(crate) struct Inner {
     pub name: String,
     pub root: PathBuf,
@@ -153,6 +169,25 @@ impl PlainPbStore {
                 }
             }
             None => PvWriteStats::default(),
+        }
+    }
+
+    /// Holds `pv`'s buffer lock on a helper thread until the guard is
+    /// dropped, as an in-flight append would (tests of deferred flushes).
+    #[doc(hidden)]
+    pub fn hold_pv_lock(&self, pv: &str) -> PvLockHold {
+        let st = self.inner.buffers.state(pv);
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let _g = lock(&st);
+            let _ = locked_tx.send(());
+            let _ = release_rx.recv();
+        });
+        let _ = locked_rx.recv();
+        PvLockHold {
+            release: Some(release_tx),
+            thread: Some(thread),
         }
     }
 
