@@ -13,6 +13,7 @@
 pub mod index;
 pub mod pb;
 pub mod plainpb;
+pub mod registry;
 pub mod retrieval;
 pub mod storage;
 pub mod types;
