@@ -200,7 +200,7 @@ pub fn decode_sample_into(
     year: i32,
     out: &mut ArchiverSample,
 ) -> Result<(), SampleCodecError> {
-    decode_into_at(ty, raw, year_start(year), out)
+    decode_into_at(ty, raw, year_start(year), out).map(|_| ())
 }
 
 #[inline]
@@ -209,7 +209,7 @@ pub(crate) fn decode_into_at(
     raw: &[u8],
     year_start_secs: i64,
     out: &mut ArchiverSample,
-) -> Result<(), SampleCodecError> {
+) -> Result<Timestamp, SampleCodecError> {
     if let Some(p) = decode_canonical_parts(ty, raw, year_start_secs) {
         out.timestamp = epoch_secs_to_system_time(p.secs, p.nanos);
         out.value = p.value;
@@ -218,10 +218,10 @@ pub(crate) fn decode_into_at(
         if out.extra.is_some() {
             out.extra = None;
         }
-        return Ok(());
+        return Ok(Timestamp { secs: p.secs, nanos: p.nanos });
     }
     *out = decode_general(ty, raw, year_start_secs)?;
-    Ok(())
+    Ok(out.ts())
 }
 
 /// As [`decode_sample`] with the year's start (Unix seconds) precomputed.

@@ -20,7 +20,7 @@ use crate::types::{year_start, ArchDbType, ArchiverSample, EventStreamDesc, Time
 
 const BLOCK: usize = 16 * 1024;
 /// Files up to this size are searched in memory after one read.
-const SMALL_FILE: u64 = 64 * 1024;
+const SMALL_FILE: u64 = 16 * 1024;
 /// Java steps back at most this many lines looking for a parseable last sample.
 const MAX_BACKTRACK: usize = 1000;
 
@@ -49,17 +49,24 @@ impl Bytes<'_> {
         }
     }
 
-    /// Offset of the first newline at or after `from`.
+    /// Offset of the first newline at or after `from`. Reads small blocks
+    /// first (sample lines are short), growing for long lines.
     fn newline_after(&self, from: u64) -> std::io::Result<Option<u64>> {
         let len = self.len();
+        if let Bytes::Mem(v) = self {
+            let start = (from as usize).min(v.len());
+            return Ok(memchr::memchr(NEWLINE, &v[start..]).map(|i| from + i as u64));
+        }
         let mut at = from;
+        let mut step = 256u64;
         while at < len {
-            let end = (at + BLOCK as u64).min(len);
+            let end = (at + step).min(len);
             let block = self.read(at, end)?;
             if let Some(i) = memchr::memchr(NEWLINE, &block) {
                 return Ok(Some(at + i as u64));
             }
             at = end;
+            step = (step * 4).min(BLOCK as u64 * 4);
         }
         Ok(None)
     }
@@ -432,6 +439,68 @@ impl PbFile {
         self.decode_at(&line, start).map(Some)
     }
 
+    /// As [`PbFile::last_at_or_before`], guided by the file's first and last
+    /// sample times (from an index): reads one small window at the
+    /// interpolated position, which holds the answer for regularly spaced
+    /// samples; otherwise falls back to the binary search.
+    pub fn last_at_or_before_guided(
+        &self,
+        t: Timestamp,
+        strict: bool,
+        first: Timestamp,
+        last: Timestamp,
+    ) -> Result<Option<ArchiverSample>, Error> {
+        const WINDOW: u64 = 2048;
+        let target = if strict {
+            if t.nanos > 0 {
+                Timestamp::new(t.secs, t.nanos - 1)
+            } else {
+                Timestamp::new(t.secs - 1, 999_999_999)
+            }
+        } else {
+            t
+        };
+        let span = last.as_f64() - first.as_f64();
+        if target < first || target >= last || span <= 0.0 || self.len <= self.data_start {
+            return self.last_at_or_before(t, strict);
+        }
+        let frac = ((target.as_f64() - first.as_f64()) / span).clamp(0.0, 1.0);
+        let body = self.len - self.data_start;
+        let pos = self.data_start + (frac * body as f64) as u64;
+        let a = pos.saturating_sub(WINDOW / 2).max(self.data_start);
+        let b = (a + WINDOW).min(self.len);
+        let mut buf = vec![0u8; (b - a) as usize];
+        self.file
+            .read_exact_at(&mut buf, a)
+            .map_err(|e| Error::io("read", &self.path, e))?;
+        let mut at = if a == self.data_start {
+            0
+        } else {
+            match memchr::memchr(NEWLINE, &buf) {
+                Some(i) => i + 1,
+                None => return self.last_at_or_before(t, strict),
+            }
+        };
+        let mut cand: Option<(usize, usize)> = None;
+        let mut saw_after = false;
+        while let Some(i) = memchr::memchr(NEWLINE, &buf[at..]) {
+            let line = &buf[at..at + i];
+            if let Ok(ts) = self.ts_of(line, a + at as u64) {
+                if ts <= target {
+                    cand = Some((at, at + i));
+                } else {
+                    saw_after = true;
+                    break;
+                }
+            }
+            at += i + 1;
+        }
+        match cand {
+            Some((x, y)) if saw_after => self.decode_at(&buf[x..y], a + x as u64).map(Some),
+            _ => self.last_at_or_before(t, strict),
+        }
+    }
+
     /// Streams samples from the newest one at or before `start` (or the
     /// first sample) through the last one `<= end` (inclusive).
     pub fn stream(self, start: Option<Timestamp>, end: Option<Timestamp>) -> Result<SampleStream, Error> {
@@ -597,14 +666,17 @@ impl<R: Read> SampleStream<R> {
         else {
             return Ok(false);
         };
-        if let Err(e) = decode_into_at(ty, raw, year_start, out) {
-            return Err(Error::BadSample {
-                path: self.path.clone(),
-                offset,
-                reason: e.to_string(),
-            });
-        }
-        if end.is_some_and(|end| Timestamp::from_system_time(out.timestamp) > end) {
+        let ts = match decode_into_at(ty, raw, year_start, out) {
+            Ok(ts) => ts,
+            Err(e) => {
+                return Err(Error::BadSample {
+                    path: self.path.clone(),
+                    offset,
+                    reason: e.to_string(),
+                })
+            }
+        };
+        if end.is_some_and(|end| ts > end) {
             self.done = true;
             return Ok(false);
         }

@@ -653,7 +653,8 @@ impl Inner {
                 return Self::sample_from_record(e.db_type, e.year, &e.last_sample);
             }
             let path = self.root.join(&e.path);
-            return Ok(PbFile::open(&path)?.last_at_or_before(t, true)?);
+            let file = PbFile::open(&path)?;
+            return Ok(file.last_at_or_before_guided(t, true, entry_ts(e.first), entry_ts(e.last))?);
         }
         Ok(None)
     }
