@@ -57,7 +57,18 @@ pub enum SampleCodecError {
 /// The message type is the value's own type; writers check it against the
 /// file's type before calling.
 pub fn encode_sample(sample: &ArchiverSample, year: i32, out: &mut Vec<u8>) -> Result<(), SampleCodecError> {
-    let ts = Timestamp::from_system_time(sample.timestamp);
+    encode_sample_at(sample, Timestamp::from_system_time(sample.timestamp), year, out)
+}
+
+/// As [`encode_sample`] with the sample's time already converted (`ts` must
+/// equal `sample.timestamp`).
+#[inline]
+pub fn encode_sample_at(
+    sample: &ArchiverSample,
+    ts: Timestamp,
+    year: i32,
+    out: &mut Vec<u8>,
+) -> Result<(), SampleCodecError> {
     let start = year_start(year);
     let soy = ts.secs - start;
     if soy < 0 || soy >= year_start(year.saturating_add(1)) - start {

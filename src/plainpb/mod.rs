@@ -16,7 +16,9 @@ mod wire;
 mod writer;
 
 pub use chunks::{ChunkItem, ChunkReader, ChunkWriter};
-pub use codec::{decode_sample, decode_sample_into, decode_timestamp, encode_sample, SampleCodecError};
+pub use codec::{
+    decode_sample, decode_sample_into, decode_timestamp, encode_sample, encode_sample_at, SampleCodecError,
+};
 pub use error::Error;
 pub use escape::{escape_into, unescape_into, EscapeError};
 pub use file::{FileInfo, PbFile, RawLine, SampleStream};

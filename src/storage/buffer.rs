@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use dashmap::DashMap;
 
-use crate::plainpb::{encode_sample, escape_into};
+use crate::plainpb::{encode_sample_at, escape_into};
 use crate::storage::AppendMeta;
 use crate::types::{ArchDbType, ArchiverSample, PartitionGranularity, Timestamp};
 
@@ -25,8 +25,8 @@ pub(crate) struct Segment {
     pub year: i32,
     pub db_type: ArchDbType,
     pub lines: Vec<u8>,
-    /// `(ts, offset)` of each line start in `lines`, for reads of the buffer.
-    pub stamps: Vec<(Timestamp, u32)>,
+    /// Offset of each line start in `lines`.
+    pub offsets: Vec<u32>,
     pub first: Timestamp,
     pub last: Timestamp,
     /// Unescaped message of the last sample.
@@ -35,7 +35,41 @@ pub(crate) struct Segment {
 
 impl Segment {
     pub fn count(&self) -> u64 {
-        self.stamps.len() as u64
+        self.offsets.len() as u64
+    }
+
+    /// Line `i` without its newline.
+    pub fn line(&self, i: usize) -> &[u8] {
+        let a = self.offsets[i] as usize;
+        let b = self.offsets.get(i + 1).map_or(self.lines.len(), |o| *o as usize);
+        &self.lines[a..b - 1]
+    }
+
+    /// Time of line `i` (decoded from the line; buffers are read rarely).
+    pub fn ts_at(&self, i: usize) -> Timestamp {
+        let line = self.line(i);
+        let mut raw = Vec::with_capacity(line.len());
+        if crate::plainpb::unescape_into(line, &mut raw).is_err() {
+            return self.last;
+        }
+        match crate::plainpb::decode_timestamp(&raw) {
+            Ok((soy, nano)) => Timestamp::new(crate::types::year_start(self.year) + i64::from(soy), nano),
+            Err(_) => self.last,
+        }
+    }
+
+    /// Number of leading lines whose time satisfies `pred` (times increase).
+    pub fn partition_point(&self, pred: impl Fn(Timestamp) -> bool) -> usize {
+        let (mut lo, mut hi) = (0, self.offsets.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if pred(self.ts_at(mid)) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 }
 
@@ -74,7 +108,7 @@ pub(crate) enum Appended {
 
 /// All buffers of one tier.
 pub(crate) struct Buffers {
-    pub map: DashMap<String, Arc<Mutex<PvState>>>,
+    pub map: DashMap<String, Arc<Mutex<PvState>>, ahash::RandomState>,
     pub dirty: Mutex<VecDeque<String>>,
     pub total: AtomicUsize,
     pub dropped_time: AtomicU64,
@@ -88,7 +122,7 @@ pub(crate) fn lock(m: &Mutex<PvState>) -> MutexGuard<'_, PvState> {
 impl Buffers {
     pub fn new(granularity: PartitionGranularity) -> Self {
         Buffers {
-            map: DashMap::new(),
+            map: DashMap::with_hasher(ahash::RandomState::new()),
             dirty: Mutex::new(VecDeque::new()),
             total: AtomicUsize::new(0),
             dropped_time: AtomicU64::new(0),
@@ -125,15 +159,15 @@ impl Buffers {
         let start = self.granularity.partition_start(ts.secs);
         let year = ts.year();
         scratch.clear();
-        encode_sample(sample, year, scratch).map_err(|e| e.to_string())?;
+        encode_sample_at(sample, ts, year, scratch).map_err(|e| e.to_string())?;
         let needs_new = st.segments.last().is_none_or(|s| s.start != start);
         if needs_new {
             st.segments.push(Segment {
                 start,
                 year,
                 db_type,
-                lines: Vec::with_capacity(1024),
-                stamps: Vec::new(),
+                lines: Vec::with_capacity(4096),
+                offsets: Vec::with_capacity(256),
                 first: ts,
                 last: ts,
                 last_raw: Vec::new(),
@@ -146,7 +180,7 @@ impl Buffers {
             let offset = u32::try_from(before).map_err(|_| "segment too large")?;
             escape_into(scratch, &mut seg.lines);
             seg.lines.push(b'\n');
-            seg.stamps.push((ts, offset));
+            seg.offsets.push(offset);
             seg.last = ts;
             seg.last_raw.clear();
             seg.last_raw.extend_from_slice(scratch);

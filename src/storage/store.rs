@@ -387,9 +387,9 @@ impl Inner {
         let mut written = seg.count();
         let mut skip_to = 0usize;
         if let Some(last) = ap.last.as_ref().map(|s| s.ts()) {
-            let keep = seg.stamps.partition_point(|(t, _)| *t <= last);
+            let keep = seg.partition_point(|t| t <= last);
             written -= keep as u64;
-            skip_to = seg.stamps.get(keep).map_or(seg.lines.len(), |(_, off)| *off as usize);
+            skip_to = seg.offsets.get(keep).map_or(seg.lines.len(), |off| *off as usize);
         }
         let bytes = &seg.lines[skip_to..];
         ap.write_raw(bytes)?;
@@ -483,16 +483,18 @@ impl Inner {
             }
         }
         self.index.put_intents(&intents)?;
-        let mut changes = Vec::new();
-        let mut done = Vec::new();
-        for (pv, st_arc, segs, key, meta) in taken {
+        // Write PVs in parallel (file creation is kernel-bound); each PV's
+        // segments stay in order on one thread.
+        type Taken = (String, Arc<Mutex<PvState>>, Vec<Arc<Segment>>, String, Option<AppendMeta>);
+        let write_pv = |(pv, st_arc, segs, key, meta): Taken| {
             let mut pv_changes = Vec::new();
+            let (mut samples, mut bytes_out) = (0u64, 0u64);
             let mut result = Ok(());
             for seg in &segs {
                 match self.write_segment(&pv, &key, meta.as_ref(), seg) {
                     Ok((entry, bytes)) => {
-                        out.samples += seg.count();
-                        out.bytes += bytes;
+                        samples += seg.count();
+                        bytes_out += bytes;
                         pv_changes.push(Change::Upsert {
                             pv: pv.clone(),
                             tier: self.tier,
@@ -506,6 +508,37 @@ impl Inner {
                     }
                 }
             }
+            (pv, st_arc, pv_changes, samples, bytes_out, result)
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+        let results: Vec<_> = if taken.len() < 16 || threads == 1 {
+            taken.into_iter().map(write_pv).collect()
+        } else {
+            let mut chunks: Vec<Vec<Taken>> = (0..threads).map(|_| Vec::new()).collect();
+            for (i, t) in taken.into_iter().enumerate() {
+                chunks[i % threads].push(t);
+            }
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = chunks
+                    .into_iter()
+                    .map(|c| scope.spawn(|| c.into_iter().map(write_pv).collect::<Vec<_>>()))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            tracing::error!(tier = %self.name, "flush worker panicked; its PVs stay in flight");
+                            Vec::new()
+                        })
+                    })
+                    .collect()
+            })
+        };
+        let mut changes = Vec::new();
+        let mut done = Vec::new();
+        for (pv, st_arc, pv_changes, samples, bytes, result) in results {
+            out.samples += samples;
+            out.bytes += bytes;
             match result {
                 Ok(()) => {
                     changes.extend(pv_changes);
@@ -600,17 +633,14 @@ impl Inner {
                 if seg.first > to {
                     continue;
                 }
-                let lo = seg.stamps.partition_point(|(t, _)| *t <= from).saturating_sub(1);
-                let hi = seg.stamps.partition_point(|(t, _)| *t <= to);
+                let lo = seg.partition_point(|t| t <= from).saturating_sub(1);
+                let hi = seg.partition_point(|t| t <= to);
                 if lo >= hi {
                     continue;
                 }
                 let mut m = MemLines::new(self.desc_for(pv, seg.db_type, seg.year, meta.as_ref()));
                 for i in lo..hi {
-                    let (t, a) = seg.stamps[i];
-                    let b = seg.stamps.get(i + 1).map_or(seg.lines.len(), |(_, o)| *o as usize);
-                    // Lines end with a newline; MemLines stores them without.
-                    m.push_escaped(t, &seg.lines[a as usize..b - 1]);
+                    m.push_escaped(seg.ts_at(i), seg.line(i));
                 }
                 out.push(Source::Mem(m));
             }
@@ -624,14 +654,12 @@ impl Inner {
         };
         let st = lock(&st_arc);
         for seg in st.segments.iter().rev().chain(st.inflight.iter().rev().map(|s| s.as_ref())) {
-            let i = seg.stamps.partition_point(|(ts, _)| *ts < t);
+            let i = seg.partition_point(|ts| ts < t);
             if i == 0 {
                 continue;
             }
-            let a = seg.stamps[i - 1].1 as usize;
-            let b = seg.stamps.get(i).map_or(seg.lines.len(), |(_, o)| *o as usize);
             let mut raw = Vec::new();
-            crate::plainpb::unescape_into(&seg.lines[a..b - 1], &mut raw).map_err(|e| StoreError::Encode {
+            crate::plainpb::unescape_into(seg.line(i - 1), &mut raw).map_err(|e| StoreError::Encode {
                 pv: pv.to_string(),
                 reason: e.to_string(),
             })?;
