@@ -1,0 +1,428 @@
+//! The retrieval service: resolves names, reads the tiers' sources, merges,
+//! post-processes and writes a format. Blocking; the HTTP layer runs it on
+//! the blocking pool and streams what it writes.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::error::RetrievalError;
+use super::format::{self, Format, FormatWriter, NonFinite};
+use super::merge::{Merge, Verdict};
+use super::postprocessors::{split_function_call, PpSpec};
+use super::stream::{FieldStream, MergedStream};
+use crate::registry::{PvTypeInfo, Registry};
+use crate::storage::{EventStream, Source, TieredStore};
+use crate::types::{ArchiverSample, EventStreamDesc, SampleValue, Timestamp};
+
+/// Retrieval settings (`[retrieval]` in the config file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrievalConfig {
+    /// Non-finite doubles in JSON: `bare` (Java), `null` or `string`.
+    pub json_nonfinite: NonFinite,
+    /// `usereduced=true`: data older than this many days is reduced with
+    /// `firstSample_900` (Java's TwoWeekRaw policy).
+    pub reduced_after_days: u32,
+}
+
+impl Default for RetrievalConfig {
+    fn default() -> Self {
+        RetrievalConfig {
+            json_nonfinite: NonFinite::Bare,
+            reduced_after_days: 14,
+        }
+    }
+}
+
+/// A resolved PV name.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// Name echoed in responses (after stripping prefix, `.VAL`, function call).
+    pub name: String,
+    /// Real PV whose data is read (alias resolved, field removed).
+    pub real: String,
+    /// `PV.FIELD` for a field archived in the PV's stream.
+    pub field: Option<String>,
+    /// The registry record, if any.
+    pub info: Option<PvTypeInfo>,
+}
+
+/// One PV of a request.
+#[derive(Debug, Clone)]
+pub struct PvRequest {
+    /// Resolved name.
+    pub resolved: Resolved,
+    /// Post-processor, if any.
+    pub pp: Option<PpSpec>,
+    /// `usereduced=true` without a post-processor.
+    pub reduced: bool,
+}
+
+/// A parsed data request.
+#[derive(Debug, Clone)]
+pub struct DataQuery {
+    /// PVs in response order.
+    pub pvs: Vec<PvRequest>,
+    /// Time ranges (inclusive), ordered.
+    pub ranges: Vec<(Timestamp, Timestamp)>,
+    /// Output format.
+    pub format: Format,
+    /// Add the PV's full metadata to `meta`.
+    pub fetch_latest_metadata: bool,
+}
+
+/// Figures of one response.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunStats {
+    /// Samples written.
+    pub samples: u64,
+    /// PVs with data.
+    pub pvs_with_data: u32,
+}
+
+/// The retrieval service.
+#[derive(Clone)]
+pub struct Retrieval {
+    /// Storage.
+    pub store: TieredStore,
+    /// Registry.
+    pub registry: Arc<Registry>,
+    /// Settings.
+    pub cfg: RetrievalConfig,
+}
+
+/// Strips `pva://`/`ca://` and `.VAL`.
+pub fn normalize_name(name: &str) -> String {
+    let n = name.trim();
+    let n = n.strip_prefix("pva://").or_else(|| n.strip_prefix("ca://")).unwrap_or(n);
+    n.strip_suffix(".VAL").unwrap_or(n).to_string()
+}
+
+/// Java's default range: `to` = now + 1 h, `from` = `to` − 1 day.
+pub fn default_range(now: Timestamp, from: Option<Timestamp>, to: Option<Timestamp>) -> (Timestamp, Timestamp) {
+    let to = to.unwrap_or(Timestamp::new(now.secs + 3600, now.nanos));
+    let from = from.unwrap_or(Timestamp::new(to.secs - 86_400, to.nanos));
+    (from, to)
+}
+
+const MAX_BAD_LINES: u32 = 1000;
+
+impl Retrieval {
+    /// Resolves a requested name (aliases, `PV.FIELD`); 404 when unknown.
+    pub fn resolve(&self, requested: &str) -> Result<Resolved, RetrievalError> {
+        let name = normalize_name(requested);
+        if name.is_empty() {
+            return Err(RetrievalError::bad("pv", "empty PV name"));
+        }
+        let real = self.registry.resolve(&name);
+        let info = self.registry.get(&real).map_err(|e| RetrievalError::Internal(e.into()))?;
+        if info.is_some() || self.store.has_data(&real)? {
+            return Ok(Resolved {
+                name,
+                real,
+                field: None,
+                info,
+            });
+        }
+        if let Some((base, field)) = name.rsplit_once('.') {
+            let real_base = self.registry.resolve(base);
+            if let Some(info) = self.registry.get(&real_base).map_err(|e| RetrievalError::Internal(e.into()))? {
+                if info.archive_fields.iter().any(|f| f == field) {
+                    return Ok(Resolved {
+                        name: name.clone(),
+                        real: real_base,
+                        field: Some(field.to_string()),
+                        info: Some(info),
+                    });
+                }
+            }
+        }
+        Err(RetrievalError::UnknownPv(name))
+    }
+
+    /// Parses a `pv` parameter (with optional function call) and `pp`.
+    pub fn pv_request(&self, pv_param: &str, pp_param: Option<&str>, usereduced: bool) -> Result<PvRequest, RetrievalError> {
+        let (spec, name) = match split_function_call(pv_param).map_err(|e| RetrievalError::bad("pv", e.to_string()))? {
+            Some((spec, pv)) => (Some(spec), pv),
+            None => (pp_param.filter(|p| !p.is_empty()).map(str::to_string), pv_param.to_string()),
+        };
+        let pp = match &spec {
+            Some(s) => PpSpec::parse(s).map_err(|e| RetrievalError::bad("pp", e.to_string()))?,
+            None => None,
+        };
+        let resolved = self.resolve(&name)?;
+        if let (Some(pp), Some(info)) = (&pp, &resolved.info) {
+            if resolved.field.is_none() {
+                pp.check_input_type(info.dbr_type)
+                    .map_err(|e| RetrievalError::bad("pp", e.to_string()))?;
+            }
+        }
+        Ok(PvRequest {
+            resolved,
+            reduced: usereduced && pp.is_none(),
+            pp,
+        })
+    }
+
+    /// The `meta` description of a PV: first stream's headers, then EGU and
+    /// PREC from the registry when the stream has none.
+    fn meta(&self, pv: &Resolved, first: &EventStreamDesc, full: bool) -> EventStreamDesc {
+        let mut d = first.clone();
+        d.pv_name = pv.name.clone();
+        d.source = String::new();
+        d.headers.retain(|(_, v)| !v.is_empty());
+        let mut add = |d: &mut EventStreamDesc, k: &str, v: String| {
+            if !v.is_empty() && d.header(k).is_none() {
+                d.headers.push((k.to_string(), v));
+            }
+        };
+        if let Some(info) = &pv.info {
+            if let Some(u) = &info.units {
+                add(&mut d, "EGU", u.clone());
+            }
+            if let Some(p) = info.precision {
+                if p.is_finite() {
+                    add(&mut d, "PREC", format!("{}", p.trunc() as i64));
+                }
+            }
+            if full {
+                for (java, epics) in [
+                    ("upperAlarmLimit", "HIHI"),
+                    ("lowerAlarmLimit", "LOLO"),
+                    ("upperWarningLimit", "HIGH"),
+                    ("lowerWarningLimit", "LOW"),
+                    ("upperDisplayLimit", "HOPR"),
+                    ("lowerDisplayLimit", "LOPR"),
+                    ("upperCtrlLimit", "DRVH"),
+                    ("lowerCtrlLimit", "DRVL"),
+                ] {
+                    if let Some(v) = info.limits.get(java) {
+                        let mut s = String::new();
+                        format::java::push_double(&mut s, *v);
+                        add(&mut d, epics, s);
+                    }
+                }
+                for (k, v) in &info.extra_fields {
+                    add(&mut d, k, v.clone());
+                }
+            }
+        }
+        d
+    }
+
+    /// Writes the whole response for `q` into `out` (blocking).
+    pub fn run(&self, q: &DataQuery, out: impl Write) -> Result<RunStats, RetrievalError> {
+        let mut w = format::writer(q.format, out, self.cfg.json_nonfinite);
+        w.begin()?;
+        let mut stats = RunStats::default();
+        for pv in &q.pvs {
+            let n = self.write_pv(pv, &q.ranges, q.fetch_latest_metadata, w.as_mut())?;
+            if n > 0 {
+                stats.pvs_with_data += 1;
+                stats.samples += n;
+            }
+        }
+        w.finish()?;
+        Ok(stats)
+    }
+
+    /// Splits `[from, to]` for `usereduced`: `firstSample_900` before the
+    /// reduction horizon, raw after it.
+    fn reduced_parts(&self, from: Timestamp, to: Timestamp) -> Vec<(Timestamp, Timestamp, Option<PpSpec>)> {
+        let horizon = Timestamp::new(Timestamp::now().secs - i64::from(self.cfg.reduced_after_days) * 86_400, 0);
+        let first = PpSpec::parse("firstSample_900").ok().flatten();
+        if to <= horizon {
+            vec![(from, to, first)]
+        } else if from >= horizon {
+            vec![(from, to, None)]
+        } else {
+            vec![(from, horizon, first), (Timestamp::new(horizon.secs, 1), to, None)]
+        }
+    }
+
+    fn write_pv(
+        &self,
+        pv: &PvRequest,
+        ranges: &[(Timestamp, Timestamp)],
+        full_meta: bool,
+        w: &mut dyn FormatWriter,
+    ) -> Result<u64, RetrievalError> {
+        let mut parts = Vec::new();
+        for &(from, to) in ranges {
+            if pv.reduced {
+                parts.extend(self.reduced_parts(from, to));
+            } else {
+                parts.push((from, to, pv.pp.clone()));
+            }
+        }
+        let mut started = false;
+        let mut written = 0u64;
+        for (from, to, pp) in parts {
+            let sources = self.store.sources_blocking(&pv.resolved.real, from, to)?;
+            let Some(first) = sources.first() else {
+                continue;
+            };
+            let meta = self.meta(&pv.resolved, first.desc(), full_meta);
+            if w.wants_raw() && pp.is_none() && pv.resolved.field.is_none() {
+                written += self.write_raw(sources, from, &meta, &mut started, w)?;
+                continue;
+            }
+            let mut stream: Box<dyn EventStream> = Box::new(MergedStream::new(sources, from, meta.clone()));
+            if let Some(f) = &pv.resolved.field {
+                stream = Box::new(FieldStream::new(stream, f, &pv.resolved.name));
+            }
+            if let Some(pp) = &pp {
+                stream = pp.apply(stream, from, to);
+            }
+            let mut s = ArchiverSample::new(std::time::UNIX_EPOCH, SampleValue::Double(0.0));
+            while stream.next_event_into(&mut s).map_err(classify)? {
+                if !started {
+                    started = true;
+                    let mut m = meta.clone();
+                    m.db_type = stream.description().db_type;
+                    w.begin_pv(&pv.resolved.name, &m)?;
+                }
+                let mut desc = stream.description().clone();
+                if pp.is_some() {
+                    desc.source = "pp".into();
+                }
+                w.sample(&s, &desc)?;
+                written += 1;
+            }
+        }
+        if started {
+            w.end_pv()?;
+        }
+        Ok(written)
+    }
+
+    /// Stored lines straight through the merge rule (raw format, no post-processing).
+    fn write_raw(
+        &self,
+        mut sources: Vec<Source>,
+        from: Timestamp,
+        meta: &EventStreamDesc,
+        started: &mut bool,
+        w: &mut dyn FormatWriter,
+    ) -> Result<u64, RetrievalError> {
+        let descs: Vec<EventStreamDesc> = sources.iter().map(|s| s.desc().clone()).collect();
+        let mut merge = Merge::new(from);
+        let mut held: Option<(usize, Timestamp, Vec<u8>)> = None;
+        let mut written = 0u64;
+        let mut emit = |w: &mut dyn FormatWriter, ts: Timestamp, line: &[u8], i: usize| -> Result<(), RetrievalError> {
+            if !*started {
+                *started = true;
+                w.begin_pv(&meta.pv_name, meta)?;
+            }
+            w.raw_line(ts, line, &descs[i])?;
+            written += 1;
+            Ok(())
+        };
+        for (i, src) in sources.iter_mut().enumerate() {
+            let mut bad = 0;
+            loop {
+                let line = match src.next_raw() {
+                    Ok(Some(l)) => l,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "skipping unreadable sample");
+                        bad += 1;
+                        if bad >= MAX_BAD_LINES {
+                            break;
+                        }
+                        continue;
+                    }
+                };
+                bad = 0;
+                match merge.offer(line.ts) {
+                    Verdict::Skip => {}
+                    Verdict::Hold => held = Some((i, line.ts, line.line.to_vec())),
+                    Verdict::Emit => emit(w, line.ts, line.line, i)?,
+                    Verdict::EmitHeldThenThis => {
+                        if let Some((hi, hts, hl)) = held.take() {
+                            emit(w, hts, &hl, hi)?;
+                        }
+                        emit(w, line.ts, line.line, i)?;
+                    }
+                    Verdict::EmitHeldOnly => {
+                        if let Some((hi, hts, hl)) = held.take() {
+                            emit(w, hts, &hl, hi)?;
+                        }
+                    }
+                }
+            }
+            merge.end_source();
+        }
+        if merge.finish() {
+            if let Some((hi, hts, hl)) = held.take() {
+                emit(w, hts, &hl, hi)?;
+            }
+        }
+        Ok(written)
+    }
+
+    /// `getDataAtTime`: for each requested name, the newest sample at or
+    /// before `at`, as Java's JSON object; names without data are absent.
+    pub fn data_at_time(&self, names: &[String], at: Timestamp) -> Result<Map<String, Value>, RetrievalError> {
+        let mut out = Map::new();
+        let probe = Timestamp::new(at.secs, at.nanos).max(Timestamp::new(i64::MIN / 2, 0));
+        let just_after = if probe.nanos < 999_999_999 {
+            Timestamp::new(probe.secs, probe.nanos + 1)
+        } else {
+            Timestamp::new(probe.secs + 1, 0)
+        };
+        for requested in names {
+            let Ok(r) = self.resolve(requested) else {
+                continue;
+            };
+            let Some(s) = self.store.last_before_blocking(&r.real, just_after)? else {
+                continue;
+            };
+            let (s, ty) = match &r.field {
+                Some(f) => match s.field(f) {
+                    Some(v) => (
+                        ArchiverSample::new(
+                            s.timestamp,
+                            v.trim()
+                                .parse::<f64>()
+                                .map(SampleValue::Double)
+                                .unwrap_or_else(|_| SampleValue::String(v.to_string())),
+                        ),
+                        None,
+                    ),
+                    None => continue,
+                },
+                None => (s, r.info.as_ref().map(|i| i.dbr_type)),
+            };
+            let mut val = String::new();
+            format::push_json_value(&mut val, &s.value, NonFinite::Null);
+            let val: Value = serde_json::from_str(&val).unwrap_or(Value::Null);
+            let ts = s.ts();
+            let mut o = Map::new();
+            o.insert("secs".into(), Value::from(ts.secs));
+            o.insert("nanos".into(), Value::from(ts.nanos));
+            o.insert("val".into(), val);
+            o.insert("severity".into(), Value::from(s.severity));
+            o.insert("status".into(), Value::from(s.status));
+            o.insert("fields".into(), Value::Object(Map::new()));
+            if let Some(ty) = ty {
+                let mut meta = Map::new();
+                meta.insert("DBRType".into(), Value::from(ty.java_name()));
+                o.insert("meta".into(), Value::Object(meta));
+            }
+            out.insert(requested.clone(), Value::Object(o));
+        }
+        Ok(out)
+    }
+}
+
+/// Post-processor input errors are the client's (400); the rest internal.
+fn classify(e: anyhow::Error) -> RetrievalError {
+    match e.downcast::<super::postprocessors::PpError>() {
+        Ok(pp) => RetrievalError::bad("pp", pp.to_string()),
+        Err(e) => RetrievalError::Internal(e),
+    }
+}
