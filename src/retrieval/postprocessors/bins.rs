@@ -205,7 +205,11 @@ mod tests {
 
     #[test]
     fn grid_middles_odd_and_even() {
-        let g = BinGrid::new(7, Timestamp::new(1_418_022_235, 0), Timestamp::new(1_418_025_840, 0));
+        let g = BinGrid::new(
+            7,
+            Timestamp::new(1_418_022_235, 0),
+            Timestamp::new(1_418_025_840, 0),
+        );
         assert_eq!((g.first, g.last), (202_574_605, 202_575_120));
         assert_eq!(g.middle(g.first - 1), Timestamp::new(1_418_022_231, 500_000_000));
         assert_eq!(g.middle_whole(g.first - 1), Timestamp::new(1_418_022_231, 0));

@@ -10,7 +10,7 @@ use super::loess;
 
 /// The statistic of a summary operator (`mean`, `std`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stat {
+pub(crate) enum Stat {
     /// Incremental mean.
     Mean,
     /// Smallest non-NaN value.
@@ -481,7 +481,10 @@ mod tests {
         let mut m = Moments::default();
         assert!(m.mean().is_nan() && m.std().is_nan() && m.min.is_nan());
         m.add(2.0);
-        assert_eq!((m.mean(), m.std(), m.variance(), m.pop_variance()), (2.0, 0.0, 0.0, 0.0));
+        assert_eq!(
+            (m.mean(), m.std(), m.variance(), m.pop_variance()),
+            (2.0, 0.0, 0.0, 0.0)
+        );
         m.add(4.0);
         m.add(9.0);
         assert_eq!(m.mean(), 5.0);

@@ -114,7 +114,13 @@ pub(crate) struct Flyers {
 }
 
 impl Flyers {
-    pub(crate) fn new(input: Box<dyn EventStream>, name: String, interval: u32, k: f32, keep_outliers: bool) -> Self {
+    pub(crate) fn new(
+        input: Box<dyn EventStream>,
+        name: String,
+        interval: u32,
+        k: f32,
+        keep_outliers: bool,
+    ) -> Self {
         let d = input.description();
         let desc = bins::out_desc(d, &name, d.db_type, None, None);
         let zero = crate::types::Timestamp::new(0, 0);

@@ -7,7 +7,12 @@ use crate::types::{ArchiverSample, SampleValue};
 
 #[test]
 fn dead_band_2_reproduces_the_java_adel_signal() {
-    let out = run_spec_file("deadBand_2.0", "sig1-wo-adel.pb", t(1_418_238_600), t(1_418_238_955));
+    let out = run_spec_file(
+        "deadBand_2.0",
+        "sig1-wo-adel.pb",
+        t(1_418_238_600),
+        t(1_418_238_955),
+    );
     let want = pb_samples("sig2-w-adel.pb");
     assert_eq!(want.len(), 23);
     assert_eq!(out.len(), want.len());
@@ -31,16 +36,16 @@ fn dead_band_2_reproduces_the_java_adel_signal() {
 fn dead_band_rules() {
     let input = vec![
         dbl(1, 0.0),
-        dbl(2, 1.0),                   // |1| <= 1: no
-        dbl(3, 1.5),                   // 1.5 > 1: yes
-        dbl(4, 2.5),                   // exactly 1.0 away: no (strict)
-        dbl(5, 2.0).with_alarm(1, 3),  // severity change: yes
-        dbl(6, 2.0).with_alarm(1, 4),  // status change only: no
-        dbl(7, f64::NAN),              // NaN: yes
-        dbl(8, 2.0),                   // last emitted is NaN: yes
-        dbl(9, 2.1).with_field("cnxlostepsecs", "1"), // cnxlost presence differs: yes
+        dbl(2, 1.0),                                   // |1| <= 1: no
+        dbl(3, 1.5),                                   // 1.5 > 1: yes
+        dbl(4, 2.5),                                   // exactly 1.0 away: no (strict)
+        dbl(5, 2.0).with_alarm(1, 3),                  // severity change: yes
+        dbl(6, 2.0).with_alarm(1, 4),                  // status change only: no
+        dbl(7, f64::NAN),                              // NaN: yes
+        dbl(8, 2.0),                                   // last emitted is NaN: yes
+        dbl(9, 2.1).with_field("cnxlostepsecs", "1"),  // cnxlost presence differs: yes
         dbl(10, 2.2).with_field("cnxlostepsecs", "1"), // same presence, small change: no
-        dbl(11, f64::INFINITY),        // Inf: yes
+        dbl(11, f64::INFINITY),                        // Inf: yes
     ];
     let out = run_spec("deadBand", input.clone(), t(0), t(20));
     assert_eq!(
@@ -48,9 +53,15 @@ fn dead_band_rules() {
         vec![1, 3, 5, 7, 8, 9, 11]
     );
     // Negative ADEL emits everything; NaN ADEL only the special rules.
-    assert_eq!(run_spec("deadBand_-1", input.clone(), t(0), t(20)).len(), input.len());
+    assert_eq!(
+        run_spec("deadBand_-1", input.clone(), t(0), t(20)).len(),
+        input.len()
+    );
     let nan = run_spec("deadBand_NaN", input, t(0), t(20));
-    assert_eq!(triples(&nan).iter().map(|t| t.0).collect::<Vec<_>>(), vec![1, 5, 7, 8, 9, 11]);
+    assert_eq!(
+        triples(&nan).iter().map(|t| t.0).collect::<Vec<_>>(),
+        vec![1, 5, 7, 8, 9, 11]
+    );
 }
 
 #[test]
@@ -111,7 +122,7 @@ fn flyers_and_ignoreflyers_split_each_bin() {
         (105, 1.0),
         (106, f64::NAN),
         (107, 0.95),
-        (110, 3.0), // bin of one: ignoreflyers keeps it, flyers drops it
+        (110, 3.0),      // bin of one: ignoreflyers keeps it, flyers drops it
         (120, f64::NAN), // bin of only NaN: dropped by both
     ];
     let input: Vec<ArchiverSample> = vals.iter().map(|(s, v)| dbl(*s, *v)).collect();

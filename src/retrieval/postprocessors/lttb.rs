@@ -87,7 +87,13 @@ pub(crate) struct Lttb {
 }
 
 impl Lttb {
-    pub(crate) fn new(input: Box<dyn EventStream>, name: String, n: u32, from: Timestamp, to: Timestamp) -> Self {
+    pub(crate) fn new(
+        input: Box<dyn EventStream>,
+        name: String,
+        n: u32,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Self {
         let d = input.description();
         let desc = bins::out_desc(d, &name, d.db_type, None, None);
         let buckets = i64::from(n.max(3) - 2);
@@ -169,7 +175,14 @@ impl Lttb {
         let Some((last, lx, ly)) = self.held.take() else {
             return;
         };
-        let last_pt = (lx, if ly.is_finite() { ly } else { self.prev.map_or(0.0, |p| p.1) });
+        let last_pt = (
+            lx,
+            if ly.is_finite() {
+                ly
+            } else {
+                self.prev.map_or(0.0, |p| p.1)
+            },
+        );
         if !self.a.is_empty() {
             let next = if self.b.is_empty() {
                 last_pt
@@ -307,7 +320,10 @@ mod tests {
     fn keeps_first_and_last_and_small_inputs() {
         assert_eq!(run(vec![], 5, 0, 100), vec![]);
         assert_eq!(run(vec![dbl(10, 1.0)], 5, 0, 100), vec![(10, 1.0)]);
-        assert_eq!(run(vec![dbl(10, 1.0), dbl(20, 2.0)], 5, 0, 100), vec![(10, 1.0), (20, 2.0)]);
+        assert_eq!(
+            run(vec![dbl(10, 1.0), dbl(20, 2.0)], 5, 0, 100),
+            vec![(10, 1.0), (20, 2.0)]
+        );
         // Continuity sample before `from` is the first point.
         let out = run(vec![dbl(-5, 3.0), dbl(50, 1.0), dbl(90, 2.0)], 5, 0, 100);
         assert_eq!(out, vec![(-5, 3.0), (50, 1.0), (90, 2.0)]);

@@ -38,7 +38,7 @@ use crate::storage::{EventStream, PostProcessor};
 use crate::types::{ArchDbType, Timestamp};
 
 use bins::BinGrid;
-pub use estimators::Stat;
+use estimators::Stat;
 
 /// Default bin interval (seconds) and default `nth` step, as in Java.
 pub const DEFAULT_INTERVAL: u32 = 900;
@@ -53,6 +53,12 @@ pub const DEFAULT_ADEL: f64 = 1.0;
 pub const DEFAULT_FLYER_K: f32 = 3.0;
 
 /// Why an operator string, a function call, or an operator's input was rejected.
+///
+/// Every variant is a client error: the HTTP layer answers 400 naming the
+/// parameter (`pp` or `pv`). Parse errors come from [`PpSpec::parse`] and
+/// [`split_function_call`]; `NonNumeric`/`EmptyWaveform` come from
+/// [`PpSpec::check_input_type`] or, wrapped in `anyhow`, from an output
+/// stream's `next_event` (downcast to tell them from I/O errors).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PpError {
@@ -178,19 +184,49 @@ const REGISTRY: &[(&str, Key)] = &[
 /// A parsed operator with its arguments.
 #[derive(Debug, Clone, PartialEq)]
 enum Op {
-    FirstSample { interval: u32 },
-    LastSample { interval: u32 },
-    FirstFill { interval: u32 },
-    LastFill { interval: u32 },
-    Summary { stat: Stat, interval: u32, fill: bool },
-    Flyers { interval: u32, k: f32, keep_outliers: bool },
+    FirstSample {
+        interval: u32,
+    },
+    LastSample {
+        interval: u32,
+    },
+    FirstFill {
+        interval: u32,
+    },
+    LastFill {
+        interval: u32,
+    },
+    Summary {
+        stat: Stat,
+        interval: u32,
+        fill: bool,
+    },
+    Flyers {
+        interval: u32,
+        k: f32,
+        keep_outliers: bool,
+    },
     NCount,
-    Nth { n: u32 },
-    Optimized { n: u32, fill: bool },
-    OptimLast { n: u32, fill: bool },
-    CaPlot { interval: u32 },
-    DeadBand { adel: f64 },
-    Lttb { n: u32 },
+    Nth {
+        n: u32,
+    },
+    Optimized {
+        n: u32,
+        fill: bool,
+    },
+    OptimLast {
+        n: u32,
+        fill: bool,
+    },
+    CaPlot {
+        interval: u32,
+    },
+    DeadBand {
+        adel: f64,
+    },
+    Lttb {
+        n: u32,
+    },
 }
 
 /// A parsed post-processor spec such as `mean_600`, `firstSample`, `deadBand_2.0`, `lttb_500`.
@@ -251,7 +287,11 @@ fn java_double(text: &str) -> Option<f64> {
     }
     let body = body.strip_suffix(['f', 'F', 'd', 'D']).unwrap_or(body);
     // Rust accepts words Java rejects ("inf", "nan"); Java numbers need a digit.
-    if !body.bytes().any(|b| b.is_ascii_digit()) || body.bytes().any(|b| b.is_ascii_alphabetic() && b != b'e' && b != b'E') {
+    if !body.bytes().any(|b| b.is_ascii_digit())
+        || body
+            .bytes()
+            .any(|b| b.is_ascii_alphabetic() && b != b'e' && b != b'E')
+    {
         return None;
     }
     body.parse::<f64>().ok().map(|v| sign * v)
@@ -309,11 +349,13 @@ impl PpSpec {
                 let interval = interval(DEFAULT_INTERVAL)?;
                 let k = match arg(spec, &pieces, 2)? {
                     // Java parses k as a 32-bit float (`Float.parseFloat`).
-                    Some(a) => java_double(&a).map(|v| v as f32).ok_or_else(|| PpError::BadArgument {
-                        spec: spec.to_string(),
-                        arg: a.clone(),
-                        reason: "expected a number (multiple of the standard deviation)",
-                    })?,
+                    Some(a) => java_double(&a)
+                        .map(|v| v as f32)
+                        .ok_or_else(|| PpError::BadArgument {
+                            spec: spec.to_string(),
+                            arg: a.clone(),
+                            reason: "expected a number (multiple of the standard deviation)",
+                        })?,
                     None => DEFAULT_FLYER_K,
                 };
                 Op::Flyers {
@@ -384,9 +426,9 @@ impl PpSpec {
     /// variants use the fill identity (`meanSample_600` → `mean_600`).
     pub fn java_extension(&self) -> String {
         let id = match self.op {
-            Op::Summary { fill: false, .. } | Op::Optimized { fill: false, .. } | Op::OptimLast { fill: false, .. } => {
-                self.key.strip_suffix("Sample").unwrap_or(self.key)
-            }
+            Op::Summary { fill: false, .. }
+            | Op::Optimized { fill: false, .. }
+            | Op::OptimLast { fill: false, .. } => self.key.strip_suffix("Sample").unwrap_or(self.key),
             _ => self.key,
         };
         self.render(id)
@@ -469,7 +511,9 @@ impl PpSpec {
     /// `description().db_type` is always the actual type.
     pub fn output_type(&self, input: ArchDbType) -> ArchDbType {
         match &self.op {
-            Op::Summary { stat: Stat::Stats, .. } => ArchDbType::WaveformDouble,
+            Op::Summary {
+                stat: Stat::Stats, ..
+            } => ArchDbType::WaveformDouble,
             Op::Summary { .. } | Op::CaPlot { .. } => ArchDbType::ScalarDouble,
             Op::Optimized { .. } | Op::OptimLast { .. } => ArchDbType::WaveformDouble,
             Op::NCount => ArchDbType::ScalarInt,
@@ -522,12 +566,16 @@ impl PpSpec {
     pub fn apply(&self, input: Box<dyn EventStream>, from: Timestamp, to: Timestamp) -> Box<dyn EventStream> {
         let name = self.name();
         let inner: Box<dyn EventStream> = match &self.op {
-            Op::FirstSample { interval } => {
-                Box::new(select::FirstSample::new(input, name, BinGrid::new(*interval, from, to)))
-            }
-            Op::LastSample { interval } => {
-                Box::new(select::LastSample::new(input, name, BinGrid::new(*interval, from, to)))
-            }
+            Op::FirstSample { interval } => Box::new(select::FirstSample::new(
+                input,
+                name,
+                BinGrid::new(*interval, from, to),
+            )),
+            Op::LastSample { interval } => Box::new(select::LastSample::new(
+                input,
+                name,
+                BinGrid::new(*interval, from, to),
+            )),
             Op::FirstFill { interval } => Box::new(select::FillSelect::new(
                 input,
                 name,
@@ -542,9 +590,15 @@ impl PpSpec {
             )),
             Op::Nth { n } => Box::new(select::Nth::new(input, name, *n, from, to)),
             Op::NCount => Box::new(select::NCount::new(input, name, from, to)),
-            Op::Summary { stat, interval, fill } => {
-                summary::summary_stream(input, name, *stat, BinGrid::new(*interval, from, to), from, to, *fill)
-            }
+            Op::Summary { stat, interval, fill } => summary::summary_stream(
+                input,
+                name,
+                *stat,
+                BinGrid::new(*interval, from, to),
+                from,
+                to,
+                *fill,
+            ),
             Op::Flyers {
                 interval,
                 k,
@@ -553,9 +607,11 @@ impl PpSpec {
             Op::DeadBand { adel } => Box::new(filter::DeadBand::new(input, name, *adel)),
             Op::Optimized { n, fill } => optimized::optimized(input, name, *n, from, to, *fill),
             Op::OptimLast { n, fill } => optimized::optim_last(input, name, *n, from, to, *fill),
-            Op::CaPlot { interval } => {
-                Box::new(caplot::CaPlot::new(input, name, BinGrid::new(*interval, from, to)))
-            }
+            Op::CaPlot { interval } => Box::new(caplot::CaPlot::new(
+                input,
+                name,
+                BinGrid::new(*interval, from, to),
+            )),
             Op::Lttb { n } => Box::new(lttb::Lttb::new(input, name, *n, from, to)),
         };
         Box::new(merge::Leading::new(inner, from))

@@ -1,10 +1,17 @@
 //! Tests of `optimized` and `optimLastSample`.
 
-use crate::retrieval::postprocessors::testutil::{collect, dbl, severities, t, triples, try_run_spec, VecStream};
+use crate::retrieval::postprocessors::testutil::{
+    collect, dbl, severities, t, triples, try_run_spec, VecStream,
+};
 use crate::retrieval::postprocessors::PpSpec;
 use crate::types::{ArchDbType, ArchiverSample, SampleValue};
 
-fn apply(spec: &str, input: Vec<ArchiverSample>, from: i64, to: i64) -> (ArchDbType, Option<i32>, Vec<ArchiverSample>) {
+fn apply(
+    spec: &str,
+    input: Vec<ArchiverSample>,
+    from: i64,
+    to: i64,
+) -> (ArchDbType, Option<i32>, Vec<ArchiverSample>) {
     let pp = PpSpec::parse(spec).unwrap().unwrap();
     let mut s = pp.apply(Box::new(VecStream::new(input)), t(from), t(to));
     let (ty, n) = (s.description().db_type, s.description().element_count);
@@ -33,7 +40,12 @@ fn close_vecs(got: &[Vec<f64>], want: &[Vec<f64>]) {
 
 fn ints() -> Vec<ArchiverSample> {
     let i = |s, v| ArchiverSample::at(s, 0, SampleValue::Int(v));
-    vec![i(990, 4), i(1001, 1).with_field("f", "v"), i(1002, 3), i(1060, 10)]
+    vec![
+        i(990, 4),
+        i(1001, 1).with_field("f", "v"),
+        i(1002, 3),
+        i(1060, 10),
+    ]
 }
 
 #[test]
@@ -123,7 +135,10 @@ fn optim_last_sample_vectors_and_fillers() {
         .collect();
     assert_eq!(cc, vec![4]);
     let (_, _, nofill) = apply("optimLastSampleSample_10", optim_last_input(), 1000, 1100);
-    assert_eq!(triples(&nofill).iter().map(|t| t.0).collect::<Vec<_>>(), vec![995, 1005, 1035]);
+    assert_eq!(
+        triples(&nofill).iter().map(|t| t.0).collect::<Vec<_>>(),
+        vec![995, 1005, 1035]
+    );
 }
 
 #[test]
@@ -137,11 +152,20 @@ fn optim_last_sample_short_range_and_continuity_only() {
     assert_eq!(out, input);
     // Binned with 1 s bins (3 s < 4 points): 6 samples > n = 4.
     let input: Vec<ArchiverSample> = (0..6)
-        .map(|i| crate::retrieval::postprocessors::testutil::dbl_ns(1000 + i / 2, (i as u32 % 2) * 500_000_000, 1.0))
+        .map(|i| {
+            crate::retrieval::postprocessors::testutil::dbl_ns(
+                1000 + i / 2,
+                (i as u32 % 2) * 500_000_000,
+                1.0,
+            )
+        })
         .collect();
     let (_, _, out) = apply("optimLastSampleSample_4", input, 1000, 1003);
     let ts: Vec<(i64, u32)> = triples(&out).iter().map(|t| (t.0, t.1)).collect();
-    assert_eq!(ts, vec![(1000, 500_000_000), (1001, 500_000_000), (1002, 500_000_000)]);
+    assert_eq!(
+        ts,
+        vec![(1000, 500_000_000), (1001, 500_000_000), (1002, 500_000_000)]
+    );
     let (_, _, out) = apply("optimLastSample_4", vec![dbl(990, 4.0)], 1000, 1100);
     assert_eq!(triples(&out), vec![(990, 0, 4.0)]);
 }

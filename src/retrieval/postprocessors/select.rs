@@ -376,7 +376,13 @@ pub(crate) struct Nth {
 }
 
 impl Nth {
-    pub(crate) fn new(input: Box<dyn EventStream>, name: String, n: u32, from: Timestamp, to: Timestamp) -> Self {
+    pub(crate) fn new(
+        input: Box<dyn EventStream>,
+        name: String,
+        n: u32,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Self {
         let d = input.description();
         let desc = bins::out_desc(d, &name, d.db_type, None, None);
         Nth {

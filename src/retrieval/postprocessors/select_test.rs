@@ -1,6 +1,8 @@
 //! Tests of `firstSample`, `lastSample`, `firstFill`, `lastFill`, `nth`, `ncount`.
 
-use crate::retrieval::postprocessors::testutil::{dbl, dbl_ns, run_spec, run_spec_file, severities, t, triples, values};
+use crate::retrieval::postprocessors::testutil::{
+    dbl, dbl_ns, run_spec, run_spec_file, severities, t, triples, values,
+};
 use crate::types::{ArchDbType, ArchiverSample, SampleValue, Timestamp};
 
 #[test]
@@ -70,7 +72,14 @@ fn first_and_last_fill_move_to_whole_second_middles_and_fill() {
     let first = run_spec("firstFill_10", input.clone(), t(1002), t(1045));
     assert_eq!(
         triples(&first),
-        vec![(995, 0, 7.0), (1005, 0, 1.0), (1015, 0, 1.0), (1025, 0, 1.0), (1035, 0, 3.0), (1045, 0, 3.0)]
+        vec![
+            (995, 0, 7.0),
+            (1005, 0, 1.0),
+            (1015, 0, 1.0),
+            (1025, 0, 1.0),
+            (1035, 0, 3.0),
+            (1045, 0, 3.0)
+        ]
     );
     assert_eq!(severities(&first), vec![0, 1, 1, 1, 0, 0]);
     assert!(first.iter().all(|s| !s.has_fields()));
@@ -85,7 +94,10 @@ fn first_and_last_fill_move_to_whole_second_middles_and_fill() {
 #[test]
 fn fill_operators_with_only_continuity_and_empty() {
     let out = run_spec("firstFill_10", vec![dbl(990, 7.0)], t(1002), t(1025));
-    assert_eq!(triples(&out), vec![(995, 0, 7.0), (1005, 0, 7.0), (1015, 0, 7.0), (1025, 0, 7.0)]);
+    assert_eq!(
+        triples(&out),
+        vec![(995, 0, 7.0), (1005, 0, 7.0), (1015, 0, 7.0), (1025, 0, 7.0)]
+    );
     assert!(run_spec("lastFill_10", vec![], t(1002), t(1025)).is_empty());
 }
 
@@ -110,7 +122,14 @@ fn nth_keeps_every_nth_in_range_at_ms_precision() {
 
 #[test]
 fn ncount_counts_once_and_always_emits() {
-    let input = vec![dbl(990, 0.0), dbl(1000, 1.0), dbl(1001, 2.0), dbl(1001, 2.0), dbl(1010, 3.0), dbl(1011, 4.0)];
+    let input = vec![
+        dbl(990, 0.0),
+        dbl(1000, 1.0),
+        dbl(1001, 2.0),
+        dbl(1001, 2.0),
+        dbl(1010, 3.0),
+        dbl(1011, 4.0),
+    ];
     let from = Timestamp::new(1000, 123_456_789);
     let out = run_spec("ncount", input, from, t(1010));
     assert_eq!(out.len(), 1);

@@ -64,7 +64,10 @@ pub(crate) fn summary_stream(
         Stat::Median | Stat::Kurtosis | Stat::Skewness => Box::new(Summary::new(
             input,
             name,
-            Stored { stat, vals: Vec::new() },
+            Stored {
+                stat,
+                vals: Vec::new(),
+            },
             stat,
             grid,
             from,

@@ -19,7 +19,10 @@ fn naive_var(v: &[f64], pop: bool) -> f64 {
 
 #[track_caller]
 fn close(got: f64, want: f64) {
-    assert!((got - want).abs() <= 1e-12 * want.abs().max(1.0), "got {got}, want {want}");
+    assert!(
+        (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+        "got {got}, want {want}"
+    );
 }
 
 #[test]
@@ -36,7 +39,10 @@ fn odd_interval_middle_has_half_second() {
     let input = vec![dbl(700, 1.0), dbl(703, 2.0), dbl(708, 4.0)];
     let out = run_spec("meanSample_7", input, t(700), t(710));
     // 7 s bins: [700, 707) middle 703.5, [707, 714) middle 710.5.
-    assert_eq!(triples(&out), vec![(703, 500_000_000, 1.5), (710, 500_000_000, 4.0)]);
+    assert_eq!(
+        triples(&out),
+        vec![(703, 500_000_000, 1.5), (710, 500_000_000, 4.0)]
+    );
 }
 
 #[test]
@@ -59,7 +65,10 @@ fn fill_repeats_previous_bin_up_to_the_bin_of_to() {
         ]
     );
     assert_eq!(severities(&fill), vec![2, 2, 2, 0, 0, 0]);
-    let cc: Vec<bool> = fill.iter().map(|s| s.field("connectionChange") == Some("true")).collect();
+    let cc: Vec<bool> = fill
+        .iter()
+        .map(|s| s.field("connectionChange") == Some("true"))
+        .collect();
     assert_eq!(cc, vec![true, true, true, false, false, false]);
     let nofill = run_spec("meanSample_10", input, t(1000), t(1055));
     assert_eq!(triples(&nofill), vec![(1005, 0, 3.0), (1035, 0, 7.0)]);
@@ -113,7 +122,13 @@ fn continuity_only_is_one_bin_and_fill_repeats_it() {
     let out = run_spec("mean_10", vec![dbl(990, 7.0)], t(1002), t(1030));
     assert_eq!(
         triples(&out),
-        vec![(995, 0, 7.0), (1005, 0, 7.0), (1015, 0, 7.0), (1025, 0, 7.0), (1035, 0, 7.0)]
+        vec![
+            (995, 0, 7.0),
+            (1005, 0, 7.0),
+            (1015, 0, 7.0),
+            (1025, 0, 7.0),
+            (1035, 0, 7.0)
+        ]
     );
 }
 
@@ -177,7 +192,13 @@ fn every_storeless_statistic_matches_naive_formulas() {
 
 #[test]
 fn median_of_even_count_and_stored_stats_skip_nan() {
-    let input = vec![dbl(1000, 4.0), dbl(1001, f64::NAN), dbl(1002, 1.0), dbl(1003, 2.0), dbl(1004, 10.0)];
+    let input = vec![
+        dbl(1000, 4.0),
+        dbl(1001, f64::NAN),
+        dbl(1002, 1.0),
+        dbl(1003, 2.0),
+        dbl(1004, 10.0),
+    ];
     let out = run_spec("medianSample_10", input.clone(), t(1000), t(1009));
     assert_eq!(values(&out), vec![3.0]);
     let out = run_spec("skewnessSample_10", input[..3].to_vec(), t(1000), t(1009));
@@ -186,13 +207,22 @@ fn median_of_even_count_and_stored_stats_skip_nan() {
 
 #[test]
 fn errorbar_has_stdz_field_in_java_format() {
-    let input = vec![dbl(1000, 1.0), dbl(1001, 3.0), dbl(1011, 5.0), dbl(1020, 1.0), dbl(1021, 1.00001)];
+    let input = vec![
+        dbl(1000, 1.0),
+        dbl(1001, 3.0),
+        dbl(1011, 5.0),
+        dbl(1020, 1.0),
+        dbl(1021, 1.00001),
+    ];
     let out = run_spec("errorbarSample_10", input, t(1000), t(1029));
     assert_eq!(values(&out)[..2], [2.0, 5.0]);
     let stdz: Vec<&str> = out.iter().map(|s| s.field("stdz").unwrap()).collect();
     // std of {1, 3} = sqrt(2); one value → 0.0.
     assert_eq!(stdz[..2], ["1.4142135623730951", "0.0"]);
-    close(stdz[2].parse::<f64>().unwrap(), naive_var(&[1.0, 1.00001], false).sqrt());
+    close(
+        stdz[2].parse::<f64>().unwrap(),
+        naive_var(&[1.0, 1.00001], false).sqrt(),
+    );
     assert!(stdz[2].contains('E'), "{}", stdz[2]);
 }
 
@@ -302,7 +332,9 @@ fn sig(spec: &str) -> Vec<ArchiverSample> {
 }
 
 fn cc(v: &[ArchiverSample]) -> Vec<bool> {
-    v.iter().map(|s| s.field("connectionChange") == Some("true")).collect()
+    v.iter()
+        .map(|s| s.field("connectionChange") == Some("true"))
+        .collect()
 }
 
 #[test]
@@ -313,8 +345,14 @@ fn sig1_one_second_bins() {
     assert_eq!(ts, secs.to_vec());
     assert_eq!(values(&count), vec![1.0, 1.0, 9.0, 6.0, 2.0, 5.0, 9.0, 1.0]);
     assert_eq!(severities(&count), vec![0, 0, 0, 0, 1, 3, 3, 0]);
-    assert_eq!(cc(&count), vec![false, false, false, false, false, false, false, true]);
-    assert_f64s(&values(&sig("meanSample_1")), &[1.0, 0.0, 5.0, 8.0, 5.0, 5.2, f64::NAN, 0.0]);
+    assert_eq!(
+        cc(&count),
+        vec![false, false, false, false, false, false, false, true]
+    );
+    assert_f64s(
+        &values(&sig("meanSample_1")),
+        &[1.0, 0.0, 5.0, 8.0, 5.0, 5.2, f64::NAN, 0.0],
+    );
     let std = values(&sig("stdSample_1"));
     let want = [
         0.0,
@@ -328,7 +366,7 @@ fn sig1_one_second_bins() {
         close(*g, w);
     }
     assert_eq!(std[2], 2.7386127875258306);
-    assert_eq!(std[3], 1.4142135623730951);
+    assert_eq!(std[3], std::f64::consts::SQRT_2);
     assert_eq!(std[5], 0.4472135954999579);
     assert!(std[6].is_nan());
     assert_eq!(
@@ -345,7 +383,10 @@ fn sig1_one_second_bins() {
 fn sig1_five_and_sixty_second_bins() {
     let mean5 = sig("meanSample_5");
     let ts: Vec<i64> = triples(&mean5).iter().map(|t| t.0).collect();
-    assert_eq!(ts, vec![1_418_238_632, 1_418_238_762, 1_418_238_767, 1_418_238_772]);
+    assert_eq!(
+        ts,
+        vec![1_418_238_632, 1_418_238_762, 1_418_238_767, 1_418_238_772]
+    );
     assert!(mean5.iter().all(|s| s.ts().nanos == 500_000_000));
     assert_f64s(&values(&mean5), &[1.0, 5.722222222222222, f64::NAN, 0.0]);
     assert_eq!(severities(&mean5), vec![0, 1, 3, 0]);
@@ -360,7 +401,10 @@ fn sig1_five_and_sixty_second_bins() {
     let fill = sig("mean_60");
     let ts: Vec<i64> = triples(&fill).iter().map(|t| t.0).collect();
     assert_eq!(ts, (0..6).map(|i| 1_418_238_630 + 60 * i).collect::<Vec<_>>());
-    assert_f64s(&values(&fill), &[1.0, 1.0, f64::NAN, f64::NAN, f64::NAN, f64::NAN]);
+    assert_f64s(
+        &values(&fill),
+        &[1.0, 1.0, f64::NAN, f64::NAN, f64::NAN, f64::NAN],
+    );
     assert_eq!(severities(&fill), vec![0, 0, 3, 3, 3, 3]);
     assert_eq!(cc(&fill), vec![false, false, true, true, true, true]);
 }

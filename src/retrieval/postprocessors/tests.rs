@@ -48,7 +48,10 @@ fn unknown_operators_are_none() {
 #[test]
 fn bad_arguments_are_errors() {
     for s in ["mean_", "firstSample_", "nth_", "deadBand_"] {
-        assert!(matches!(PpSpec::parse(s), Err(PpError::MissingArgument { .. })), "{s}");
+        assert!(
+            matches!(PpSpec::parse(s), Err(PpError::MissingArgument { .. })),
+            "{s}"
+        );
     }
     for s in [
         "mean_0",
@@ -68,7 +71,10 @@ fn bad_arguments_are_errors() {
         "flyers_10_x",
         "caplotbinning_0",
     ] {
-        assert!(matches!(PpSpec::parse(s), Err(PpError::BadArgument { .. })), "{s}");
+        assert!(
+            matches!(PpSpec::parse(s), Err(PpError::BadArgument { .. })),
+            "{s}"
+        );
     }
 }
 
@@ -153,7 +159,10 @@ fn function_call_syntax() {
     assert_eq!(split_function_call("PV:NAME"), Ok(None));
     assert_eq!(ok("mean_600(PV)"), ("mean_600".into(), "PV".into()));
     assert_eq!(ok("mean(PV,600)"), ("mean_600".into(), "PV".into()));
-    assert_eq!(ok("ignoreflyers(PV,600,2.5)"), ("ignoreflyers_600_2.5".into(), "PV".into()));
+    assert_eq!(
+        ok("ignoreflyers(PV,600,2.5)"),
+        ("ignoreflyers_600_2.5".into(), "PV".into())
+    );
     assert_eq!(ok("mean_600(PV,900)"), ("mean_600_900".into(), "PV".into()));
     assert_eq!(ok("mean(PV, 600)"), ("mean_600".into(), "PV".into()));
     assert_eq!(
@@ -167,10 +176,16 @@ fn function_call_syntax() {
     assert_eq!(ok("mean(PV,,600)"), ("mean__600".into(), "PV".into()));
     assert!(PpSpec::parse("mean__600").is_err());
     for s in ["mean(PV", "mean(PV))", "mean)PV(", "mean((PV)"] {
-        assert!(matches!(split_function_call(s), Err(PpError::UnbalancedParentheses(_))), "{s}");
+        assert!(
+            matches!(split_function_call(s), Err(PpError::UnbalancedParentheses(_))),
+            "{s}"
+        );
     }
     for s in ["mean()", "(PV)", "( , )"] {
-        assert!(matches!(split_function_call(s), Err(PpError::EmptyCallPart(_))), "{s}");
+        assert!(
+            matches!(split_function_call(s), Err(PpError::EmptyCallPart(_))),
+            "{s}"
+        );
     }
 }
 
@@ -264,4 +279,40 @@ fn mean_600_throughput() {
         n as f64 / secs / 1e6,
         n as f64 / source_secs / 1e6
     );
+}
+
+/// Expected output lengths for every registry key (interval/n/adel 10, range
+/// [1000, 1019] = bins 100 and 101 of 10 s) for: no input, one sample at
+/// 1001, and only a continuity sample at 990 (bin 99).
+fn expected_lengths(key: &str) -> (usize, usize, usize) {
+    let no_fill = key.ends_with("Sample") && !matches!(key, "firstSample" | "lastSample" | "optimLastSample");
+    match key {
+        "ncount" => (1, 1, 1),
+        "nth" => (0, 1, 0),
+        "firstSample" | "lastSample" | "deadBand" | "lttb" | "ignoreflyers" => (0, 1, 1),
+        "flyers" => (0, 0, 0),
+        "caplotbinning" => (0, 1, 0),
+        "firstFill" | "lastFill" => (0, 2, 3),
+        // Raw output: at most n samples.
+        "optimized" | "optimizedSample" | "optimLastSample" | "optimLastSampleSample" => (0, 1, 1),
+        _ if no_fill => (0, 1, 1),
+        _ => (0, 2, 3),
+    }
+}
+
+#[test]
+fn every_operator_on_empty_one_sample_and_continuity_only_input() {
+    for (key, _) in REGISTRY {
+        let spec = format!("{key}_10");
+        let (empty, one, cont) = expected_lengths(key);
+        let run = |input: Vec<ArchiverSample>| {
+            let mut s = p(&spec).apply(Box::new(VecStream::new(input)), t(1000), t(1019));
+            collect(s.as_mut()).unwrap()
+        };
+        assert_eq!(run(vec![]).len(), empty, "{spec} empty");
+        let out = run(vec![dbl(1001, 2.0)]);
+        assert_eq!(out.len(), one, "{spec} one sample: {out:?}");
+        let out = run(vec![dbl(990, 2.0)]);
+        assert_eq!(out.len(), cont, "{spec} continuity only: {out:?}");
+    }
 }

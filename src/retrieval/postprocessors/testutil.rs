@@ -16,7 +16,9 @@ pub(crate) struct VecStream {
 impl VecStream {
     /// Scalar-double stream of `items`.
     pub fn new(items: Vec<ArchiverSample>) -> Self {
-        let ty = items.first().map_or(ArchDbType::ScalarDouble, |s| s.value.db_type());
+        let ty = items
+            .first()
+            .map_or(ArchDbType::ScalarDouble, |s| s.value.db_type());
         Self::typed(items, ty)
     }
 
@@ -120,12 +122,20 @@ pub(crate) fn triples(v: &[ArchiverSample]) -> Vec<(i64, u32, f64)> {
 pub(crate) fn assert_f64s(got: &[f64], want: &[f64]) {
     assert_eq!(got.len(), want.len(), "length: got {got:?}, want {want:?}");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(g == w || (g.is_nan() && w.is_nan()), "element {i}: got {g}, want {w} ({got:?})");
+        assert!(
+            g == w || (g.is_nan() && w.is_nan()),
+            "element {i}: got {g}, want {w} ({got:?})"
+        );
     }
 }
 
 /// Parses `spec`, applies it to `input` for `[from, to]` and collects the output.
-pub(crate) fn run_spec(spec: &str, input: Vec<ArchiverSample>, from: Timestamp, to: Timestamp) -> Vec<ArchiverSample> {
+pub(crate) fn run_spec(
+    spec: &str,
+    input: Vec<ArchiverSample>,
+    from: Timestamp,
+    to: Timestamp,
+) -> Vec<ArchiverSample> {
     try_run_spec(spec, input, from, to).expect("stream")
 }
 
@@ -136,14 +146,18 @@ pub(crate) fn try_run_spec(
     from: Timestamp,
     to: Timestamp,
 ) -> anyhow::Result<Vec<ArchiverSample>> {
-    let pp = super::PpSpec::parse(spec).expect("valid spec").expect("known operator");
+    let pp = super::PpSpec::parse(spec)
+        .expect("valid spec")
+        .expect("known operator");
     let mut s = pp.apply(Box::new(VecStream::new(input)), from, to);
     collect(s.as_mut())
 }
 
 /// Applies `spec` to a Java test file for `[from, to]`.
 pub(crate) fn run_spec_file(spec: &str, file: &str, from: Timestamp, to: Timestamp) -> Vec<ArchiverSample> {
-    let pp = super::PpSpec::parse(spec).expect("valid spec").expect("known operator");
+    let pp = super::PpSpec::parse(spec)
+        .expect("valid spec")
+        .expect("known operator");
     let mut s = pp.apply(Box::new(pb_stream(file)), from, to);
     collect(s.as_mut()).expect("stream")
 }
