@@ -343,6 +343,8 @@ pub(crate) trait BinStat: Send + 'static {
     fn add(&mut self, ts: Timestamp, v: f64);
     /// The bin's result.
     fn result(&mut self) -> BinValue;
+    /// The statistic computed (output shape, fill rule).
+    fn stat(&self) -> Stat;
 }
 
 /// The `SummaryStatistics`-based statistics. NaN values are skipped.
@@ -387,6 +389,10 @@ impl BinStat for Storeless {
             }
         }
     }
+
+    fn stat(&self) -> Stat {
+        self.stat
+    }
 }
 
 /// Median, kurtosis, skewness: keep the bin's non-NaN values.
@@ -412,6 +418,10 @@ impl BinStat for Stored {
             Stat::Kurtosis => kurtosis(&self.vals),
             _ => skewness(&self.vals),
         })
+    }
+
+    fn stat(&self) -> Stat {
+        self.stat
     }
 }
 
@@ -443,6 +453,10 @@ impl BinStat for Linear {
     fn result(&mut self) -> BinValue {
         BinValue::scalar(self.0.value())
     }
+
+    fn stat(&self) -> Stat {
+        Stat::Linear
+    }
 }
 
 /// `loess`: keeps the bin's points (NaN included) for the smoother.
@@ -469,6 +483,10 @@ impl BinStat for Loess {
             return BinValue::scalar(f64::NAN);
         };
         BinValue::scalar(loess::loess_at(&self.xs, &self.ys, self.xm).unwrap_or(y0))
+    }
+
+    fn stat(&self) -> Stat {
+        Stat::Loess
     }
 }
 

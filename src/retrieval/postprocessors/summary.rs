@@ -68,7 +68,6 @@ pub(crate) fn summary_stream(
                 stat,
                 vals: Vec::new(),
             },
-            stat,
             grid,
             from,
             to,
@@ -78,7 +77,6 @@ pub(crate) fn summary_stream(
             input,
             name,
             Linear(LinearAt::default()),
-            stat,
             grid,
             from,
             to,
@@ -92,7 +90,6 @@ pub(crate) fn summary_stream(
                 xs: Vec::new(),
                 ys: Vec::new(),
             },
-            stat,
             grid,
             from,
             to,
@@ -105,7 +102,6 @@ pub(crate) fn summary_stream(
                 stat,
                 m: Default::default(),
             },
-            stat,
             grid,
             from,
             to,
@@ -139,17 +135,16 @@ pub(crate) struct Summary<C: BinStat> {
 }
 
 impl<C: BinStat> Summary<C> {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         input: Box<dyn EventStream>,
         name: String,
         stat: C,
-        kind: Stat,
         grid: BinGrid,
         from: Timestamp,
         to: Timestamp,
         fill: bool,
     ) -> Self {
+        let kind = stat.stat();
         let (db_type, count) = if kind == Stat::Stats {
             (ArchDbType::WaveformDouble, Some(5))
         } else {
