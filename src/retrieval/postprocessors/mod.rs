@@ -10,7 +10,7 @@
 //! and maps [`PpError`] to HTTP statuses.
 //!
 //! Java runs its merge consumer *after* the post-processor; strata merges
-//! tiers *before* it. So every output stream passes through [`merge::Leading`],
+//! tiers *before* it. So every output stream passes through `merge::Leading`,
 //! which applies the consumer's leading-sample rule (of the output samples at
 //! or before `from` only the last survives). Per-stream effects of Java's
 //! multi-stream pipeline do not exist here: `ignoreflyers`/`flyers` bins do not
@@ -20,6 +20,21 @@
 //! `caplotbinning`); the stream description's `year` is a hint only (the year
 //! of `from`, or of the input for sample-preserving operators): writers must
 //! derive chunk years from sample timestamps.
+//!
+//! Deviations from Java (each documented where it is implemented):
+//! - bad arguments (`mean_`, `mean_0`, `nth_0`, `optimized_0`, `lttb_2`,
+//!   `optimized_2000000`) are errors for a 400, not 404/500/empty output;
+//!   function calls must have paired parentheses and their pieces are trimmed;
+//! - a sample exactly at `from` no longer loses the last data bin;
+//! - `optimLastSample` uses at least 1 s bins, fills with the previous bin's
+//!   severity, honours its no-fill variant and returns a lone continuity
+//!   sample raw;
+//! - non-numeric input to a numeric operator fails the stream with
+//!   [`PpError::NonNumeric`] instead of silently losing output;
+//! - no ordering-guard start at epoch + 1 ms, no `nth` cap;
+//! - [`PpSpec::name`] keeps the `Sample` suffix of no-fill variants
+//!   ([`PpSpec::java_extension`] gives Java's name);
+//! - strata adds `rms`, `sum` (each with a `…Sample` no-fill variant) and `lttb`.
 
 mod bins;
 mod caplot;
