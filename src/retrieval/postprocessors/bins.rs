@@ -2,7 +2,11 @@
 //! sample as a number, writing synthetic output samples, and the output
 //! stream description.
 
-use crate::types::{ArchDbType, ArchiverSample, EventStreamDesc, SampleValue, Timestamp};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::types::{
+    epoch_secs_to_system_time, ArchDbType, ArchiverSample, EventStreamDesc, SampleValue, Timestamp,
+};
 
 use super::PpError;
 
@@ -59,34 +63,44 @@ impl BinGrid {
     }
 }
 
-/// Caches the bin of the last second looked up, so consecutive samples of
-/// one bin cost two comparisons instead of a division.
+/// Caches the bounds of the last bin looked up as `SystemTime`s, so samples
+/// of the same bin cost two inlined comparisons instead of a conversion to
+/// Unix seconds (`duration_since` is not inlined) and a division.
+///
+/// Invariant: `start <= t < end` ⟺ `bin(secs(t)) == bin` (bins start at whole
+/// seconds, so comparing full instants equals comparing whole seconds).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BinCursor {
     bin: i64,
-    start: i64,
-    end: i64,
+    start: SystemTime,
+    end: SystemTime,
 }
 
 impl BinCursor {
     pub fn new() -> Self {
         BinCursor {
             bin: 0,
-            start: 1,
-            end: 0,
+            start: UNIX_EPOCH,
+            end: UNIX_EPOCH,
         }
     }
 
-    /// Bin of `secs` on `grid`.
+    /// Bin of instant `t` on `grid`.
     #[inline]
-    pub fn bin(&mut self, grid: &BinGrid, secs: i64) -> i64 {
-        if secs >= self.start && secs < self.end {
+    pub fn bin(&mut self, grid: &BinGrid, t: SystemTime) -> i64 {
+        if t >= self.start && t < self.end {
             return self.bin;
         }
-        let b = grid.bin(secs);
+        self.locate(grid, t)
+    }
+
+    #[cold]
+    fn locate(&mut self, grid: &BinGrid, t: SystemTime) -> i64 {
+        let b = grid.bin(Timestamp::from_system_time(t).secs);
+        let start = grid.start(b);
         self.bin = b;
-        self.start = grid.start(b);
-        self.end = self.start.saturating_add(grid.interval);
+        self.start = epoch_secs_to_system_time(start, 0);
+        self.end = epoch_secs_to_system_time(start.saturating_add(grid.interval), 0);
         b
     }
 }
@@ -221,8 +235,23 @@ mod tests {
     fn cursor_matches_division() {
         let g = BinGrid::new(600, Timestamp::new(0, 0), Timestamp::new(0, 0));
         let mut c = BinCursor::new();
-        for s in [0i64, 1, 599, 600, 601, 5, 1199, 1200, -1, -600, -601, 7_000_000] {
-            assert_eq!(c.bin(&g, s), s.div_euclid(600), "{s}");
+        for (s, n) in [
+            (0i64, 0u32),
+            (1, 5),
+            (599, 999_999_999),
+            (600, 0),
+            (601, 1),
+            (5, 0),
+            (1199, 3),
+            (1200, 0),
+            (-1, 0),
+            (-1, 500),
+            (-600, 0),
+            (-601, 9),
+            (7_000_000, 0),
+        ] {
+            let t = Timestamp::new(s, n).to_system_time();
+            assert_eq!(c.bin(&g, t), s.div_euclid(600), "{s}.{n}");
         }
     }
 

@@ -3,6 +3,8 @@
 //! (`SummaryStatistics`), the legacy median, two-pass kurtosis and skewness,
 //! and linear interpolation at the bin middle. LOESS lives in `loess.rs`.
 
+use std::time::SystemTime;
+
 use crate::types::Timestamp;
 
 use super::bins::BinGrid;
@@ -340,7 +342,7 @@ pub(crate) trait BinStat: Send + 'static {
     /// Starts bin `bin` (linear/loess need its middle).
     fn reset(&mut self, grid: &BinGrid, bin: i64);
     /// Adds a value; NaN handling is the statistic's business.
-    fn add(&mut self, ts: Timestamp, v: f64);
+    fn add(&mut self, ts: SystemTime, v: f64);
     /// The bin's result.
     fn result(&mut self) -> BinValue;
     /// The statistic computed (output shape, fill rule).
@@ -359,7 +361,7 @@ impl BinStat for Storeless {
     }
 
     #[inline]
-    fn add(&mut self, _ts: Timestamp, v: f64) {
+    fn add(&mut self, _ts: SystemTime, v: f64) {
         if !v.is_nan() {
             self.m.add(v);
         }
@@ -406,7 +408,7 @@ impl BinStat for Stored {
         self.vals.clear();
     }
 
-    fn add(&mut self, _ts: Timestamp, v: f64) {
+    fn add(&mut self, _ts: SystemTime, v: f64) {
         if !v.is_nan() {
             self.vals.push(v);
         }
@@ -446,8 +448,8 @@ impl BinStat for Linear {
         self.0.reset(eval_point(grid, bin));
     }
 
-    fn add(&mut self, ts: Timestamp, v: f64) {
-        self.0.add(epoch_x(ts), v);
+    fn add(&mut self, ts: SystemTime, v: f64) {
+        self.0.add(epoch_x(Timestamp::from_system_time(ts)), v);
     }
 
     fn result(&mut self) -> BinValue {
@@ -473,8 +475,8 @@ impl BinStat for Loess {
         self.ys.clear();
     }
 
-    fn add(&mut self, ts: Timestamp, v: f64) {
-        self.xs.push(epoch_x(ts));
+    fn add(&mut self, ts: SystemTime, v: f64) {
+        self.xs.push(epoch_x(Timestamp::from_system_time(ts)));
         self.ys.push(v);
     }
 

@@ -191,7 +191,7 @@ impl EventStream for Flyers {
                 continue;
             }
             let v = bins::value_f64(&self.name, &self.cur)?;
-            let b = self.cursor.bin(&self.grid, self.cur.ts().secs);
+            let b = self.cursor.bin(&self.grid, self.cur.timestamp);
             if self.bin.is_some_and(|ob| ob != b) {
                 self.close_bin();
             }

@@ -27,6 +27,8 @@
 //!   severity, connection flag, `stdz`), except `count`, whose empty bins are
 //!   0.0 with severity 0. No-fill: only bins that received samples.
 
+use std::time::SystemTime;
+
 use crate::storage::EventStream;
 use crate::types::{ArchDbType, ArchiverSample, EventStreamDesc, SampleValue, Timestamp};
 
@@ -118,13 +120,15 @@ pub(crate) struct Summary<C: BinStat> {
     stat: C,
     grid: BinGrid,
     cursor: BinCursor,
-    from: Timestamp,
-    to: Timestamp,
+    // Range bounds and the guard as `SystemTime`: comparisons stay inlined on
+    // the per-sample path (no conversion to Unix seconds per sample).
+    from: SystemTime,
+    to: SystemTime,
     fill: bool,
     zero_fill: bool,
     cur: ArchiverSample,
-    prev_ts: Option<Timestamp>,
-    cand: Option<(Timestamp, f64)>,
+    prev_ts: Option<SystemTime>,
+    cand: Option<(SystemTime, f64)>,
     suppress_cont: bool,
     cont_added: bool,
     open: Option<Open>,
@@ -158,8 +162,8 @@ impl<C: BinStat> Summary<C> {
             stat,
             grid,
             cursor: BinCursor::new(),
-            from,
-            to,
+            from: from.to_system_time(),
+            to: to.to_system_time(),
             fill,
             zero_fill: kind == Stat::Count,
             cur: ArchiverSample::at(0, 0, SampleValue::Double(0.0)),
@@ -215,7 +219,7 @@ impl<C: BinStat> Summary<C> {
                 self.finish_input();
                 break;
             }
-            let ts = Timestamp::from_system_time(self.cur.timestamp);
+            let ts = self.cur.timestamp;
             if self.prev_ts.is_some_and(|p| ts <= p) {
                 continue;
             }
@@ -239,7 +243,7 @@ impl<C: BinStat> Summary<C> {
                 }
             }
             let v = bins::value_f64(&self.name, &self.cur)?;
-            let b = self.cursor.bin(&self.grid, ts.secs);
+            let b = self.cursor.bin(&self.grid, ts);
             if self.open.is_none_or(|o| o.bin != b) {
                 self.commit_open();
                 self.open_bin(b);
