@@ -242,7 +242,7 @@ pub(crate) fn optim_last(
     let grid = BinGrid::new(optim_last_interval(n, from, to), from, to);
     match decide(input, &name, n, Variant::B(grid), from, to, 6) {
         Decision::Done(done) => done,
-        Decision::Binned(replay) => Box::new(OptimLast::new(replay, name, grid, fill)),
+        Decision::Binned(replay) => Box::new(OptimLast::new(replay, name, grid, from.year(), fill)),
     }
 }
 
@@ -276,13 +276,13 @@ struct OptimLast {
 }
 
 impl OptimLast {
-    fn new(input: Box<dyn EventStream>, name: String, grid: BinGrid, fill: bool) -> Self {
+    fn new(input: Box<dyn EventStream>, name: String, grid: BinGrid, year: i32, fill: bool) -> Self {
         let desc = bins::out_desc(
             input.description(),
             &name,
             ArchDbType::WaveformDouble,
             Some(6),
-            Some(year_of_bin(&grid)),
+            Some(year),
         );
         OptimLast {
             input,
@@ -386,10 +386,6 @@ impl OptimLast {
             cnx: false,
         }
     }
-}
-
-fn year_of_bin(grid: &BinGrid) -> i32 {
-    crate::types::year_of(grid.start(grid.first))
 }
 
 impl EventStream for OptimLast {
