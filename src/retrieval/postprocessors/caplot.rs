@@ -204,7 +204,9 @@ impl EventStream for CaPlot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::retrieval::postprocessors::testutil::{collect, dbl, t, triples, VecStream};
+    use crate::retrieval::postprocessors::testutil::{
+        collect, dbl, run_spec_file, severities, t, triples, values, VecStream,
+    };
 
     fn run(input: Vec<ArchiverSample>, interval: u32, from: i64, to: i64) -> Vec<ArchiverSample> {
         let mut s = CaPlot::new(
@@ -271,5 +273,41 @@ mod tests {
             triples(&out),
             vec![(700, 0, 1.0), (701, 0, 0.5), (703, 0, 2.0), (705, 0, 2.0)]
         );
+    }
+
+    #[test]
+    fn sig1_caplotbinning_5() {
+        // Research note §17.2 (re-simulated independently of this code).
+        let out = run_spec_file(
+            "caplotbinning_5",
+            "sig1-wo-adel.pb",
+            t(1_418_238_600),
+            t(1_418_238_955),
+        );
+        let secs: Vec<i64> = triples(&out).iter().map(|t| t.0 - 1_418_238_000).collect();
+        assert_eq!(secs, vec![633, 760, 761, 762, 763, 765, 766, 767, 768, 774]);
+        assert!(out.iter().all(|s| s.ts().nanos == 0));
+        assert_eq!(
+            values(&out),
+            vec![
+                1.0,
+                0.0,
+                0.0,
+                10.0,
+                5.0,
+                5.0,
+                f64::NEG_INFINITY,
+                f64::INFINITY,
+                1.0,
+                0.0
+            ]
+        );
+        assert_eq!(severities(&out), vec![0, 1, 1, 1, 1, 3, 3, 3, 3, 0]);
+        let cc: Vec<bool> = out
+            .iter()
+            .map(|s| s.field("connectionChange").is_some())
+            .collect();
+        assert_eq!(cc.iter().filter(|c| **c).count(), 1);
+        assert!(cc[9]);
     }
 }
