@@ -43,7 +43,10 @@ async fn ingest_1000pv() {
     for k in 0..per_pv {
         for (i, pv) in names.iter().enumerate() {
             let s = sample(Y2024 + k, (k as f64) * 0.001 + i as f64);
-            store.append_event(pv, ArchDbType::ScalarDouble, &s).await.expect("append");
+            store
+                .append_event(pv, ArchDbType::ScalarDouble, &s)
+                .await
+                .expect("append");
         }
     }
     let appended = t.elapsed();
@@ -52,7 +55,10 @@ async fn ingest_1000pv() {
     let n = (per_pv as usize * names.len()) as f64;
     println!("bench ingest_1000pv {:.0} samples/s", n / el.as_secs_f64());
     // The same run without the final flush (file creation cost excluded).
-    println!("bench ingest_1000pv_append_only {:.0} samples/s", n / appended.as_secs_f64());
+    println!(
+        "bench ingest_1000pv_append_only {:.0} samples/s",
+        n / appended.as_secs_f64()
+    );
 }
 
 async fn read_30d() {
@@ -62,9 +68,14 @@ async fn read_30d() {
     let pv = "BENCH:READ:30d";
     let n = 30 * 86_400;
     for i in 0..n {
-        mts.append(pv, ArchDbType::ScalarDouble, &sample(Y2024 + i, (i as f64 * 0.01).sin()), None)
-            .await
-            .expect("append");
+        mts.append(
+            pv,
+            ArchDbType::ScalarDouble,
+            &sample(Y2024 + i, (i as f64 * 0.01).sin()),
+            None,
+        )
+        .await
+        .expect("append");
     }
     store.flush_writes().await.expect("flush");
     let from = UNIX_EPOCH + Duration::from_secs(Y2024 as u64);
@@ -114,13 +125,22 @@ async fn last_before_8760() {
             assert!(s.is_some());
         } else {
             let t = Instant::now();
-            let s = store.get_last_event_before(pv, SystemTime::from(target)).await.expect("last_before");
+            let s = store
+                .get_last_event_before(pv, SystemTime::from(target))
+                .await
+                .expect("last_before");
             lat_async.push(t.elapsed());
             assert!(s.is_some());
         }
     }
-    println!("bench last_before_8760_p50 {:.1} us", percentile(lat.clone(), 0.5).as_secs_f64() * 1e6);
-    println!("bench last_before_8760_p99 {:.1} us", percentile(lat, 0.99).as_secs_f64() * 1e6);
+    println!(
+        "bench last_before_8760_p50 {:.1} us",
+        percentile(lat.clone(), 0.5).as_secs_f64() * 1e6
+    );
+    println!(
+        "bench last_before_8760_p99 {:.1} us",
+        percentile(lat, 0.99).as_secs_f64() * 1e6
+    );
     println!(
         "bench last_before_8760_async_p99 {:.1} us",
         percentile(lat_async, 0.99).as_secs_f64() * 1e6
@@ -140,7 +160,10 @@ async fn summaries_10k() {
         }
         store.flush_writes().await.expect("flush");
     }
-    assert_eq!(store.appliance_metrics().expect("m")[0].total_files, Some(240_000));
+    assert_eq!(
+        store.appliance_metrics().expect("m")[0].total_files,
+        Some(240_000)
+    );
     let mut lat = Vec::new();
     for i in 0..20_000 {
         let pv = &names[(i * 7919) % names.len()];
@@ -149,7 +172,10 @@ async fn summaries_10k() {
         lat.push(t.elapsed());
         assert_eq!(s[0].pv_file_count, Some(24));
     }
-    println!("bench stores_for_pv_10k_p50 {:.1} us", percentile(lat, 0.5).as_secs_f64() * 1e6);
+    println!(
+        "bench stores_for_pv_10k_p50 {:.1} us",
+        percentile(lat, 0.5).as_secs_f64() * 1e6
+    );
     let mut lat = Vec::new();
     for _ in 0..20_000 {
         let t = Instant::now();
@@ -157,7 +183,10 @@ async fn summaries_10k() {
         lat.push(t.elapsed());
         assert_eq!(m.len(), 3);
     }
-    println!("bench appliance_metrics_10k_p50 {:.1} us", percentile(lat, 0.5).as_secs_f64() * 1e6);
+    println!(
+        "bench appliance_metrics_10k_p50 {:.1} us",
+        percentile(lat, 0.5).as_secs_f64() * 1e6
+    );
 }
 
 fn registry_import_100k() {
@@ -167,7 +196,9 @@ fn registry_import_100k() {
     let items: Vec<PvTypeInfo> = (0..100_000)
         .map(|i| {
             let mut t = PvTypeInfo::new(&format!("BENCH:REG:{i:06}"), ArchDbType::ScalarDouble, 1);
-            t.data_stores = vec!["pb://localhost?name=STS&rootFolder=./data/sts&partitionGranularity=PARTITION_HOUR".into()];
+            t.data_stores = vec![
+                "pb://localhost?name=STS&rootFolder=./data/sts&partitionGranularity=PARTITION_HOUR".into(),
+            ];
             t.creation_time = Some(chrono::Utc::now());
             t
         })
@@ -178,7 +209,10 @@ fn registry_import_100k() {
     }
     let el = t.elapsed();
     assert_eq!(reg.len(), 100_000);
-    println!("bench registry_import_100k {:.0} PVs/s", 100_000.0 / el.as_secs_f64());
+    println!(
+        "bench registry_import_100k {:.0} PVs/s",
+        100_000.0 / el.as_secs_f64()
+    );
 }
 
 fn main() {

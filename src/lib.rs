@@ -10,7 +10,11 @@
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod api;
+pub mod config;
+pub mod engine;
 pub mod index;
+pub mod mgmt;
 pub mod pb;
 pub mod plainpb;
 pub mod registry;

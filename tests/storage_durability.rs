@@ -38,7 +38,10 @@ async fn ingest_flush_reports_deferred_and_failed_per_contract() {
     std::fs::write(dir.path().join("sts/BROKEN"), b"not a directory").unwrap();
     for i in 0..3 {
         for pv in ["OK:a", "BUSY:b", "BROKEN:c"] {
-            store.append_event(pv, ArchDbType::ScalarDouble, &dbl(Y2024 + i, i as f64)).await.unwrap();
+            store
+                .append_event(pv, ArchDbType::ScalarDouble, &dbl(Y2024 + i, i as f64))
+                .await
+                .unwrap();
         }
     }
     let hold = store.tiers()[0].hold_pv_lock("BUSY:b");
@@ -64,7 +67,10 @@ async fn reconcile_after_simulated_crashes() {
         assert!(report.is_clean());
         for i in 0..7200 {
             for pv in ["CR:trunc", "CR:grown", "CR:gone"] {
-                store.append_event(pv, ArchDbType::ScalarDouble, &dbl(Y2024 + i, i as f64)).await.unwrap();
+                store
+                    .append_event(pv, ArchDbType::ScalarDouble, &dbl(Y2024 + i, i as f64))
+                    .await
+                    .unwrap();
             }
         }
         store.flush_writes().await.unwrap();
@@ -73,34 +79,56 @@ async fn reconcile_after_simulated_crashes() {
     // 1. A crash mid-write: the newest file ends inside a record.
     let trunc = sts.join("trunc:2024_01_01_01.pb");
     let len = std::fs::metadata(&trunc).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&trunc).unwrap().set_len(len - 5).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&trunc)
+        .unwrap()
+        .set_len(len - 5)
+        .unwrap();
     // 2. The index is older than the file: samples reached the file, the record did not.
     let grown = sts.join("grown:2024_01_01_01.pb");
     {
         let extra = tempfile::tempdir().unwrap();
         let (other, _, _kv2) = common::store::open(extra.path());
         for i in 7200..7210 {
-            other.append_event("CR:grown", ArchDbType::ScalarDouble, &dbl(Y2024 + i, i as f64)).await.unwrap();
+            other
+                .append_event("CR:grown", ArchDbType::ScalarDouble, &dbl(Y2024 + i, i as f64))
+                .await
+                .unwrap();
         }
         other.flush_writes().await.unwrap();
         let more = std::fs::read(extra.path().join("sts/CR/grown:2024_01_01_02.pb")).unwrap();
         let body_start = more.iter().position(|b| *b == b'\n').unwrap() + 1;
         // Same partition year; re-home the lines into the hour-1 file (times stay increasing).
-        std::fs::OpenOptions::new().append(true).open(&grown).unwrap().write_all(&more[body_start..]).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&grown)
+            .unwrap()
+            .write_all(&more[body_start..])
+            .unwrap();
     }
     // 3. A file deleted behind the index.
     std::fs::remove_file(sts.join("gone:2024_01_01_00.pb")).unwrap();
 
     let (store, report, _kv) = common::store::open(dir.path());
     assert_eq!(report.trimmed.len(), 1, "{report:?}");
-    assert!(report.rescanned.iter().any(|p| p.ends_with("grown:2024_01_01_01.pb")));
-    assert!(report.missing.iter().any(|p| p.ends_with("gone:2024_01_01_00.pb")));
+    assert!(report
+        .rescanned
+        .iter()
+        .any(|p| p.ends_with("grown:2024_01_01_01.pb")));
+    assert!(report
+        .missing
+        .iter()
+        .any(|p| p.ends_with("gone:2024_01_01_00.pb")));
     // Truncated: the partial record is gone, everything before it readable.
     let v = values(&store, "CR:trunc", Y2024, Y2024 + 7200).await;
     assert_eq!(v.len(), 7199);
     assert_eq!(v.last().unwrap().0, Y2024 + 7198);
     // Appends continue cleanly after the trimmed tail.
-    store.append_event("CR:trunc", ArchDbType::ScalarDouble, &dbl(Y2024 + 7199, 1.0)).await.unwrap();
+    store
+        .append_event("CR:trunc", ArchDbType::ScalarDouble, &dbl(Y2024 + 7199, 1.0))
+        .await
+        .unwrap();
     store.flush_writes().await.unwrap();
     assert_eq!(values(&store, "CR:trunc", Y2024, Y2024 + 7200).await.len(), 7200);
     // Grown: the index now knows the extra samples.
@@ -108,7 +136,9 @@ async fn reconcile_after_simulated_crashes() {
     assert_eq!(last.ts().secs, Y2024 + 7209);
     let s = store.stores_for_pv("CR:grown").unwrap();
     let both = std::fs::metadata(&grown).unwrap().len()
-        + std::fs::metadata(sts.join("grown:2024_01_01_00.pb")).unwrap().len();
+        + std::fs::metadata(sts.join("grown:2024_01_01_00.pb"))
+            .unwrap()
+            .len();
     assert_eq!(s[0].pv_size_bytes, Some(both));
     // Gone: only the remaining hour is served and counted.
     assert_eq!(values(&store, "CR:gone", Y2024, Y2024 + 7200).await.len(), 3600);
@@ -125,8 +155,22 @@ async fn rename_moves_everything_and_refuses_existing_targets() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _, _kv) = common::store::open(dir.path());
     for i in 0..30 {
-        store.append_event("OLD:name", ArchDbType::ScalarDouble, &dbl(Y2024 + i * 600, i as f64)).await.unwrap();
-        store.append_event("OTHER:pv", ArchDbType::ScalarDouble, &dbl(Y2024 + i * 600, i as f64)).await.unwrap();
+        store
+            .append_event(
+                "OLD:name",
+                ArchDbType::ScalarDouble,
+                &dbl(Y2024 + i * 600, i as f64),
+            )
+            .await
+            .unwrap();
+        store
+            .append_event(
+                "OTHER:pv",
+                ArchDbType::ScalarDouble,
+                &dbl(Y2024 + i * 600, i as f64),
+            )
+            .await
+            .unwrap();
     }
     let before = values(&store, "OLD:name", Y2024, Y2024 + 86_400).await;
     assert!(matches!(
@@ -137,12 +181,25 @@ async fn rename_moves_everything_and_refuses_existing_targets() {
     assert!(values(&store, "OLD:name", Y2024, Y2024 + 86_400).await.is_empty());
     assert_eq!(values(&store, "NEW-name:x", Y2024, Y2024 + 86_400).await, before);
     let f = dir.path().join("sts/NEW/name/x:2024_01_01_00.pb");
-    assert_eq!(strata::plainpb::PbFile::open(&f).unwrap().desc().pv_name, "NEW-name:x");
+    assert_eq!(
+        strata::plainpb::PbFile::open(&f).unwrap().desc().pv_name,
+        "NEW-name:x"
+    );
     assert!(!dir.path().join("sts/OLD/name:2024_01_01_00.pb").exists());
     // The renamed PV keeps accepting appends.
-    store.append_event("NEW-name:x", ArchDbType::ScalarDouble, &dbl(Y2024 + 30 * 600, 30.0)).await.unwrap();
+    store
+        .append_event(
+            "NEW-name:x",
+            ArchDbType::ScalarDouble,
+            &dbl(Y2024 + 30 * 600, 30.0),
+        )
+        .await
+        .unwrap();
     store.flush_writes().await.unwrap();
-    assert_eq!(values(&store, "NEW-name:x", Y2024, Y2024 + 86_400).await.len(), 31);
+    assert_eq!(
+        values(&store, "NEW-name:x", Y2024, Y2024 + 86_400).await.len(),
+        31
+    );
 }
 
 #[tokio::test]
@@ -153,7 +210,10 @@ async fn interrupted_rename_is_old_or_new_never_both() {
         {
             let (store, _, _kv) = common::store::open(dir.path());
             for i in 0..12 {
-                store.append_event("R:a", ArchDbType::ScalarDouble, &dbl(Y2024 + i * 1200, i as f64)).await.unwrap();
+                store
+                    .append_event("R:a", ArchDbType::ScalarDouble, &dbl(Y2024 + i * 1200, i as f64))
+                    .await
+                    .unwrap();
             }
             store.flush_writes().await.unwrap();
             before = values(&store, "R:a", Y2024, Y2024 + 86_400).await;
@@ -169,7 +229,10 @@ async fn interrupted_rename_is_old_or_new_never_both() {
             assert_eq!(a, before, "{stop:?}");
             assert!(b.is_empty(), "{stop:?}");
         }
-        let leftovers: Vec<_> = walk(dir.path()).into_iter().filter(|p| p.ends_with(".renametmp")).collect();
+        let leftovers: Vec<_> = walk(dir.path())
+            .into_iter()
+            .filter(|p| p.ends_with(".renametmp"))
+            .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 }
@@ -202,16 +265,35 @@ async fn thousand_pvs_interleaved_across_hour_and_year_boundaries() {
     for k in 0..steps {
         for p in 0..n_pv {
             let pv = format!("MANY:{p:04}");
-            store.append_event(&pv, ArchDbType::ScalarDouble, &dbl(start + k * 15, (p * 100 + k) as f64)).await.unwrap();
+            store
+                .append_event(
+                    &pv,
+                    ArchDbType::ScalarDouble,
+                    &dbl(start + k * 15, (p * 100 + k) as f64),
+                )
+                .await
+                .unwrap();
         }
     }
     store.flush_writes().await.unwrap();
     for p in (0..n_pv).step_by(97) {
         let pv = format!("MANY:{p:04}");
         let v = values(&store, &pv, start, start + steps * 15).await;
-        assert_eq!(v, (0..steps).map(|k| (start + k * 15, (p * 100 + k) as f64)).collect::<Vec<_>>());
+        assert_eq!(
+            v,
+            (0..steps)
+                .map(|k| (start + k * 15, (p * 100 + k) as f64))
+                .collect::<Vec<_>>()
+        );
         let s = store.stores_for_pv(&pv).unwrap();
-        assert_eq!(s[0].pv_file_count, Some(2), "{pv}: 2023_12_31_23 and 2024_01_01_00");
+        assert_eq!(
+            s[0].pv_file_count,
+            Some(2),
+            "{pv}: 2023_12_31_23 and 2024_01_01_00"
+        );
     }
-    assert_eq!(store.appliance_metrics().unwrap()[0].total_files, Some(2 * n_pv as u64));
+    assert_eq!(
+        store.appliance_metrics().unwrap()[0].total_files,
+        Some(2 * n_pv as u64)
+    );
 }

@@ -41,7 +41,10 @@ async fn store_written_file_is_byte_identical_to_the_worked_example() {
     let s1 = ArchiverSample::at(1_710_495_000, 500_000_000, SampleValue::Double(1.5));
     let s2 = ArchiverSample::at(1_710_495_010, 0, SampleValue::Double(-0.09)).with_alarm(2, 3);
     for s in [&s1, &s2] {
-        store.append_event("ROOT:SUB:pv", ArchDbType::ScalarDouble, s).await.unwrap();
+        store
+            .append_event("ROOT:SUB:pv", ArchDbType::ScalarDouble, s)
+            .await
+            .unwrap();
     }
     store.flush_writes().await.unwrap();
     let path = dir.path().join("sts/ROOT/SUB/pv:2024_03_15_09.pb");
@@ -57,16 +60,28 @@ async fn append_read_last_and_summaries() {
     // One sample every 10 minutes for 3 hours, across 2023 → 2024.
     let start = Y2024 - 3600;
     for i in 0..18 {
-        store.append_event(pv, ArchDbType::ScalarDouble, &dbl(start + i * 600, i as f64)).await.unwrap();
+        store
+            .append_event(pv, ArchDbType::ScalarDouble, &dbl(start + i * 600, i as f64))
+            .await
+            .unwrap();
     }
     // Not later than the newest: dropped, not an error.
-    store.append_event(pv, ArchDbType::ScalarDouble, &dbl(start, 99.0)).await.unwrap();
+    store
+        .append_event(pv, ArchDbType::ScalarDouble, &dbl(start, 99.0))
+        .await
+        .unwrap();
     // Buffered data is visible before any flush.
     assert_eq!(collect(&store, pv, start, start + 3 * 3600).await.len(), 18);
-    assert_eq!(store.get_last_known_event(pv).await.unwrap().unwrap().ts().secs, start + 17 * 600);
+    assert_eq!(
+        store.get_last_known_event(pv).await.unwrap().unwrap().ts().secs,
+        start + 17 * 600
+    );
     store.flush_writes().await.unwrap();
     let got = collect(&store, pv, start, start + 3 * 3600).await;
-    assert_eq!(got, (0..18).map(|i| (start + i * 600, i as f64)).collect::<Vec<_>>());
+    assert_eq!(
+        got,
+        (0..18).map(|i| (start + i * 600, i as f64)).collect::<Vec<_>>()
+    );
     // Files: 2023_12_31_23, 2024_01_01_00, 2024_01_01_01 with Java names and headers.
     let f = dir.path().join("sts/TST/CT{}Sig/1/I:2023_12_31_23.pb");
     let pb = PbFile::open(&f).unwrap();
@@ -77,7 +92,11 @@ async fn append_read_last_and_summaries() {
     assert_eq!(stores[0].pv_file_count, Some(3));
     let bytes: u64 = ["2023_12_31_23", "2024_01_01_00", "2024_01_01_01"]
         .iter()
-        .map(|p| std::fs::metadata(dir.path().join(format!("sts/TST/CT{{}}Sig/1/I:{p}.pb"))).unwrap().len())
+        .map(|p| {
+            std::fs::metadata(dir.path().join(format!("sts/TST/CT{{}}Sig/1/I:{p}.pb")))
+                .unwrap()
+                .len()
+        })
         .sum();
     assert_eq!(stores[0].pv_size_bytes, Some(bytes));
     assert_eq!(stores[1].pv_file_count, Some(0));
@@ -106,7 +125,10 @@ async fn last_event_before_at_partition_and_sample_boundaries() {
     for (i, (s, n)) in times.iter().enumerate() {
         let mut smp = dbl(*s, i as f64);
         smp.timestamp = t(*s, *n);
-        store.append_event(pv, ArchDbType::ScalarDouble, &smp).await.unwrap();
+        store
+            .append_event(pv, ArchDbType::ScalarDouble, &smp)
+            .await
+            .unwrap();
     }
     store.flush_writes().await.unwrap();
     let before = |secs: i64, nanos: u32| {
@@ -121,13 +143,20 @@ async fn last_event_before_at_partition_and_sample_boundaries() {
     };
     for (i, &(s, n)) in times.iter().enumerate() {
         // Exactly at a sample: strictly before means the previous one.
-        assert_eq!(before(s, n).await, i.checked_sub(1).map(|j| times[j]), "at sample {i}");
+        assert_eq!(
+            before(s, n).await,
+            i.checked_sub(1).map(|j| times[j]),
+            "at sample {i}"
+        );
         // Just after a sample: that sample.
         assert_eq!(before(s, n + 1).await, Some((s, n)), "just after sample {i}");
     }
     // Exactly at a partition boundary (the :00:00 sample is at it) and just before it.
     assert_eq!(before(Y2024 + 3600, 0).await, Some((Y2024 + 3599, 500_000_000)));
-    assert_eq!(before(Y2024 + 3599, 999_999_999).await, Some((Y2024 + 3599, 500_000_000)));
+    assert_eq!(
+        before(Y2024 + 3599, 999_999_999).await,
+        Some((Y2024 + 3599, 500_000_000))
+    );
     assert_eq!(before(Y2024 + 3599, 500_000_000).await, Some((Y2024, 0)));
     assert_eq!(before(Y2024, 0).await, None);
     assert_eq!(before(Y2024 + 100 * 3600, 0).await, Some(*times.last().unwrap()));
@@ -142,20 +171,33 @@ async fn meta_headers_and_types() {
         headers: vec![("EGU".into(), "mm".into()), ("PREC".into(), "2".into())],
     };
     let wf = ArchiverSample::at(Y2024 + 5, 0, SampleValue::VDouble(vec![1.0, 2.0, 3.0]));
-    store.append_event_with_meta("WF:pv", ArchDbType::WaveformDouble, &wf, &meta).await.unwrap();
+    store
+        .append_event_with_meta("WF:pv", ArchDbType::WaveformDouble, &wf, &meta)
+        .await
+        .unwrap();
     store.flush_writes().await.unwrap();
-    let streams = store.get_data("WF:pv", t(Y2024, 0), t(Y2024 + 10, 0)).await.unwrap();
+    let streams = store
+        .get_data("WF:pv", t(Y2024, 0), t(Y2024 + 10, 0))
+        .await
+        .unwrap();
     assert_eq!(streams.len(), 1);
     let d = streams[0].description();
     assert_eq!(d.header("EGU"), Some("mm"));
     assert_eq!(d.element_count, Some(3));
     // Declared type must match the value.
     assert!(store
-        .append_event("WF:pv", ArchDbType::ScalarDouble, &ArchiverSample::at(Y2024 + 6, 0, SampleValue::VDouble(vec![])))
+        .append_event(
+            "WF:pv",
+            ArchDbType::ScalarDouble,
+            &ArchiverSample::at(Y2024 + 6, 0, SampleValue::VDouble(vec![]))
+        )
         .await
         .is_err());
     // A type change on an existing PV is refused.
-    assert!(store.append_event("WF:pv", ArchDbType::ScalarDouble, &dbl(Y2024 + 7, 1.0)).await.is_err());
+    assert!(store
+        .append_event("WF:pv", ArchDbType::ScalarDouble, &dbl(Y2024 + 7, 1.0))
+        .await
+        .is_err());
     let _ = Timestamp::now();
 }
 
@@ -164,8 +206,14 @@ async fn delete_removes_files_and_records() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _, _kv) = common::store::open(dir.path());
     for i in 0..10 {
-        store.append_event("DEL:pv", ArchDbType::ScalarDouble, &dbl(Y2024 + i * 1800, 1.0)).await.unwrap();
-        store.append_event("KEEP:pv", ArchDbType::ScalarDouble, &dbl(Y2024 + i * 1800, 1.0)).await.unwrap();
+        store
+            .append_event("DEL:pv", ArchDbType::ScalarDouble, &dbl(Y2024 + i * 1800, 1.0))
+            .await
+            .unwrap();
+        store
+            .append_event("KEEP:pv", ArchDbType::ScalarDouble, &dbl(Y2024 + i * 1800, 1.0))
+            .await
+            .unwrap();
     }
     store.flush_writes().await.unwrap();
     assert_eq!(store.delete_pv_data("DEL:pv").await.unwrap(), 5);

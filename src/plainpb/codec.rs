@@ -229,7 +229,10 @@ pub(crate) fn decode_into_at(
         if out.extra.is_some() {
             out.extra = None;
         }
-        return Ok(Timestamp { secs: p.secs, nanos: p.nanos });
+        return Ok(Timestamp {
+            secs: p.secs,
+            nanos: p.nanos,
+        });
     }
     *out = decode_general(ty, raw, year_start_secs)?;
     Ok(out.ts())

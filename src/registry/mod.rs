@@ -203,7 +203,8 @@ impl Registry {
         let mut names = Batch::new();
         let mut recs = Vec::with_capacity(items.len());
         for t in items {
-            let json = serde_json::to_vec(&serde_json::Value::Object(t.to_json())).map_err(|e| corrupt(&t.pv_name, e))?;
+            let json = serde_json::to_vec(&serde_json::Value::Object(t.to_json()))
+                .map_err(|e| corrupt(&t.pv_name, e))?;
             pvs.put(t.pv_name.as_bytes().to_vec(), json);
             let rec = NameRecord::of(t);
             names.put(t.pv_name.as_bytes().to_vec(), encode(&rec));
@@ -280,7 +281,11 @@ impl Registry {
 
     /// Resolves an alias to its PV (other names unchanged).
     pub fn resolve(&self, name: &str) -> String {
-        self.read().aliases.get(name).cloned().unwrap_or_else(|| name.to_string())
+        self.read()
+            .aliases
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.to_string())
     }
 
     /// Target of alias `name`.
@@ -291,7 +296,9 @@ impl Registry {
     /// Adds alias `alias` → `pv`, flushed.
     pub fn add_alias(&self, alias: &str, pv: &str) -> Result<(), RegistryError> {
         if self.contains(alias) {
-            return Err(RegistryError::Alias(format!("{alias} is a PV with its own PVTypeInfo")));
+            return Err(RegistryError::Alias(format!(
+                "{alias} is a PV with its own PVTypeInfo"
+            )));
         }
         if alias == pv {
             return Err(RegistryError::Alias("an alias cannot name itself".into()));
@@ -313,13 +320,21 @@ impl Registry {
         }
         self.aliases.remove(alias.as_bytes())?;
         self.flush()?;
-        self.cache.write().unwrap_or_else(|p| p.into_inner()).aliases.remove(alias);
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .aliases
+            .remove(alias);
         Ok(true)
     }
 
     /// All `(alias, pv)` pairs, sorted by alias.
     pub fn aliases(&self) -> Vec<(String, String)> {
-        self.read().aliases.iter().map(|(a, b)| (a.clone(), b.clone())).collect()
+        self.read()
+            .aliases
+            .iter()
+            .map(|(a, b)| (a.clone(), b.clone()))
+            .collect()
     }
 
     /// Records a pending archive request, flushed.
@@ -341,7 +356,11 @@ impl Registry {
         if existed {
             self.requests.remove(pv.as_bytes())?;
             self.flush()?;
-            self.cache.write().unwrap_or_else(|p| p.into_inner()).requests.remove(pv);
+            self.cache
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .requests
+                .remove(pv);
         }
         Ok(existed)
     }

@@ -54,12 +54,20 @@ fn migrates_a_v1_registry() {
     let pvs = kv.tree("pvs").unwrap();
     let mut t = info("OLD:pv");
     t.paused = true;
-    pvs.insert(b"OLD:pv", &serde_json::to_vec(&serde_json::Value::Object(t.to_json())).unwrap())
-        .unwrap();
+    pvs.insert(
+        b"OLD:pv",
+        &serde_json::to_vec(&serde_json::Value::Object(t.to_json())).unwrap(),
+    )
+    .unwrap();
     let r = Registry::open(&kv).unwrap();
     let rec = r.name_record("OLD:pv").unwrap();
     assert!(rec.paused);
     assert_eq!(rec.created_ms, 1_700_000_000_123);
-    let v = kv.tree("meta").unwrap().get(REGISTRY_SCHEMA_KEY).unwrap().unwrap();
+    let v = kv
+        .tree("meta")
+        .unwrap()
+        .get(REGISTRY_SCHEMA_KEY)
+        .unwrap()
+        .unwrap();
     assert_eq!(v, REGISTRY_SCHEMA_VERSION.to_be_bytes().to_vec());
 }

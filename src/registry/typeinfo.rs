@@ -195,7 +195,10 @@ impl PvTypeInfo {
         if let Some(v) = &self.policy_name {
             m.insert("policyName".into(), s(v));
         }
-        m.insert("dataStores".into(), Value::Array(self.data_stores.iter().map(|x| s(x)).collect()));
+        m.insert(
+            "dataStores".into(),
+            Value::Array(self.data_stores.iter().map(|x| s(x)).collect()),
+        );
         m.insert(
             "archiveFields".into(),
             Value::Array(self.archive_fields.iter().map(|x| s(x)).collect()),
@@ -216,8 +219,14 @@ impl PvTypeInfo {
         }
         m.insert("computedEventRate".into(), f32s(self.computed_event_rate));
         m.insert("computedStorageRate".into(), f32s(self.computed_storage_rate));
-        m.insert("computedBytesPerEvent".into(), s(&self.computed_bytes_per_event.to_string()));
-        m.insert("userSpecifiedEventRate".into(), f32s(self.user_specified_event_rate));
+        m.insert(
+            "computedBytesPerEvent".into(),
+            s(&self.computed_bytes_per_event.to_string()),
+        );
+        m.insert(
+            "userSpecifiedEventRate".into(),
+            f32s(self.user_specified_event_rate),
+        );
         m.insert("hasReducedDataSet".into(), b(self.has_reduced_data_set));
         m.insert("usePVAccess".into(), b(self.use_pv_access));
         m.insert("useDBEProperties".into(), b(self.use_dbe_properties));
@@ -241,7 +250,9 @@ impl PvTypeInfo {
         let obj = v.as_object().ok_or_else(|| err("", "expected a JSON object"))?;
         let pv_name = str_of(obj, "pvName")?.ok_or_else(|| err("pvName", "missing"))?;
         let dbr = str_of(obj, "DBRType")?.ok_or_else(|| err("DBRType", "missing"))?;
-        let dbr_type: ArchDbType = dbr.parse().map_err(|_| err("DBRType", &format!("unknown type {dbr:?}")))?;
+        let dbr_type: ArchDbType = dbr
+            .parse()
+            .map_err(|_| err("DBRType", &format!("unknown type {dbr:?}")))?;
         let mut t = PvTypeInfo::new(&pv_name, dbr_type, 1);
         let mut other = BTreeMap::new();
         for (k, val) in obj {

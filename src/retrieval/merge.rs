@@ -145,7 +145,10 @@ mod tests {
     #[test]
     fn boundary_duplicates_are_removed() {
         // MTS and STS overlap (ETL copied, not yet deleted).
-        assert_eq!(run(0, &[&[10, 20, 30], &[20, 30, 40, 35]]), vec![10, 20, 30, 40, 35]);
+        assert_eq!(
+            run(0, &[&[10, 20, 30], &[20, 30, 40, 35]]),
+            vec![10, 20, 30, 40, 35]
+        );
         assert_eq!(run(0, &[&[10, 20], &[], &[5, 15, 25]]), vec![10, 20, 25]);
     }
 

@@ -97,12 +97,19 @@ pub struct Retrieval {
 /// Strips `pva://`/`ca://` and `.VAL`.
 pub fn normalize_name(name: &str) -> String {
     let n = name.trim();
-    let n = n.strip_prefix("pva://").or_else(|| n.strip_prefix("ca://")).unwrap_or(n);
+    let n = n
+        .strip_prefix("pva://")
+        .or_else(|| n.strip_prefix("ca://"))
+        .unwrap_or(n);
     n.strip_suffix(".VAL").unwrap_or(n).to_string()
 }
 
 /// Java's default range: `to` = now + 1 h, `from` = `to` − 1 day.
-pub fn default_range(now: Timestamp, from: Option<Timestamp>, to: Option<Timestamp>) -> (Timestamp, Timestamp) {
+pub fn default_range(
+    now: Timestamp,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+) -> (Timestamp, Timestamp) {
     let to = to.unwrap_or(Timestamp::new(now.secs + 3600, now.nanos));
     let from = from.unwrap_or(Timestamp::new(to.secs - 86_400, to.nanos));
     (from, to)
@@ -118,7 +125,10 @@ impl Retrieval {
             return Err(RetrievalError::bad("pv", "empty PV name"));
         }
         let real = self.registry.resolve(&name);
-        let info = self.registry.get(&real).map_err(|e| RetrievalError::Internal(e.into()))?;
+        let info = self
+            .registry
+            .get(&real)
+            .map_err(|e| RetrievalError::Internal(e.into()))?;
         if info.is_some() || self.store.has_data(&real)? {
             return Ok(Resolved {
                 name,
@@ -129,7 +139,11 @@ impl Retrieval {
         }
         if let Some((base, field)) = name.rsplit_once('.') {
             let real_base = self.registry.resolve(base);
-            if let Some(info) = self.registry.get(&real_base).map_err(|e| RetrievalError::Internal(e.into()))? {
+            if let Some(info) = self
+                .registry
+                .get(&real_base)
+                .map_err(|e| RetrievalError::Internal(e.into()))?
+            {
                 if info.archive_fields.iter().any(|f| f == field) {
                     return Ok(Resolved {
                         name: name.clone(),
@@ -144,11 +158,20 @@ impl Retrieval {
     }
 
     /// Parses a `pv` parameter (with optional function call) and `pp`.
-    pub fn pv_request(&self, pv_param: &str, pp_param: Option<&str>, usereduced: bool) -> Result<PvRequest, RetrievalError> {
-        let (spec, name) = match split_function_call(pv_param).map_err(|e| RetrievalError::bad("pv", e.to_string()))? {
-            Some((spec, pv)) => (Some(spec), pv),
-            None => (pp_param.filter(|p| !p.is_empty()).map(str::to_string), pv_param.to_string()),
-        };
+    pub fn pv_request(
+        &self,
+        pv_param: &str,
+        pp_param: Option<&str>,
+        usereduced: bool,
+    ) -> Result<PvRequest, RetrievalError> {
+        let (spec, name) =
+            match split_function_call(pv_param).map_err(|e| RetrievalError::bad("pv", e.to_string()))? {
+                Some((spec, pv)) => (Some(spec), pv),
+                None => (
+                    pp_param.filter(|p| !p.is_empty()).map(str::to_string),
+                    pv_param.to_string(),
+                ),
+            };
         let pp = match &spec {
             Some(s) => PpSpec::parse(s).map_err(|e| RetrievalError::bad("pp", e.to_string()))?,
             None => None,
@@ -174,7 +197,7 @@ impl Retrieval {
         d.pv_name = pv.name.clone();
         d.source = String::new();
         d.headers.retain(|(_, v)| !v.is_empty());
-        let mut add = |d: &mut EventStreamDesc, k: &str, v: String| {
+        let add = |d: &mut EventStreamDesc, k: &str, v: String| {
             if !v.is_empty() && d.header(k).is_none() {
                 d.headers.push((k.to_string(), v));
             }
@@ -232,14 +255,20 @@ impl Retrieval {
     /// Splits `[from, to]` for `usereduced`: `firstSample_900` before the
     /// reduction horizon, raw after it.
     fn reduced_parts(&self, from: Timestamp, to: Timestamp) -> Vec<(Timestamp, Timestamp, Option<PpSpec>)> {
-        let horizon = Timestamp::new(Timestamp::now().secs - i64::from(self.cfg.reduced_after_days) * 86_400, 0);
+        let horizon = Timestamp::new(
+            Timestamp::now().secs - i64::from(self.cfg.reduced_after_days) * 86_400,
+            0,
+        );
         let first = PpSpec::parse("firstSample_900").ok().flatten();
         if to <= horizon {
             vec![(from, to, first)]
         } else if from >= horizon {
             vec![(from, to, None)]
         } else {
-            vec![(from, horizon, first), (Timestamp::new(horizon.secs, 1), to, None)]
+            vec![
+                (from, horizon, first),
+                (Timestamp::new(horizon.secs, 1), to, None),
+            ]
         }
     }
 
@@ -312,15 +341,16 @@ impl Retrieval {
         let mut merge = Merge::new(from);
         let mut held: Option<(usize, Timestamp, Vec<u8>)> = None;
         let mut written = 0u64;
-        let mut emit = |w: &mut dyn FormatWriter, ts: Timestamp, line: &[u8], i: usize| -> Result<(), RetrievalError> {
-            if !*started {
-                *started = true;
-                w.begin_pv(&meta.pv_name, meta)?;
-            }
-            w.raw_line(ts, line, &descs[i])?;
-            written += 1;
-            Ok(())
-        };
+        let mut emit =
+            |w: &mut dyn FormatWriter, ts: Timestamp, line: &[u8], i: usize| -> Result<(), RetrievalError> {
+                if !*started {
+                    *started = true;
+                    w.begin_pv(&meta.pv_name, meta)?;
+                }
+                w.raw_line(ts, line, &descs[i])?;
+                written += 1;
+                Ok(())
+            };
         for (i, src) in sources.iter_mut().enumerate() {
             let mut bad = 0;
             loop {
@@ -366,7 +396,11 @@ impl Retrieval {
 
     /// `getDataAtTime`: for each requested name, the newest sample at or
     /// before `at`, as Java's JSON object; names without data are absent.
-    pub fn data_at_time(&self, names: &[String], at: Timestamp) -> Result<Map<String, Value>, RetrievalError> {
+    pub fn data_at_time(
+        &self,
+        names: &[String],
+        at: Timestamp,
+    ) -> Result<Map<String, Value>, RetrievalError> {
         let mut out = Map::new();
         let probe = Timestamp::new(at.secs, at.nanos).max(Timestamp::new(i64::MIN / 2, 0));
         let just_after = if probe.nanos < 999_999_999 {

@@ -53,18 +53,36 @@ mod tests {
     #[test]
     fn java_instant_forms() {
         let base = 1_710_495_000;
-        assert_eq!(parse_instant("2024-03-15T09:30:00Z"), Some(Timestamp::new(base, 0)));
+        assert_eq!(
+            parse_instant("2024-03-15T09:30:00Z"),
+            Some(Timestamp::new(base, 0))
+        );
         assert_eq!(
             parse_instant("2024-03-15T09:30:00.123Z"),
             Some(Timestamp::new(base, 123_000_000))
         );
-        assert_eq!(parse_instant("2024-03-15T02:30:00-07:00"), Some(Timestamp::new(base, 0)));
-        assert_eq!(parse_instant("2024-03-15T11:30:00 02:00"), Some(Timestamp::new(base, 0)));
-        assert_eq!(parse_instant("2024-03-15T11:30:00+0200"), Some(Timestamp::new(base, 0)));
-        assert_eq!(parse_instant("2024-03-15T09:30:00"), Some(Timestamp::new(base, 0)));
+        assert_eq!(
+            parse_instant("2024-03-15T02:30:00-07:00"),
+            Some(Timestamp::new(base, 0))
+        );
+        assert_eq!(
+            parse_instant("2024-03-15T11:30:00 02:00"),
+            Some(Timestamp::new(base, 0))
+        );
+        assert_eq!(
+            parse_instant("2024-03-15T11:30:00+0200"),
+            Some(Timestamp::new(base, 0))
+        );
+        assert_eq!(
+            parse_instant("2024-03-15T09:30:00"),
+            Some(Timestamp::new(base, 0))
+        );
         assert_eq!(parse_instant("yesterday"), None);
         assert_eq!(parse_instant("2024-13-15T09:30:00Z"), None);
         assert_eq!(parse_instant(""), None);
-        assert_eq!(format_instant(Timestamp::new(base, 5_000_000)), "2024-03-15T09:30:00.005Z");
+        assert_eq!(
+            format_instant(Timestamp::new(base, 5_000_000)),
+            "2024-03-15T09:30:00.005Z"
+        );
     }
 }

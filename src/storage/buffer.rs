@@ -235,7 +235,8 @@ impl Buffers {
         };
         let st = lock(&st);
         let lost = st.buffered;
-        self.total.fetch_sub(lost.min(self.total.load(Ordering::Relaxed)), Ordering::Relaxed);
+        self.total
+            .fetch_sub(lost.min(self.total.load(Ordering::Relaxed)), Ordering::Relaxed);
         lost
     }
 }

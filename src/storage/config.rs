@@ -108,7 +108,10 @@ impl StorageConfig {
         let mut names = std::collections::HashSet::new();
         for t in &self.tiers {
             if t.name.is_empty() || !names.insert(t.name.as_str()) {
-                return Err(format!("storage.tiers: tier names must be unique and non-empty ({:?})", t.name));
+                return Err(format!(
+                    "storage.tiers: tier names must be unique and non-empty ({:?})",
+                    t.name
+                ));
             }
         }
         if self.pv_buffer_bytes == 0 || self.total_buffer_bytes < self.pv_buffer_bytes {

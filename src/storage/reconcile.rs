@@ -14,7 +14,6 @@ use crate::index::entry::to_ts;
 use crate::index::{Change, PartitionEntry};
 use crate::plainpb::{PbFile, PB_EXTENSION};
 
-
 /// What a reconcile pass found and repaired.
 #[derive(Debug, Default, Clone)]
 pub struct ReconcileReport {
@@ -118,7 +117,10 @@ impl Inner {
         let mut parts = if all {
             self.index.partitions(pv, self.tier)?
         } else {
-            self.index.partition(pv, self.tier, sum.newest_start)?.into_iter().collect()
+            self.index
+                .partition(pv, self.tier, sum.newest_start)?
+                .into_iter()
+                .collect()
         };
         let mut changes = Vec::new();
         let mut checked_all = all;
@@ -139,7 +141,12 @@ impl Inner {
                     });
                     if !checked_all {
                         checked_all = true;
-                        parts.extend(self.index.partitions(pv, self.tier)?.into_iter().filter(|p| p.start != e.start));
+                        parts.extend(
+                            self.index
+                                .partitions(pv, self.tier)?
+                                .into_iter()
+                                .filter(|p| p.start != e.start),
+                        );
                     }
                 }
                 Err(err) => return Err(StoreError::io("stat", path, err)),
@@ -161,7 +168,9 @@ impl Inner {
                             tier: self.tier,
                             start: e.start,
                         }),
-                        Err(err) => report.unreadable.push((path.display().to_string(), err.to_string())),
+                        Err(err) => report
+                            .unreadable
+                            .push((path.display().to_string(), err.to_string())),
                     }
                 }
             }
@@ -173,7 +182,12 @@ impl Inner {
     /// Resolves write intents of this tier: record the files they name.
     fn reconcile_intents(&self) -> Result<ReconcileReport, StoreError> {
         let mut report = ReconcileReport::default();
-        let intents: Vec<_> = self.index.intents()?.into_iter().filter(|(_, t, _)| *t == self.tier).collect();
+        let intents: Vec<_> = self
+            .index
+            .intents()?
+            .into_iter()
+            .filter(|(_, t, _)| *t == self.tier)
+            .collect();
         let mut changes = Vec::new();
         for (pv, _, start) in &intents {
             if self.index.partition(pv, self.tier, *start)?.is_some() {
@@ -187,7 +201,10 @@ impl Inner {
                 .unwrap_or_else(|| crate::plainpb::pv_key(pv));
             let (dir, prefix) = crate::plainpb::key_to_relative_dir(&key);
             let rel = dir
-                .join(format!("{prefix}{}{PB_EXTENSION}", self.granularity.partition_name(*start)))
+                .join(format!(
+                    "{prefix}{}{PB_EXTENSION}",
+                    self.granularity.partition_name(*start)
+                ))
                 .to_string_lossy()
                 .into_owned();
             let path = self.root.join(&rel);
@@ -206,7 +223,9 @@ impl Inner {
                     });
                 }
                 Ok(None) => {}
-                Err(err) => report.unreadable.push((path.display().to_string(), err.to_string())),
+                Err(err) => report
+                    .unreadable
+                    .push((path.display().to_string(), err.to_string())),
             }
         }
         self.index.apply(&changes)?;
@@ -245,4 +264,3 @@ impl PlainPbStore {
         Ok(report)
     }
 }
-

@@ -82,8 +82,10 @@ fn write_copy(old: &Path, new_tmp: &Path, to: &str) -> Result<u64, StoreError> {
     }
     let mut f = std::fs::File::create(new_tmp).map_err(|e| StoreError::io("create", new_tmp, e))?;
     let head = header_line(&header);
-    f.write_all(&head).map_err(|e| StoreError::io("write", new_tmp, e))?;
-    f.write_all(&body).map_err(|e| StoreError::io("write", new_tmp, e))?;
+    f.write_all(&head)
+        .map_err(|e| StoreError::io("write", new_tmp, e))?;
+    f.write_all(&body)
+        .map_err(|e| StoreError::io("write", new_tmp, e))?;
     f.sync_all().map_err(|e| StoreError::io("fsync", new_tmp, e))?;
     Ok((head.len() + body.len()) as u64)
 }
@@ -168,7 +170,12 @@ pub(crate) fn recover(store: &TieredStore) -> Result<(), StoreError> {
 }
 
 /// Renames `from` to `to` in every tier; returns the number of files moved.
-pub(crate) fn rename(store: &TieredStore, from: &str, to: &str, stop: Option<RenameStop>) -> Result<u64, StoreError> {
+pub(crate) fn rename(
+    store: &TieredStore,
+    from: &str,
+    to: &str,
+    stop: Option<RenameStop>,
+) -> Result<u64, StoreError> {
     for t in store.tiers() {
         t.inner.flush(vec![from.to_string(), to.to_string()], false)?;
     }
@@ -246,6 +253,11 @@ pub(crate) fn rename(store: &TieredStore, from: &str, to: &str, stop: Option<Ren
 
 /// Runs a rename that "crashes" at `stop` (for recovery tests).
 #[doc(hidden)]
-pub fn rename_interrupted(store: &TieredStore, from: &str, to: &str, stop: RenameStop) -> Result<(), StoreError> {
+pub fn rename_interrupted(
+    store: &TieredStore,
+    from: &str,
+    to: &str,
+    stop: RenameStop,
+) -> Result<(), StoreError> {
     rename(store, from, to, Some(stop)).map(|_| ())
 }

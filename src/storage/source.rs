@@ -125,7 +125,8 @@ impl EventStream for Source {
         match self {
             Source::File(f) => Ok(f.next_sample()?),
             Source::Mem(_) => {
-                let mut s = ArchiverSample::new(std::time::UNIX_EPOCH, crate::types::SampleValue::Double(0.0));
+                let mut s =
+                    ArchiverSample::new(std::time::UNIX_EPOCH, crate::types::SampleValue::Double(0.0));
                 Ok(self.next_into(&mut s)?.then_some(s))
             }
         }

@@ -106,14 +106,23 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     match tokio::runtime::Handle::try_current() {
-        Ok(h) => h.spawn_blocking(f).await.map_err(|e| StoreError::Task(e.to_string()))?,
+        Ok(h) => h
+            .spawn_blocking(f)
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?,
         Err(_) => f(),
     }
 }
 
 impl PlainPbStore {
     /// A tier numbered `tier` (its position in the chain) over `index`.
-    pub fn new(cfg: &TierConfig, tier: u8, index: Arc<Index>, limits: WriteLimits, keys: KeyOverrides) -> Self {
+    pub fn new(
+        cfg: &TierConfig,
+        tier: u8,
+        index: Arc<Index>,
+        limits: WriteLimits,
+        keys: KeyOverrides,
+    ) -> Self {
         PlainPbStore {
             inner: Arc::new(Inner {
                 name: cfg.name.clone(),
@@ -203,7 +212,12 @@ impl PlainPbStore {
 
     /// Sources for `pv` in `[from, to]` (blocking): the previous partition's
     /// last sample when needed, partition files, then buffered samples.
-    pub fn sources_blocking(&self, pv: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Source>, StoreError> {
+    pub fn sources_blocking(
+        &self,
+        pv: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Source>, StoreError> {
         self.inner.sources(pv, from, to)
     }
 
@@ -405,7 +419,12 @@ impl Inner {
             // The file was not what the index said: recount it.
             let pb = PbFile::open(&abs)?;
             let n = pb.count_lines(ap.len)?;
-            let first = ap.first.as_ref().map(|s| s.ts()).unwrap_or(seg.first).min(seg.first);
+            let first = ap
+                .first
+                .as_ref()
+                .map(|s| s.ts())
+                .unwrap_or(seg.first)
+                .min(seg.first);
             (first, n, true)
         };
         let last_sample = if written > 0 {
@@ -462,11 +481,17 @@ impl Inner {
             if st.segments.is_empty() {
                 continue;
             }
-            let segs: Vec<Arc<Segment>> = std::mem::take(&mut st.segments).into_iter().map(Arc::new).collect();
+            let segs: Vec<Arc<Segment>> = std::mem::take(&mut st.segments)
+                .into_iter()
+                .map(Arc::new)
+                .collect();
             st.inflight = segs.clone();
             let n = st.buffered;
             st.buffered = 0;
-            self.buffers.total.fetch_sub(n.min(self.buffers.total.load(Ordering::Relaxed)), Ordering::Relaxed);
+            self.buffers.total.fetch_sub(
+                n.min(self.buffers.total.load(Ordering::Relaxed)),
+                Ordering::Relaxed,
+            );
             let key = st.key.clone();
             let meta = st.meta.clone();
             drop(st);
@@ -485,7 +510,13 @@ impl Inner {
         self.index.put_intents(&intents)?;
         // Write PVs in parallel (file creation is kernel-bound); each PV's
         // segments stay in order on one thread.
-        type Taken = (String, Arc<Mutex<PvState>>, Vec<Arc<Segment>>, String, Option<AppendMeta>);
+        type Taken = (
+            String,
+            Arc<Mutex<PvState>>,
+            Vec<Arc<Segment>>,
+            String,
+            Option<AppendMeta>,
+        );
         let write_pv = |(pv, st_arc, segs, key, meta): Taken| {
             let mut pv_changes = Vec::new();
             let (mut samples, mut bytes_out) = (0u64, 0u64);
@@ -510,7 +541,9 @@ impl Inner {
             }
             (pv, st_arc, pv_changes, samples, bytes_out, result)
         };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 4);
         let results: Vec<_> = if taken.len() < 16 || threads == 1 {
             taken.into_iter().map(write_pv).collect()
         } else {
@@ -569,7 +602,13 @@ impl Inner {
         Ok(out)
     }
 
-    fn desc_for(&self, pv: &str, db_type: ArchDbType, year: i32, meta: Option<&AppendMeta>) -> EventStreamDesc {
+    fn desc_for(
+        &self,
+        pv: &str,
+        db_type: ArchDbType,
+        year: i32,
+        meta: Option<&AppendMeta>,
+    ) -> EventStreamDesc {
         let mut d = EventStreamDesc::new(pv, db_type, year);
         d.source = self.name.clone();
         if let Some(m) = meta {
@@ -595,7 +634,12 @@ impl Inner {
         }
     }
 
-    pub(crate) fn sources(&self, pv: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Source>, StoreError> {
+    pub(crate) fn sources(
+        &self,
+        pv: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Source>, StoreError> {
         let (previous, hits) = self.index.overlapping(pv, self.tier, from, to)?;
         let mut out = Vec::with_capacity(hits.len() + 2);
         let needs_previous = hits.first().is_none_or(|e| entry_ts(e.first) > from);
@@ -612,7 +656,9 @@ impl Inner {
             let path = self.root.join(&e.path);
             let file = match PbFile::open(&path) {
                 Ok(f) => f,
-                Err(crate::plainpb::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Err(crate::plainpb::Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
                     tracing::warn!(pv, path = %path.display(), "indexed file missing; skipped (reconcile will drop it)");
                     continue;
                 }
@@ -653,7 +699,12 @@ impl Inner {
             return Ok(None);
         };
         let st = lock(&st_arc);
-        for seg in st.segments.iter().rev().chain(st.inflight.iter().rev().map(|s| s.as_ref())) {
+        for seg in st
+            .segments
+            .iter()
+            .rev()
+            .chain(st.inflight.iter().rev().map(|s| s.as_ref()))
+        {
             let i = seg.partition_point(|ts| ts < t);
             if i == 0 {
                 continue;
@@ -749,7 +800,12 @@ impl StoragePlugin for PlainPbStore {
         self.inner.granularity
     }
 
-    async fn append_event(&self, pv: &str, dbr_type: ArchDbType, sample: &ArchiverSample) -> anyhow::Result<()> {
+    async fn append_event(
+        &self,
+        pv: &str,
+        dbr_type: ArchDbType,
+        sample: &ArchiverSample,
+    ) -> anyhow::Result<()> {
         Ok(self.append(pv, dbr_type, sample, None).await?)
     }
 
@@ -763,19 +819,31 @@ impl StoragePlugin for PlainPbStore {
         Ok(self.append(pv, dbr_type, sample, Some(meta)).await?)
     }
 
-    async fn get_data(&self, pv: &str, start: SystemTime, end: SystemTime) -> anyhow::Result<Vec<Box<dyn EventStream>>> {
+    async fn get_data(
+        &self,
+        pv: &str,
+        start: SystemTime,
+        end: SystemTime,
+    ) -> anyhow::Result<Vec<Box<dyn EventStream>>> {
         let (from, to) = (Timestamp::from(start), Timestamp::from(end));
         let inner = self.inner.clone();
         let pv = pv.to_string();
         let sources = blocking(move || inner.sources(&pv, from, to)).await?;
-        Ok(sources.into_iter().map(|s| Box::new(s) as Box<dyn EventStream>).collect())
+        Ok(sources
+            .into_iter()
+            .map(|s| Box::new(s) as Box<dyn EventStream>)
+            .collect())
     }
 
     async fn get_last_known_event(&self, pv: &str) -> anyhow::Result<Option<ArchiverSample>> {
         Ok(self.last_known(pv)?)
     }
 
-    async fn get_last_event_before(&self, pv: &str, target: SystemTime) -> anyhow::Result<Option<ArchiverSample>> {
+    async fn get_last_event_before(
+        &self,
+        pv: &str,
+        target: SystemTime,
+    ) -> anyhow::Result<Option<ArchiverSample>> {
         let inner = self.inner.clone();
         let pv = pv.to_string();
         let t = Timestamp::from(target);

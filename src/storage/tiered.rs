@@ -32,7 +32,10 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     match tokio::runtime::Handle::try_current() {
-        Ok(h) => h.spawn_blocking(f).await.map_err(|e| StoreError::Task(e.to_string()))?,
+        Ok(h) => h
+            .spawn_blocking(f)
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?,
         Err(_) => f(),
     }
 }
@@ -131,7 +134,12 @@ impl TieredStore {
     }
 
     /// All sources for `pv` in `[from, to]`, oldest tier first (blocking).
-    pub fn sources_blocking(&self, pv: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Source>, StoreError> {
+    pub fn sources_blocking(
+        &self,
+        pv: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Source>, StoreError> {
         let mut out = Vec::new();
         for t in self.tiers.iter().rev() {
             out.extend(t.sources_blocking(pv, from, to)?);
@@ -233,7 +241,12 @@ impl StoragePlugin for TieredStore {
             .map_or(PartitionGranularity::Hour, |t| t.partition_granularity())
     }
 
-    async fn append_event(&self, pv: &str, dbr_type: ArchDbType, sample: &ArchiverSample) -> anyhow::Result<()> {
+    async fn append_event(
+        &self,
+        pv: &str,
+        dbr_type: ArchDbType,
+        sample: &ArchiverSample,
+    ) -> anyhow::Result<()> {
         let t = self.tiers.first().ok_or_else(|| anyhow::anyhow!("no tiers"))?;
         Ok(t.append(pv, dbr_type, sample, None).await?)
     }
@@ -249,16 +262,30 @@ impl StoragePlugin for TieredStore {
         Ok(t.append(pv, dbr_type, sample, Some(meta)).await?)
     }
 
-    async fn get_data(&self, pv: &str, start: SystemTime, end: SystemTime) -> anyhow::Result<Vec<Box<dyn EventStream>>> {
-        let sources = self.sources(pv, Timestamp::from(start), Timestamp::from(end)).await?;
-        Ok(sources.into_iter().map(|s| Box::new(s) as Box<dyn EventStream>).collect())
+    async fn get_data(
+        &self,
+        pv: &str,
+        start: SystemTime,
+        end: SystemTime,
+    ) -> anyhow::Result<Vec<Box<dyn EventStream>>> {
+        let sources = self
+            .sources(pv, Timestamp::from(start), Timestamp::from(end))
+            .await?;
+        Ok(sources
+            .into_iter()
+            .map(|s| Box::new(s) as Box<dyn EventStream>)
+            .collect())
     }
 
     async fn get_last_known_event(&self, pv: &str) -> anyhow::Result<Option<ArchiverSample>> {
         Ok(self.last_known_blocking(pv)?)
     }
 
-    async fn get_last_event_before(&self, pv: &str, target: SystemTime) -> anyhow::Result<Option<ArchiverSample>> {
+    async fn get_last_event_before(
+        &self,
+        pv: &str,
+        target: SystemTime,
+    ) -> anyhow::Result<Option<ArchiverSample>> {
         let me = self.clone();
         let pv = pv.to_string();
         let t = Timestamp::from(target);

@@ -1,9 +1,9 @@
 //! `getData.json` and `getData.qw`, with the Java appliance's text layout:
 //!
 //! ```text
-//! [ 
+//! [
 //! { "meta": { "name": "ROOT:SUB:pv" , "EGU": "mm" , "PREC": "3" },
-//! "data": [ 
+//! "data": [
 //! { "secs": 1710495000, "val": 1.5, "nanos": 500000000, "severity":0, "status":0 },
 //! { "secs": 1710495010, "val": -0.09, "nanos": 0, "severity":2, "status":3 }
 //! ] }

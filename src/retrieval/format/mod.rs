@@ -107,7 +107,11 @@ pub trait FormatWriter {
 }
 
 /// A writer for `format` over `out`.
-pub fn writer<'a, W: io::Write + 'a>(format: Format, out: W, nonfinite: NonFinite) -> Box<dyn FormatWriter + 'a> {
+pub fn writer<'a, W: io::Write + 'a>(
+    format: Format,
+    out: W,
+    nonfinite: NonFinite,
+) -> Box<dyn FormatWriter + 'a> {
     match format {
         Format::Json => Box::new(json::JsonWriter::new(out, nonfinite)),
         Format::Qw => Box::new(json::QwWriter::new(out)),

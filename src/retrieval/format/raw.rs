@@ -31,7 +31,12 @@ impl<W: Write> RawWriter<W> {
 
     /// Starts a chunk if the stream identity or year differs from the current one.
     fn ensure_chunk(&mut self, desc: &EventStreamDesc, year: i32) -> io::Result<()> {
-        let id = (desc.pv_name.clone(), desc.db_type.as_i32(), year, desc.source.clone());
+        let id = (
+            desc.pv_name.clone(),
+            desc.db_type.as_i32(),
+            year,
+            desc.source.clone(),
+        );
         if self.current.as_ref() == Some(&id) {
             return Ok(());
         }

@@ -39,7 +39,11 @@ impl<W: Write> FormatWriter for TextWriter<W> {
             .unwrap_or_default();
         let mut v = String::new();
         push_value_text(&mut v, &s.value);
-        writeln!(self.out, "{when}\t{v}\t{}\t{}\t{}", s.severity, s.status, ts.nanos)
+        writeln!(
+            self.out,
+            "{when}\t{v}\t{}\t{}\t{}",
+            s.severity, s.status, ts.nanos
+        )
     }
 
     fn end_pv(&mut self) -> io::Result<()> {

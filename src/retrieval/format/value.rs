@@ -80,7 +80,9 @@ pub(crate) fn push_value_json(out: &mut String, v: &SampleValue, nf: NonFinite) 
         SampleValue::String(s) => push_json_string(out, s),
         SampleValue::VDouble(xs) => join(out, xs, |o, x| push_json_double(o, x, nf)),
         SampleValue::VFloat(xs) => join(out, xs, |o, x| push_json_float(o, x, nf)),
-        SampleValue::VShort(xs) | SampleValue::VEnum(xs) => join(out, xs, |o, x| o.push_str(itoa::Buffer::new().format(x))),
+        SampleValue::VShort(xs) | SampleValue::VEnum(xs) => {
+            join(out, xs, |o, x| o.push_str(itoa::Buffer::new().format(x)))
+        }
         SampleValue::VInt(xs) => join(out, xs, |o, x| o.push_str(itoa::Buffer::new().format(x))),
         SampleValue::VByte(xs) => join(out, xs, |o, x| o.push_str(itoa::Buffer::new().format(x as i8))),
         SampleValue::V4Generic(xs) => join(out, xs, |o, x| o.push_str(itoa::Buffer::new().format(x))),
@@ -112,7 +114,9 @@ pub fn push_value_text(out: &mut String, v: &SampleValue) {
         SampleValue::String(s) => out.push_str(s),
         SampleValue::VDouble(xs) => join(out, xs, push_double),
         SampleValue::VFloat(xs) => join(out, xs, push_float),
-        SampleValue::VShort(xs) | SampleValue::VEnum(xs) => join(out, xs, |o, x| o.push_str(itoa::Buffer::new().format(x))),
+        SampleValue::VShort(xs) | SampleValue::VEnum(xs) => {
+            join(out, xs, |o, x| o.push_str(itoa::Buffer::new().format(x)))
+        }
         SampleValue::VInt(xs) => join(out, xs, |o, x| o.push_str(itoa::Buffer::new().format(x))),
         SampleValue::VByte(xs) => join(out, xs, |o, x| o.push_str(itoa::Buffer::new().format(x as i8))),
         SampleValue::V4Generic(xs) => join(out, xs, |o, x| o.push_str(itoa::Buffer::new().format(x))),

@@ -1,0 +1,121 @@
+//! `GET /metrics`: Prometheus text with PV counts by status, engine rates,
+//! per-tier files/bytes and HTTP latencies.
+
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::{Encoder, GaugeVec, HistogramOpts, HistogramVec, Opts, Registry, TextEncoder};
+
+use super::state::AppState;
+use crate::storage::StoragePlugin;
+
+/// HTTP request metrics.
+pub struct HttpMetrics {
+    registry: Registry,
+    latency: HistogramVec,
+    gauges: GaugeVec,
+}
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpMetrics {
+    /// Creates the metric families.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "strata_http_request_duration_seconds",
+                "HTTP request latency (to headers)",
+            )
+            .buckets(vec![0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0]),
+            &["endpoint", "status"],
+        )
+        .expect("static metric definition");
+        let gauges = GaugeVec::new(Opts::new("strata_gauge", "strata state"), &["name", "label"])
+            .expect("static metric definition");
+        registry
+            .register(Box::new(latency.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(gauges.clone()))
+            .expect("unique metric");
+        HttpMetrics {
+            registry,
+            latency,
+            gauges,
+        }
+    }
+}
+
+/// Endpoint label: the action or request name for the known areas, so the
+/// label set stays bounded.
+fn endpoint(path: &str, status: u16) -> String {
+    if status == 404 {
+        return "unknown".into();
+    }
+    for prefix in ["/mgmt/bpl/", "/retrieval/bpl/", "/retrieval/data/"] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            return format!("{prefix}{}", rest.chars().take(64).collect::<String>());
+        }
+    }
+    path.chars().take(64).collect()
+}
+
+/// Middleware recording request latency.
+pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let t = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    st.http
+        .latency
+        .with_label_values(&[&endpoint(&path, status), &status.to_string()])
+        .observe(t.elapsed().as_secs_f64());
+    resp
+}
+
+/// `GET /metrics`.
+pub async fn render(State(st): State<AppState>) -> Response {
+    let m = super::mgmt::mgmt(&st);
+    let (total, paused, pending, connected, disconnected) = m.status_counts();
+    let g = &st.http.gauges;
+    g.with_label_values(&["pvs", "total"]).set(total as f64);
+    g.with_label_values(&["pvs", "paused"]).set(paused as f64);
+    g.with_label_values(&["pvs", "initial_sampling"])
+        .set(pending as f64);
+    g.with_label_values(&["pvs", "connected"]).set(connected as f64);
+    g.with_label_values(&["pvs", "disconnected"])
+        .set(disconnected as f64);
+    let em = st.engine.metrics();
+    g.with_label_values(&["engine", "event_rate"]).set(em.event_rate);
+    g.with_label_values(&["engine", "data_rate_bytes"])
+        .set(em.data_rate);
+    g.with_label_values(&["engine", "skipped_write_cycles"])
+        .set(em.skipped_write_cycles as f64);
+    if let Ok(tiers) = st.store.appliance_metrics() {
+        for t in tiers {
+            g.with_label_values(&["tier_files", &t.name])
+                .set(t.total_files.unwrap_or(0) as f64);
+            g.with_label_values(&["tier_bytes", &t.name])
+                .set(t.total_size_bytes.unwrap_or(0) as f64);
+        }
+    }
+    for t in st.store.tiers() {
+        g.with_label_values(&["buffered_bytes", t.name()])
+            .set(t.buffered_bytes() as f64);
+        g.with_label_values(&["dropped_not_after_last", t.name()])
+            .set(t.dropped_time_total() as f64);
+    }
+    let mut buf = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(&st.http.registry.gather(), &mut buf) {
+        return super::error::ApiError::internal(e).into_response();
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], buf).into_response()
+}

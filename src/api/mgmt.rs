@@ -1,0 +1,407 @@
+//! `/mgmt/bpl/*`: the Java appliance's management actions. Each handler
+//! parses parameters, calls one `Mgmt` method and encodes its JSON.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, Method};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiResult};
+use super::params::{pv_list_body, pv_list_param, Params};
+use super::state::AppState;
+use crate::mgmt::{glob_or_regex, ArchiveParams, Mgmt};
+
+/// Routes under `/mgmt`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/mgmt/bpl/{action}", any(action))
+}
+
+/// Actions that change state (need the API key when one is configured).
+const MUTATING: &[&str] = &[
+    "archivePV",
+    "pauseArchivingPV",
+    "resumeArchivingPV",
+    "deletePV",
+    "abortArchivingPV",
+    "renamePV",
+    "changeArchivalParameters",
+    "modifyMetaFields",
+    "putPVTypeInfo",
+    "addAlias",
+    "removeAlias",
+    "importConfig",
+    "applyPolicy",
+    "reconcile",
+];
+
+fn authorized(st: &AppState, headers: &HeaderMap) -> bool {
+    let Some(key) = st.cfg.security.api_key.as_deref() else {
+        return true;
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let x = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    bearer == Some(key) || x == Some(key)
+}
+
+pub(crate) fn mgmt(st: &AppState) -> Mgmt {
+    Mgmt {
+        registry: st.registry.clone(),
+        store: st.store.clone(),
+        engine: st.engine.clone(),
+        policies: st.policies.clone(),
+        identity: st.cfg.server.identity.clone(),
+        base_url: format!("http://{}", st.cfg.server.listen),
+        started: st.started,
+        engine_enabled: st.cfg.engine.enabled,
+    }
+}
+
+fn json(v: Value) -> ApiResult<Response> {
+    Ok(Json(v).into_response())
+}
+
+/// One object for a single name, an array for several (Java's shapes).
+fn one_or_many(names: &[String], mut v: Vec<Value>) -> ApiResult<Response> {
+    if names.len() == 1 && v.len() == 1 {
+        return json(v.remove(0));
+    }
+    json(Value::Array(v))
+}
+
+fn limit(p: &Params, default: i64) -> ApiResult<Option<usize>> {
+    let l = p.int("limit", default)?;
+    Ok((l > 0).then_some(l as usize))
+}
+
+/// PV names from `pv` (comma list) and, for POST, the body.
+fn names(p: &Params, method: &Method, headers: &HeaderMap, body: &[u8]) -> ApiResult<Vec<String>> {
+    let mut v = pv_list_param(p);
+    if *method == Method::POST && !body.is_empty() {
+        v.extend(pv_list_body(headers, body)?);
+    }
+    if v.is_empty() {
+        return Err(ApiError::bad_request("missing parameter pv"));
+    }
+    Ok(v)
+}
+
+async fn action(
+    State(st): State<AppState>,
+    method: Method,
+    Path(action): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if MUTATING.contains(&action.as_str()) && !authorized(&st, &headers) {
+        return ApiError::unauthorized().into_response();
+    }
+    let p = Params::parse(q.as_deref());
+    match dispatch(&st, &action, &method, &p, &headers, &body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn post_only(method: &Method, action: &str) -> ApiResult<()> {
+    if *method != Method::POST {
+        return Err(ApiError::bad_request(format!("{action} needs POST")));
+    }
+    Ok(())
+}
+
+async fn dispatch(
+    st: &AppState,
+    action: &str,
+    method: &Method,
+    p: &Params,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<Response> {
+    let m = mgmt(st);
+    match action {
+        "archivePV" => {
+            let reqs = archive_params(p, method, headers, body)?;
+            let n = reqs.len();
+            let out = m.archive(reqs).await?;
+            if n == 1 && method == Method::GET {
+                return json(Value::Array(out));
+            }
+            json(Value::Array(out))
+        }
+        "pauseArchivingPV" => {
+            let n = names(p, method, headers, body)?;
+            one_or_many(&n, m.pause(&n).await?)
+        }
+        "resumeArchivingPV" => {
+            let n = names(p, method, headers, body)?;
+            one_or_many(&n, m.resume(&n).await?)
+        }
+        "deletePV" => {
+            let n = names(p, method, headers, body)?;
+            let delete_data = p.flag("deleteData");
+            let mut out = Vec::new();
+            for pv in &n {
+                out.push(m.delete(pv, delete_data).await?);
+            }
+            one_or_many(&n, out)
+        }
+        "abortArchivingPV" => json(m.abort(p.require("pv")?).await?),
+        "renamePV" => json(m.rename(p.require("pv")?, p.require("newname")?).await?),
+        "changeArchivalParameters" => {
+            let period: f32 = p
+                .require("samplingperiod")?
+                .trim()
+                .parse()
+                .map_err(|_| ApiError::bad_request("parameter samplingperiod: not a number"))?;
+            json(
+                m.change_parameters(p.require("pv")?, period, p.get("samplingmethod"))
+                    .await?,
+            )
+        }
+        "modifyMetaFields" => {
+            let cmds: Vec<String> = p.all("command").iter().map(|s| s.to_string()).collect();
+            if cmds.is_empty() {
+                return Err(ApiError::bad_request("missing parameter command"));
+            }
+            json(m.modify_meta_fields(p.require("pv")?, &cmds)?)
+        }
+        "applyPolicy" => {
+            let n = names(p, method, headers, body)?;
+            let mut expanded = Vec::new();
+            for name in n {
+                if name.contains('*') || name.contains('?') {
+                    expanded.extend(m.matching(&glob_or_regex(Some(&name), None)?, None, false));
+                } else {
+                    expanded.push(name);
+                }
+            }
+            json(Value::Array(m.apply_policy(&expanded, p.get("policy")).await?))
+        }
+        "getAllPVs" | "getMatchingPVs" | "getMatchingPVsForThisAppliance" => matching_pvs(st, p, false),
+        "getPVsForThisAppliance" | "getTypeInfoKeys" => json(json!(st.registry.names())),
+        "getPVStatus" => {
+            let n = names(p, method, headers, body)?;
+            json(Value::Array(m.pv_statuses(&n)))
+        }
+        "getPVTypeInfo" => json(Value::Object(m.typeinfo(p.require("pv")?)?.to_json())),
+        "putPVTypeInfo" => {
+            post_only(method, action)?;
+            let v: Value = serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
+            json(m.put_typeinfo(p.require("pv")?, &v, p.flag("override"), p.flag("createnew"))?)
+        }
+        "getStoresForPV" => json(m.stores_for(p.require("pv")?)?),
+        "archivedPVs" | "unarchivedPVs" | "archivedPVsNotInList" => {
+            post_only(method, action)?;
+            let list = pv_list_body(headers, body)?;
+            let archived = m.archived_of(&list);
+            let out: Vec<String> = match action {
+                "archivedPVs" => archived,
+                "unarchivedPVs" => list.into_iter().filter(|n| !archived.contains(n)).collect(),
+                _ => {
+                    let given: std::collections::HashSet<String> =
+                        list.iter().map(|n| m.real_name(n)).collect();
+                    st.registry
+                        .names()
+                        .into_iter()
+                        .filter(|n| !given.contains(n))
+                        .collect()
+                }
+            };
+            json(json!(out))
+        }
+        "getPVDetails" => pv_details(st, p),
+        "addAlias" => json(m.add_alias(p.require("pv")?, p.require("aliasname")?)?),
+        "removeAlias" => json(m.remove_alias(p.require("pv")?, p.require("aliasname")?)?),
+        "getAllAliases" => json(Value::Array(m.all_aliases())),
+        "getApplianceInfo" => json(m.appliance_info()),
+        "getAppliancesInCluster" => json(json!([m.appliance_info()])),
+        "getApplianceMetrics" => appliance_metrics(st),
+        "getApplianceMetricsForAppliance" => appliance_metrics_rows(st),
+        "getStorageMetrics" | "getStorageMetricsForAppliance" => json(Value::Array(m.storage_metrics()?)),
+        "getVersion" => json(json!({ "version": format!("strata {}", crate::VERSION) })),
+        "getVersions" => json(m.versions()),
+        "getPausedPVsReport" => json(Value::Array(m.paused_report(limit(p, -1)?))),
+        "getNeverConnectedPVs" => json(Value::Array(m.never_connected())),
+        "getCurrentlyDisconnectedPVs" => json(Value::Array(m.disconnected())),
+        "getEventRateReport" => json(Value::Array(m.event_rate_report(limit(p, 1000)?))),
+        "getStorageRateReport" => json(Value::Array(m.storage_rate_report(limit(p, 1000)?))),
+        "getRecentlyAddedPVs" => json(Value::Array(m.recent(false, limit(p, 100)?))),
+        "getRecentlyModifiedPVs" => json(Value::Array(m.recent(true, limit(p, 100)?))),
+        "getLostConnectionsReport" => json(Value::Array(m.lost_connections_report(limit(p, 1000)?))),
+        "getSilentPVsReport" => json(Value::Array(m.silent_report(limit(p, 1000)?))),
+        "getTimeSpanReport" => json(Value::Array(m.time_span_report(limit(p, -1)?))),
+        "getPVsByStorageConsumed" => json(Value::Array(m.storage_consumed(limit(p, 100)?))),
+        "exportConfig" | "exportConfigForAppliance" => json(m.export_config()?),
+        "importConfig" | "importConfigForAppliance" => {
+            post_only(method, action)?;
+            let v: Value = serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
+            json(m.import_config(&v)?)
+        }
+        "getPolicyList" => {
+            let list = st.policies.read().map_err(ApiError::internal)?.list();
+            let mut o = serde_json::Map::new();
+            for (k, v) in list {
+                o.insert(k, Value::String(v));
+            }
+            json(Value::Object(o))
+        }
+        "getPolicyText" => {
+            let text = st.policies.read().map_err(ApiError::internal)?.text().to_string();
+            Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+        }
+        "reconcile" => reconcile(st, p).await,
+        _ => Err(ApiError::not_found(format!("unknown management action {action}"))),
+    }
+}
+
+fn archive_params(
+    p: &Params,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<Vec<ArchiveParams>> {
+    let period = match p.get("samplingperiod").filter(|v| !v.trim().is_empty()) {
+        Some(v) => Some(
+            v.trim()
+                .parse::<f32>()
+                .map_err(|_| ApiError::bad_request("parameter samplingperiod: not a number"))?,
+        ),
+        None => None,
+    };
+    let common = ArchiveParams {
+        pv: String::new(),
+        sampling_period: period,
+        sampling_method: p.get("samplingmethod").map(str::to_string),
+        policy: p.get("policy").filter(|x| !x.is_empty()).map(str::to_string),
+        controlling_pv: p
+            .get("controllingPV")
+            .filter(|x| !x.is_empty())
+            .map(str::to_string),
+    };
+    let mut out: Vec<ArchiveParams> = pv_list_param(p)
+        .into_iter()
+        .map(|pv| ArchiveParams { pv, ..common.clone() })
+        .collect();
+    if *method == Method::POST && !body.is_empty() {
+        let is_json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/json"));
+        if is_json {
+            let v: Value = serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
+            let arr = v
+                .as_array()
+                .ok_or_else(|| ApiError::bad_request("body must be a JSON array"))?;
+            for item in arr {
+                let str_of = |k: &str| -> Option<String> {
+                    item.get(k).and_then(|x| match x {
+                        Value::String(s) if !s.is_empty() => Some(s.clone()),
+                        Value::Number(n) => Some(n.to_string()),
+                        _ => None,
+                    })
+                };
+                let pv = match item {
+                    Value::String(s) => s.clone(),
+                    _ => str_of("pv").ok_or_else(|| ApiError::bad_request("each body entry needs \"pv\""))?,
+                };
+                let period = match str_of("samplingperiod") {
+                    Some(v) => Some(v.trim().parse::<f32>().map_err(|_| {
+                        ApiError::bad_request(format!("samplingperiod of {pv}: not a number"))
+                    })?),
+                    None => common.sampling_period,
+                };
+                out.push(ArchiveParams {
+                    pv,
+                    sampling_period: period,
+                    sampling_method: str_of("samplingmethod").or(common.sampling_method.clone()),
+                    policy: str_of("policy").or(common.policy.clone()),
+                    controlling_pv: str_of("controllingPV").or(common.controlling_pv.clone()),
+                });
+            }
+        } else {
+            for pv in pv_list_body(headers, body)? {
+                out.push(ArchiveParams { pv, ..common.clone() });
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(ApiError::bad_request("missing parameter pv"));
+    }
+    Ok(out)
+}
+
+/// getAllPVs / getMatchingPVs (mgmt and retrieval).
+pub(crate) fn matching_pvs(st: &AppState, p: &Params, retrieval: bool) -> ApiResult<Response> {
+    let (pv, regex) = (p.get("pv"), p.get("regex"));
+    if retrieval && pv.is_none() && regex.is_none() {
+        return Err(ApiError::not_found("getMatchingPVs needs pv or regex"));
+    }
+    let filter = glob_or_regex(pv, regex)?;
+    let out = mgmt(st).matching(&filter, limit(p, 500)?, true);
+    json(json!(out))
+}
+
+/// searchForPVsRegex: plain text, one name per line.
+pub(crate) fn search_regex(st: &AppState, p: &Params) -> ApiResult<Response> {
+    let filter = glob_or_regex(None, Some(p.require("regex")?))?;
+    let mut text = mgmt(st).matching(&filter, None, true).join("\n");
+    text.push('\n');
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+pub(crate) fn metadata(st: &AppState, p: &Params) -> ApiResult<Response> {
+    json(mgmt(st).metadata(p.require("pv")?)?)
+}
+
+pub(crate) fn pv_details(st: &AppState, p: &Params) -> ApiResult<Response> {
+    json(Value::Array(mgmt(st).pv_details(p.require("pv")?)?))
+}
+
+pub(crate) fn appliance_metrics(st: &AppState) -> ApiResult<Response> {
+    json(mgmt(st).appliance_metrics())
+}
+
+pub(crate) fn appliance_metrics_rows(st: &AppState) -> ApiResult<Response> {
+    json(Value::Array(mgmt(st).appliance_metrics_rows()?))
+}
+
+pub(crate) fn archived_pvs(st: &AppState, headers: &HeaderMap, body: &[u8]) -> ApiResult<Response> {
+    let list = pv_list_body(headers, body)?;
+    json(json!(mgmt(st).archived_of(&list)))
+}
+
+/// reconcile: compares the index with the files for one PV (`pv`) or all.
+async fn reconcile(st: &AppState, p: &Params) -> ApiResult<Response> {
+    let store = st.store.clone();
+    let pv = p.get("pv").map(|s| st.registry.resolve(s));
+    let report = tokio::task::spawn_blocking(move || match pv {
+        Some(pv) => store.reconcile_pv(&pv),
+        None => store.reconcile_all(),
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    json(json!({
+        "status": "ok",
+        "checked": report.checked.to_string(),
+        "rescanned": report.rescanned,
+        "missing": report.missing,
+        "trimmed": report.trimmed.iter().map(|(p, o)| format!("{p}@{o}")).collect::<Vec<_>>(),
+        "recovered": report.recovered,
+        "unreadable": report.unreadable.iter().map(|(p, e)| format!("{p}: {e}")).collect::<Vec<_>>(),
+    }))
+}

@@ -1,0 +1,230 @@
+//! `/retrieval/*`: getData in every format, getDataForPVs, getDataAtTime,
+//! ping and the retrieval BPL calls. Handlers parse, call the service, and
+//! stream the result.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::body;
+use super::error::{ApiError, ApiResult};
+use super::params::{pv_list_body, Params};
+use super::state::AppState;
+use crate::retrieval::format::Format;
+use crate::retrieval::time::parse_instant;
+use crate::retrieval::{default_range, DataQuery, RetrievalError};
+use crate::types::Timestamp;
+
+/// Routes under `/retrieval`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/retrieval/ping", get(|| async { "Pong" }))
+        .route("/retrieval/data/{request}", any(data))
+        .route("/retrieval/bpl/{action}", any(bpl))
+}
+
+fn time_param(p: &Params, key: &'static str) -> ApiResult<Option<Timestamp>> {
+    match p.get(key) {
+        None => Ok(None),
+        Some(v) if v.trim().is_empty() => Ok(None),
+        Some(v) => parse_instant(v)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request(format!("parameter {key}: not an ISO-8601 instant: {v:?}"))),
+    }
+}
+
+/// `from`/`to` (Java's defaults) or `timeranges`.
+fn ranges(p: &Params) -> ApiResult<Vec<(Timestamp, Timestamp)>> {
+    if let Some(tr) = p.get("timeranges").filter(|s| !s.trim().is_empty()) {
+        let times: Vec<Timestamp> = tr
+            .split(',')
+            .map(|s| {
+                parse_instant(s)
+                    .ok_or_else(|| ApiError::bad_request(format!("parameter timeranges: bad instant {s:?}")))
+            })
+            .collect::<Result<_, _>>()?;
+        if times.len() % 2 != 0 {
+            return Err(ApiError::bad_request(
+                "parameter timeranges: needs an even number of instants",
+            ));
+        }
+        let pairs: Vec<_> = times.chunks(2).map(|c| (c[0], c[1])).collect();
+        for (i, (a, b)) in pairs.iter().enumerate() {
+            if a > b || (i > 0 && *a <= pairs[i - 1].1) {
+                return Err(ApiError::bad_request(
+                    "parameter timeranges: ranges must be ordered and not overlap",
+                ));
+            }
+        }
+        return Ok(pairs);
+    }
+    let (from, to) = default_range(Timestamp::now(), time_param(p, "from")?, time_param(p, "to")?);
+    if from > to {
+        return Err(ApiError::bad_request("parameter from: is after to"));
+    }
+    Ok(vec![(from, to)])
+}
+
+fn split_request(request: &str) -> (&str, Option<&str>) {
+    match request.find('.') {
+        Some(i) => (&request[..i], Some(&request[i + 1..])),
+        None => (request, None),
+    }
+}
+
+async fn data(
+    State(st): State<AppState>,
+    method: Method,
+    Path(request): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body_bytes: Bytes,
+) -> Response {
+    match data_inner(st, method, request, q, headers, body_bytes).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn data_inner(
+    st: AppState,
+    method: Method,
+    request: String,
+    q: Option<String>,
+    headers: HeaderMap,
+    body_bytes: Bytes,
+) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref());
+    let (name, ext) = split_request(&request);
+    match name {
+        "getData" | "getDataForPVs" => {}
+        "getDataAtTime" | "getDataAtTimeForAppliance" => {
+            return data_at_time(&st, &method, &p, &headers, &body_bytes).await
+        }
+        _ => return Err(ApiError::bad_request(format!("unknown request {name}"))),
+    }
+    let ext =
+        ext.ok_or_else(|| ApiError::bad_request(format!("{name} needs a format extension such as .json")))?;
+    let format = Format::from_extension(ext)
+        .ok_or_else(|| ApiError::bad_request(format!("unsupported format .{ext}")))?;
+    let multi = name == "getDataForPVs";
+    let mut names: Vec<String> = p.all("pv").iter().map(|s| s.to_string()).collect();
+    if multi {
+        if !format.multi_pv() {
+            return Err(
+                RetrievalError::Format(format!("{ext} (only json, qw and raw hold several PVs)")).into(),
+            );
+        }
+        if method == Method::POST && !body_bytes.is_empty() {
+            names.extend(pv_list_body(&headers, &body_bytes)?);
+        }
+    } else if names.len() > 1 {
+        names.truncate(1);
+    }
+    if names.is_empty() || names.iter().all(|n| n.trim().is_empty()) {
+        return Err(ApiError::bad_request("missing parameter pv"));
+    }
+    let ranges = ranges(&p)?;
+    let usereduced = p.flag("usereduced");
+    let pp = p.get("pp");
+    let mut pvs = Vec::with_capacity(names.len());
+    for n in &names {
+        pvs.push(st.retrieval.pv_request(n, pp, usereduced)?);
+    }
+    let query = DataQuery {
+        pvs,
+        ranges,
+        format,
+        fetch_latest_metadata: p.flag("fetchLatestMetadata"),
+    };
+    let donotchunk = p.get("donotchunk").is_some_and(|v| v != "false");
+    let mut resp = Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, format.content_type())
+        .header("Access-Control-Allow-Origin", "*");
+    let retrieval = st.retrieval.clone();
+    if donotchunk {
+        let bytes = tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            retrieval.run(&query, &mut out).map(|_| out)
+        })
+        .await
+        .map_err(ApiError::internal)??;
+        resp = resp.header(header::CONTENT_LENGTH, bytes.len());
+        return resp.body(Body::from(bytes)).map_err(ApiError::internal);
+    }
+    let (writer, body) = body::channel();
+    tokio::task::spawn_blocking(move || {
+        let mut w = writer;
+        match retrieval.run(&query, &mut w) {
+            Ok(stats) => tracing::debug!(
+                samples = stats.samples,
+                pvs = stats.pvs_with_data,
+                "response done"
+            ),
+            Err(RetrievalError::Disconnected) => tracing::debug!("client went away"),
+            Err(e) => {
+                tracing::error!(error = %e, "response aborted");
+                w.fail(e.to_string());
+            }
+        }
+    });
+    resp.body(body).map_err(ApiError::internal)
+}
+
+async fn data_at_time(
+    st: &AppState,
+    method: &Method,
+    p: &Params,
+    headers: &HeaderMap,
+    body_bytes: &[u8],
+) -> ApiResult<Response> {
+    if *method != Method::POST {
+        return Err(ApiError::bad_request(
+            "getDataAtTime needs POST with a JSON list of PVs",
+        ));
+    }
+    let at = time_param(p, "at")?.unwrap_or_else(Timestamp::now);
+    let names = pv_list_body(headers, body_bytes)?;
+    let retrieval = st.retrieval.clone();
+    let map = tokio::task::spawn_blocking(move || retrieval.data_at_time(&names, at))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(Json(Value::Object(map)).into_response())
+}
+
+async fn bpl(
+    State(st): State<AppState>,
+    method: Method,
+    Path(action): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body_bytes: Bytes,
+) -> Response {
+    let p = Params::parse(q.as_deref());
+    let r = match action.as_str() {
+        "getMatchingPVs" => super::mgmt::matching_pvs(&st, &p, true),
+        "searchForPVsRegex" => super::mgmt::search_regex(&st, &p),
+        "areWeArchivingPV" => are_we_archiving(&st, &p),
+        "getMetadata" => super::mgmt::metadata(&st, &p),
+        "getVersion" => Ok(Json(json!({ "version": format!("strata {}", crate::VERSION) })).into_response()),
+        "getPVDetails" => super::mgmt::pv_details(&st, &p),
+        "getApplianceMetrics" => super::mgmt::appliance_metrics(&st),
+        "getApplianceMetricsForAppliance" => super::mgmt::appliance_metrics_rows(&st),
+        "filterArchivedPVs" if method == Method::POST => {
+            super::mgmt::archived_pvs(&st, &headers, &body_bytes)
+        }
+        _ => Err(ApiError::not_found(format!("unknown retrieval action {action}"))),
+    };
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn are_we_archiving(st: &AppState, p: &Params) -> ApiResult<Response> {
+    let pv = crate::retrieval::normalize_name(p.require("pv")?);
+    let ok = st.retrieval.resolve(&pv).is_ok();
+    Ok(Json(json!({ "status": if ok { "true" } else { "false" } })).into_response())
+}

@@ -1,0 +1,486 @@
+//! Appliance information, metrics and reports, and bulk export/import.
+
+use serde_json::{json, Map, Value};
+
+use super::{iso_millis, obj, s, status_time, Mgmt, MgmtError, MgmtResult};
+use crate::registry::PvTypeInfo;
+use crate::storage::StoragePlugin;
+
+/// Free and total bytes of the file system holding `path`.
+fn fs_space(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid C string and `st` a writable statvfs.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    if rc != 0 {
+        return None;
+    }
+    let frsize = st.f_frsize as u64;
+    Some((st.f_bavail as u64 * frsize, st.f_blocks as u64 * frsize))
+}
+
+impl Mgmt {
+    /// getApplianceInfo.
+    pub fn appliance_info(&self) -> Value {
+        let b = &self.base_url;
+        obj([
+            ("identity", s(&self.identity)),
+            ("mgmtURL", s(format!("{b}/mgmt/bpl"))),
+            ("engineURL", s(format!("{b}/engine/bpl"))),
+            ("etlURL", s(format!("{b}/etl/bpl"))),
+            ("retrievalURL", s(format!("{b}/retrieval/bpl"))),
+            ("dataRetrievalURL", s(format!("{b}/retrieval"))),
+            ("clusterInetPort", s(b.rsplit(':').next().unwrap_or(""))),
+            ("version", s(format!("strata {}", crate::VERSION))),
+        ])
+    }
+
+    /// Counts of PVs by status: (total, paused, pending requests).
+    fn counts(&self) -> (u64, u64, u64) {
+        let (mut total, mut paused) = (0u64, 0u64);
+        self.registry.for_each_name(|_, r| {
+            total += 1;
+            if r.paused {
+                paused += 1;
+            }
+            true
+        });
+        (total, paused, self.registry.requests().len() as u64)
+    }
+
+    /// getApplianceMetrics: one object for this appliance.
+    pub fn appliance_metrics(&self) -> Value {
+        let (total, paused, _) = self.counts();
+        let m = self.engine.metrics();
+        let engine_up = self.engine.running();
+        let status = if engine_up || !self.engine_enabled {
+            "Working".to_string()
+        } else {
+            "Stopped - engine ".to_string()
+        };
+        json!([{
+            "instance": self.identity,
+            "pvCount": total.to_string(),
+            "pausedPVCount": paused.to_string(),
+            "status": status,
+            "capacityUtilized": "N/A",
+            "eventRate": format!("{:.2}", m.event_rate),
+            "dataRate": format!("{:.2}", m.data_rate),
+            "dataRateGBPerDay": format!("{:.4}", m.data_rate * 86_400.0 / 1e9),
+            "connectedPVCount": m.connected.to_string(),
+            "disconnectedPVCount": m.channels.saturating_sub(m.connected).to_string(),
+            "formattedWriteThreadSeconds": format!("{:.2}", m.write_seconds),
+            "secondsConsumedByWriter": format!("{:.2}", m.write_seconds),
+            "skippedWriteCycles": m.skipped_write_cycles.to_string(),
+            "maxETLPercentage": "0",
+        }])
+    }
+
+    /// getApplianceMetricsForAppliance: `{name, value, source}` rows.
+    pub fn appliance_metrics_rows(&self) -> MgmtResult<Vec<Value>> {
+        let (total, paused, pending) = self.counts();
+        let m = self.engine.metrics();
+        let row = |n: &str, v: String, src: &str| obj([("name", s(n)), ("value", s(v)), ("source", s(src))]);
+        let uptime = self.started.elapsed().map(|d| d.as_secs()).unwrap_or(0);
+        let mut rows = vec![
+            row("Appliance identity", self.identity.clone(), "mgmt"),
+            row("Version", format!("strata {}", crate::VERSION), "mgmt"),
+            row("Uptime (s)", uptime.to_string(), "mgmt"),
+            row("Total PV count", total.to_string(), "mgmt"),
+            row("Paused PV count", paused.to_string(), "mgmt"),
+            row("PVs in the archive workflow", pending.to_string(), "mgmt"),
+            row("Engine running", self.engine.running().to_string(), "engine"),
+            row("Channels", m.channels.to_string(), "engine"),
+            row("Connected channels", m.connected.to_string(), "engine"),
+            row("Event rate (events/s)", format!("{:.2}", m.event_rate), "engine"),
+            row("Data rate (bytes/s)", format!("{:.2}", m.data_rate), "engine"),
+        ];
+        for t in self.store.appliance_metrics().map_err(MgmtError::Internal)? {
+            rows.push(row(
+                &format!("{} files", t.name),
+                t.total_files.unwrap_or(0).to_string(),
+                "etl",
+            ));
+            rows.push(row(
+                &format!("{} bytes", t.name),
+                t.total_size_bytes.unwrap_or(0).to_string(),
+                "etl",
+            ));
+        }
+        Ok(rows)
+    }
+
+    /// getStorageMetrics: per store, name, files, bytes and file-system space.
+    pub fn storage_metrics(&self) -> MgmtResult<Vec<Value>> {
+        let mut out = Vec::new();
+        for (t, sum) in self
+            .store
+            .tiers()
+            .iter()
+            .zip(self.store.appliance_metrics().map_err(MgmtError::Internal)?)
+        {
+            let (avail, total) = fs_space(t.root()).unwrap_or((0, 0));
+            out.push(obj([
+                ("name", s(&sum.name)),
+                ("rootFolder", s(t.root().display())),
+                ("partitionGranularity", s(sum.granularity.java_name())),
+                ("totalFiles", s(sum.total_files.unwrap_or(0))),
+                ("totalSizeBytes", s(sum.total_size_bytes.unwrap_or(0))),
+                ("total_space", s(total)),
+                ("available_space", s(avail)),
+                (
+                    "available_space_percent",
+                    s(if total > 0 {
+                        format!("{:.1}", avail as f64 * 100.0 / total as f64)
+                    } else {
+                        "0".into()
+                    }),
+                ),
+            ]));
+        }
+        Ok(out)
+    }
+
+    /// getPausedPVsReport.
+    pub fn paused_report(&self, limit: Option<usize>) -> Vec<Value> {
+        let mut out = Vec::new();
+        self.registry.for_each_name(|n, r| {
+            if r.paused {
+                out.push(obj([
+                    ("pvName", s(n)),
+                    ("instance", s(&self.identity)),
+                    ("modificationTime", s(iso_millis(r.modified_ms))),
+                ]));
+            }
+            limit.is_none_or(|l| out.len() < l)
+        });
+        out
+    }
+
+    /// getNeverConnectedPVs: PVs still in the archive workflow.
+    pub fn never_connected(&self) -> Vec<Value> {
+        self.registry
+            .requests()
+            .into_iter()
+            .map(|r| {
+                obj([
+                    ("pvName", s(&r.pv)),
+                    ("requestTime", s(iso_millis(r.requested_ms))),
+                    ("startOfWorkflow", s(iso_millis(r.requested_ms))),
+                    ("currentState", s("METAINFO_REQUESTED")),
+                    ("appliance", s(&self.identity)),
+                ])
+            })
+            .collect()
+    }
+
+    /// getCurrentlyDisconnectedPVs (paused PVs excluded).
+    pub fn disconnected(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        self.registry.for_each_name(|n, r| {
+            if !r.paused {
+                if let Some(ch) = self.engine.status(n) {
+                    if !ch.connected && ch.first_connected > 0 {
+                        out.push(obj([
+                            ("pvName", s(n)),
+                            ("instance", s(&self.identity)),
+                            ("lastKnownEvent", s(status_time(ch.last_event))),
+                            ("connectionLostAt", s(status_time(ch.lost_at))),
+                            ("noConnectionAsOfEpochSecs", s(ch.lost_at)),
+                            ("hostName", s(ch.host.clone().unwrap_or_default())),
+                            ("commandThreadID", s("0")),
+                        ]));
+                    }
+                }
+            }
+            true
+        });
+        out
+    }
+
+    fn engine_rows(
+        &self,
+        limit: Option<usize>,
+        key: impl Fn(&crate::engine::ChannelStatus) -> f64,
+    ) -> Vec<(String, crate::engine::ChannelStatus)> {
+        let mut rows = Vec::new();
+        self.registry.for_each_name(|n, _| {
+            if let Some(ch) = self.engine.status(n) {
+                rows.push((n.to_string(), ch));
+            }
+            true
+        });
+        rows.sort_by(|a, b| {
+            key(&b.1)
+                .partial_cmp(&key(&a.1))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        if let Some(l) = limit {
+            rows.truncate(l);
+        }
+        rows
+    }
+
+    /// getEventRateReport.
+    pub fn event_rate_report(&self, limit: Option<usize>) -> Vec<Value> {
+        self.engine_rows(limit, |c| c.event_rate)
+            .into_iter()
+            .map(|(n, c)| obj([("pvName", s(n)), ("eventRate", s(format!("{:.3}", c.event_rate)))]))
+            .collect()
+    }
+
+    /// getStorageRateReport.
+    pub fn storage_rate_report(&self, limit: Option<usize>) -> Vec<Value> {
+        self.engine_rows(limit, |c| c.storage_rate)
+            .into_iter()
+            .map(|(n, c)| {
+                let kb_h = c.storage_rate * 3600.0 / 1024.0;
+                obj([
+                    ("pvName", s(n)),
+                    ("storageRate_KBperHour", s(format!("{kb_h:.3}"))),
+                    (
+                        "storageRate_MBperDay",
+                        s(format!("{:.3}", c.storage_rate * 86_400.0 / 1_048_576.0)),
+                    ),
+                    (
+                        "storageRate_GBperYear",
+                        s(format!(
+                            "{:.3}",
+                            c.storage_rate * 365.0 * 86_400.0 / 1_073_741_824.0
+                        )),
+                    ),
+                ])
+            })
+            .collect()
+    }
+
+    /// getLostConnectionsReport.
+    pub fn lost_connections_report(&self, limit: Option<usize>) -> Vec<Value> {
+        self.engine_rows(limit, |c| c.loss_count as f64)
+            .into_iter()
+            .filter(|(_, c)| c.loss_count > 0)
+            .map(|(n, c)| {
+                obj([
+                    ("pvName", s(n)),
+                    ("currentlyConnected", s(c.connected)),
+                    ("lostConnections", s(c.loss_count)),
+                ])
+            })
+            .collect()
+    }
+
+    /// getRecentlyAddedPVs / getRecentlyModifiedPVs.
+    pub fn recent(&self, modified: bool, limit: Option<usize>) -> Vec<Value> {
+        let mut rows = Vec::new();
+        self.registry.for_each_name(|n, r| {
+            rows.push((n.to_string(), if modified { r.modified_ms } else { r.created_ms }));
+            true
+        });
+        rows.sort_by(|a, b| b.1.cmp(&a.1));
+        rows.truncate(limit.unwrap_or(100));
+        let key = if modified {
+            "modificationTime"
+        } else {
+            "creationTime"
+        };
+        rows.into_iter()
+            .map(|(n, t)| {
+                obj([
+                    ("pvName", s(n)),
+                    ("instance", s(&self.identity)),
+                    (key, s(iso_millis(t))),
+                ])
+            })
+            .collect()
+    }
+
+    /// getSilentPVsReport: archived, not paused, newest event older than a day.
+    pub fn silent_report(&self, limit: Option<usize>) -> Vec<Value> {
+        let now = chrono::Utc::now().timestamp();
+        let mut rows = Vec::new();
+        self.registry.for_each_name(|n, r| {
+            if !r.paused {
+                let last = self
+                    .store
+                    .last_known_blocking(n)
+                    .ok()
+                    .flatten()
+                    .map(|e| e.ts().secs)
+                    .unwrap_or(0);
+                if now - last > 86_400 {
+                    rows.push((n.to_string(), last));
+                }
+            }
+            true
+        });
+        rows.sort_by_key(|r| r.1);
+        rows.truncate(limit.unwrap_or(usize::MAX));
+        rows.into_iter()
+            .map(|(n, t)| {
+                obj([
+                    ("pvName", s(n)),
+                    ("instance", s(&self.identity)),
+                    ("lastKnownEvent", s(status_time(t))),
+                ])
+            })
+            .collect()
+    }
+
+    /// getTimeSpanReport: first and last sample per PV (from the index).
+    pub fn time_span_report(&self, limit: Option<usize>) -> Vec<Value> {
+        let mut out = Vec::new();
+        self.registry.for_each_name(|n, _| {
+            let (mut first, mut last) = (None::<(i64, u32)>, None::<(i64, u32)>);
+            for t in self.store.tiers() {
+                if let Ok(Some(sum)) = t.summary(n) {
+                    first = match (first, sum.first) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    last = match (last, sum.last) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+            }
+            if let (Some(f), Some(l)) = (first, last) {
+                out.push(obj([
+                    ("pvName", s(n)),
+                    ("instance", s(&self.identity)),
+                    ("creationTS", s(status_time(f.0))),
+                    ("lastKnownEvent", s(status_time(l.0))),
+                    (
+                        "timeSpanInDays",
+                        s(format!("{:.2}", (l.0 - f.0) as f64 / 86_400.0)),
+                    ),
+                ]));
+            }
+            limit.is_none_or(|x| out.len() < x)
+        });
+        out
+    }
+
+    /// getPVsByStorageConsumed: largest first (from the index).
+    pub fn storage_consumed(&self, limit: Option<usize>) -> Vec<Value> {
+        let mut rows = Vec::new();
+        self.registry.for_each_name(|n, _| {
+            let bytes: u64 = self
+                .store
+                .tiers()
+                .iter()
+                .filter_map(|t| t.summary(n).ok().flatten())
+                .map(|s| s.bytes)
+                .sum();
+            rows.push((n.to_string(), bytes));
+            true
+        });
+        rows.sort_by(|a, b| b.1.cmp(&a.1));
+        rows.truncate(limit.unwrap_or(100));
+        rows.into_iter()
+            .map(|(n, b)| {
+                obj([
+                    ("pvName", s(n)),
+                    ("storageConsumedInMB", s(format!("{:.3}", b as f64 / 1_048_576.0))),
+                    ("storageConsumedInBytes", s(b)),
+                ])
+            })
+            .collect()
+    }
+
+    /// exportConfig: every PVTypeInfo and alias.
+    pub fn export_config(&self) -> MgmtResult<Value> {
+        let mut infos = Vec::new();
+        for n in self.registry.names() {
+            if let Some(i) = self.registry.get(&n)? {
+                infos.push(Value::Object(i.to_json()));
+            }
+        }
+        let aliases: Vec<Value> = self.all_aliases();
+        Ok(json!({ "pvTypeInfos": infos, "aliases": aliases }))
+    }
+
+    /// importConfig: PVTypeInfos (as exported, or a bare array) and aliases.
+    /// Imported PVs keep their paused flag. Returns counts.
+    pub fn import_config(&self, body: &Value) -> MgmtResult<Value> {
+        let (infos, aliases) = match body {
+            Value::Array(a) => (a.clone(), Vec::new()),
+            Value::Object(o) => (
+                o.get("pvTypeInfos")
+                    .and_then(|v| v.as_array())
+                    .cloned()
+                    .unwrap_or_default(),
+                o.get("aliases")
+                    .and_then(|v| v.as_array())
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+            _ => {
+                return Err(MgmtError::bad(
+                    "body",
+                    "expected exportConfig's object or an array of PVTypeInfos",
+                ))
+            }
+        };
+        let mut parsed = Vec::with_capacity(infos.len());
+        for (i, v) in infos.iter().enumerate() {
+            let mut t = PvTypeInfo::from_json(v)
+                .map_err(|e| MgmtError::bad("body", format!("PVTypeInfo #{i}: {e}")))?;
+            t.appliance_identity = self.identity.clone();
+            if let Some(k) = &t.chunk_key {
+                self.store.set_chunk_key(&t.pv_name, k);
+            }
+            parsed.push(t);
+        }
+        for chunk in parsed.chunks(10_000) {
+            self.registry.put_many(chunk)?;
+        }
+        let mut n_alias = 0;
+        for a in &aliases {
+            let (Some(alias), Some(pv)) = (
+                a.get("aliasName").and_then(|v| v.as_str()),
+                a.get("srcPVName").and_then(|v| v.as_str()),
+            ) else {
+                return Err(MgmtError::bad("body", "aliases need aliasName and srcPVName"));
+            };
+            self.registry
+                .add_alias(alias, pv)
+                .map_err(|e| MgmtError::bad("body", e.to_string()))?;
+            n_alias += 1;
+        }
+        Ok(obj([
+            ("status", s("ok")),
+            ("pvTypeInfos", s(parsed.len())),
+            ("aliases", s(n_alias)),
+        ]))
+    }
+
+    /// Counts by status for `/metrics`: (total, paused, pending, connected, disconnected).
+    pub fn status_counts(&self) -> (u64, u64, u64, u64, u64) {
+        let (total, paused, pending) = self.counts();
+        let m = self.engine.metrics();
+        (
+            total,
+            paused,
+            pending,
+            m.connected,
+            m.channels.saturating_sub(m.connected),
+        )
+    }
+
+    /// getVersions.
+    pub fn versions(&self) -> Value {
+        let v = format!("strata {}", crate::VERSION);
+        let mut m = Map::new();
+        for k in [
+            "mgmt_version",
+            "engine_version",
+            "etl_version",
+            "retrieval_version",
+        ] {
+            m.insert(k.into(), s(&v));
+        }
+        Value::Object(m)
+    }
+}
