@@ -16,6 +16,7 @@ pub mod engine;
 pub mod index;
 pub mod mgmt;
 pub mod pb;
+pub mod rebuild;
 pub mod plainpb;
 pub mod registry;
 pub mod retrieval;

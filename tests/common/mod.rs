@@ -24,3 +24,4 @@ pub fn expected(folder: &str) -> serde_json::Value {
     serde_json::from_str(&text).expect("expected.json parses")
 }
 pub mod store;
+pub mod server;
