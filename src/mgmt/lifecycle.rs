@@ -61,42 +61,54 @@ pub fn valid_pv_name(name: &str) -> bool {
 }
 
 impl Mgmt {
-    /// `archivePV`: one result object per requested PV.
+    /// Checks one archive request; returns the normalized name and whether
+    /// `pva://` was given.
+    fn check_request(&self, r: &ArchiveParams) -> MgmtResult<(String, bool)> {
+        let raw = r.pv.trim();
+        let use_pva = raw.starts_with("pva://");
+        let name = crate::retrieval::normalize_name(raw);
+        if !valid_pv_name(&name) {
+            return Err(MgmtError::bad("pv", format!("{raw:?} is not a valid PV name")));
+        }
+        if let Some(p) = r.sampling_period {
+            if !(p >= MIN_SAMPLING_PERIOD) || !p.is_finite() {
+                return Err(MgmtError::bad(
+                    "samplingperiod",
+                    format!("{p} is below the minimum of {MIN_SAMPLING_PERIOD} s"),
+                ));
+            }
+        }
+        if let Some(m) = &r.sampling_method {
+            if SamplingMethod::parse(m).is_none() {
+                return Err(MgmtError::bad(
+                    "samplingmethod",
+                    format!("{m:?} is not SCAN or MONITOR"),
+                ));
+            }
+        }
+        if let Some(p) = &r.policy {
+            let known = self
+                .policies
+                .read()
+                .map(|x| x.list().iter().any(|(n, _)| n == p))
+                .unwrap_or(false);
+            if !known {
+                return Err(MgmtError::bad("policy", format!("unknown policy {p}")));
+            }
+        }
+        Ok((name, use_pva))
+    }
+
+    /// `archivePV`: one result object per requested PV. Every request is
+    /// checked before any is submitted, so a 400 submits nothing.
     pub async fn archive(&self, reqs: Vec<ArchiveParams>) -> MgmtResult<Vec<Value>> {
-        let mut out = Vec::with_capacity(reqs.len());
+        let mut checked = Vec::with_capacity(reqs.len());
         for r in reqs {
-            let raw = r.pv.trim();
-            let use_pva = raw.starts_with("pva://");
-            let name = crate::retrieval::normalize_name(raw);
-            if !valid_pv_name(&name) {
-                return Err(MgmtError::bad("pv", format!("{raw:?} is not a valid PV name")));
-            }
-            if let Some(p) = r.sampling_period {
-                if !(p >= MIN_SAMPLING_PERIOD) || !p.is_finite() {
-                    return Err(MgmtError::bad(
-                        "samplingperiod",
-                        format!("{p} is below the minimum of {MIN_SAMPLING_PERIOD} s"),
-                    ));
-                }
-            }
-            if let Some(m) = &r.sampling_method {
-                if SamplingMethod::parse(m).is_none() {
-                    return Err(MgmtError::bad(
-                        "samplingmethod",
-                        format!("{m:?} is not SCAN or MONITOR"),
-                    ));
-                }
-            }
-            if let Some(p) = &r.policy {
-                let known = self
-                    .policies
-                    .read()
-                    .map(|x| x.list().iter().any(|(n, _)| n == p))
-                    .unwrap_or(false);
-                if !known {
-                    return Err(MgmtError::bad("policy", format!("unknown policy {p}")));
-                }
-            }
+            let (name, use_pva) = self.check_request(&r)?;
+            checked.push((r, name, use_pva));
+        }
+        let mut out = Vec::with_capacity(checked.len());
+        for (r, name, use_pva) in checked {
             // NAME.FIELD for a field archived in the stream extends the PV.
             if let Some((base, field)) = name.rsplit_once('.') {
                 let stream_field = self
@@ -277,6 +289,24 @@ impl Mgmt {
         self.registry.delete(&real)?;
         tracing::info!(pv = %real, delete_data, files, "deleted");
         Ok(obj([("validation", s("")), ("status", s("ok"))]))
+    }
+
+    /// `deletePV` for several names: one object per PV (with `pvName`);
+    /// unknown PVs are reported, not failing the others.
+    pub async fn delete_many(&self, names: &[String], delete_data: bool) -> MgmtResult<Vec<Value>> {
+        let mut out = Vec::with_capacity(names.len());
+        for n in names {
+            let mut v = match self.delete(n, delete_data).await {
+                Ok(v) => v,
+                Err(MgmtError::BadParam { message, .. }) => obj([("validation", s(message))]),
+                Err(e) => return Err(e),
+            };
+            if let Value::Object(m) = &mut v {
+                m.insert("pvName".into(), s(self.real_name(n)));
+            }
+            out.push(v);
+        }
+        Ok(out)
     }
 
     /// `abortArchivingPV`: drops a pending request.
