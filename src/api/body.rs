@@ -9,7 +9,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 256 * 1024;
 const DEPTH: usize = 8;
 
 /// `io::Write` into a bounded channel of byte chunks.

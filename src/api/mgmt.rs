@@ -33,24 +33,37 @@ const MUTATING: &[&str] = &[
     "addAlias",
     "removeAlias",
     "importConfig",
+    "importConfigForAppliance",
     "applyPolicy",
     "reconcile",
 ];
+
+/// Equality whose time does not depend on where the inputs differ.
+fn same_secret(given: &str, key: &str) -> bool {
+    given.len() == key.len()
+        && given
+            .bytes()
+            .zip(key.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
 
 fn authorized(st: &AppState, headers: &HeaderMap) -> bool {
     let Some(key) = st.cfg.security.api_key.as_deref() else {
         return true;
     };
+    // The auth scheme is case-insensitive (RFC 9110 §11.1).
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
     let x = headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .map(str::trim);
-    bearer == Some(key) || x == Some(key)
+    bearer.is_some_and(|b| same_secret(b, key)) || x.is_some_and(|x| same_secret(x, key))
 }
 
 pub(crate) fn mgmt(st: &AppState) -> Mgmt {
@@ -70,17 +83,23 @@ fn json(v: Value) -> ApiResult<Response> {
     Ok(Json(v).into_response())
 }
 
-/// One object for a single name, an array for several (Java's shapes).
+fn is_glob(name: &str) -> bool {
+    name.contains('*') || name.contains('?')
+}
+
+/// One object for a single plain name, an array for several names or a
+/// glob (Java's shapes).
 fn one_or_many(names: &[String], mut v: Vec<Value>) -> ApiResult<Response> {
-    if names.len() == 1 && v.len() == 1 {
+    if names.len() == 1 && !is_glob(&names[0]) && v.len() == 1 {
         return json(v.remove(0));
     }
     json(Value::Array(v))
 }
 
+/// `limit` (Java: `-1`, or any negative, means all).
 fn limit(p: &Params, default: i64) -> ApiResult<Option<usize>> {
     let l = p.int("limit", default)?;
-    Ok((l > 0).then_some(l as usize))
+    Ok(usize::try_from(l).ok())
 }
 
 /// PV names from `pv` (comma list) and, for POST, the body.
@@ -113,6 +132,15 @@ async fn action(
     }
 }
 
+/// 404 unless `param` is absent, empty or this appliance's identity (the
+/// only appliance of the cluster).
+fn this_appliance(m: &Mgmt, p: &Params, param: &str) -> ApiResult<()> {
+    match p.get(param).map(str::trim).filter(|v| !v.is_empty()) {
+        Some(id) if id != m.identity => Err(ApiError::not_found(format!("unknown appliance {id}"))),
+        _ => Ok(()),
+    }
+}
+
 fn post_only(method: &Method, action: &str) -> ApiResult<()> {
     if *method != Method::POST {
         return Err(ApiError::bad_request(format!("{action} needs POST")));
@@ -141,20 +169,19 @@ async fn dispatch(
         }
         "pauseArchivingPV" => {
             let n = names(p, method, headers, body)?;
-            one_or_many(&n, m.pause(&n).await?)
+            one_or_many(&n, m.pause(&m.expand(&n)?).await?)
         }
         "resumeArchivingPV" => {
             let n = names(p, method, headers, body)?;
-            one_or_many(&n, m.resume(&n).await?)
+            one_or_many(&n, m.resume(&m.expand(&n)?).await?)
         }
         "deletePV" => {
             let n = names(p, method, headers, body)?;
             let delete_data = p.flag("deleteData");
-            let mut out = Vec::new();
-            for pv in &n {
-                out.push(m.delete(pv, delete_data).await?);
+            if n.len() == 1 && !is_glob(&n[0]) {
+                return json(m.delete(&n[0], delete_data).await?);
             }
-            one_or_many(&n, out)
+            json(Value::Array(m.delete_many(&m.expand(&n)?, delete_data).await?))
         }
         "abortArchivingPV" => json(m.abort(p.require("pv")?).await?),
         "renamePV" => json(m.rename(p.require("pv")?, p.require("newname")?).await?),
@@ -178,15 +205,9 @@ async fn dispatch(
         }
         "applyPolicy" => {
             let n = names(p, method, headers, body)?;
-            let mut expanded = Vec::new();
-            for name in n {
-                if name.contains('*') || name.contains('?') {
-                    expanded.extend(m.matching(&glob_or_regex(Some(&name), None)?, None, false));
-                } else {
-                    expanded.push(name);
-                }
-            }
-            json(Value::Array(m.apply_policy(&expanded, p.get("policy")).await?))
+            json(Value::Array(
+                m.apply_policy(&m.expand(&n)?, p.get("policy")).await?,
+            ))
         }
         "getAllPVs" | "getMatchingPVs" | "getMatchingPVsForThisAppliance" => matching_pvs(st, p, false),
         "getPVsForThisAppliance" | "getTypeInfoKeys" => json(json!(st.registry.names())),
@@ -225,11 +246,20 @@ async fn dispatch(
         "addAlias" => json(m.add_alias(p.require("pv")?, p.require("aliasname")?)?),
         "removeAlias" => json(m.remove_alias(p.require("pv")?, p.require("aliasname")?)?),
         "getAllAliases" => json(Value::Array(m.all_aliases())),
-        "getApplianceInfo" => json(m.appliance_info()),
+        "getApplianceInfo" => {
+            this_appliance(&m, p, "id")?;
+            json(m.appliance_info())
+        }
         "getAppliancesInCluster" => json(json!([m.appliance_info()])),
         "getApplianceMetrics" => appliance_metrics(st),
-        "getApplianceMetricsForAppliance" => appliance_metrics_rows(st),
-        "getStorageMetrics" | "getStorageMetricsForAppliance" => json(Value::Array(m.storage_metrics()?)),
+        "getApplianceMetricsForAppliance" => {
+            this_appliance(&m, p, "appliance")?;
+            appliance_metrics_rows(st)
+        }
+        "getStorageMetrics" | "getStorageMetricsForAppliance" => {
+            this_appliance(&m, p, "appliance")?;
+            json(Value::Array(m.storage_metrics()?))
+        }
         "getVersion" => json(json!({ "version": format!("strata {}", crate::VERSION) })),
         "getVersions" => json(m.versions()),
         "getPausedPVsReport" => json(Value::Array(m.paused_report(limit(p, -1)?))),

@@ -71,7 +71,7 @@ impl Mgmt {
             return Err(MgmtError::bad("pv", format!("{raw:?} is not a valid PV name")));
         }
         if let Some(p) = r.sampling_period {
-            if !(p >= MIN_SAMPLING_PERIOD) || !p.is_finite() {
+            if !p.is_finite() || p < MIN_SAMPLING_PERIOD {
                 return Err(MgmtError::bad(
                     "samplingperiod",
                     format!("{p} is below the minimum of {MIN_SAMPLING_PERIOD} s"),
@@ -385,7 +385,7 @@ impl Mgmt {
         method: Option<&str>,
     ) -> MgmtResult<Value> {
         let mut info = self.typeinfo(name)?;
-        if !(period >= MIN_SAMPLING_PERIOD) || !period.is_finite() {
+        if !period.is_finite() || period < MIN_SAMPLING_PERIOD {
             return Err(MgmtError::bad(
                 "samplingperiod",
                 format!("{period} is below {MIN_SAMPLING_PERIOD} s"),

@@ -89,6 +89,20 @@ impl Mgmt {
         out
     }
 
+    /// Names with every glob (`*`, `?`) replaced by the PV names it
+    /// matches; plain names are kept as given.
+    pub fn expand(&self, names: &[String]) -> MgmtResult<Vec<String>> {
+        let mut out = Vec::with_capacity(names.len());
+        for n in names {
+            if n.contains('*') || n.contains('?') {
+                out.extend(self.matching(&glob_or_regex(Some(n), None)?, None, false));
+            } else {
+                out.push(n.clone());
+            }
+        }
+        Ok(out)
+    }
+
     /// Status object of one requested name (getPVStatus).
     pub fn pv_status(&self, requested: &str) -> Value {
         let real = self.real_name(requested);
@@ -397,6 +411,12 @@ impl Mgmt {
             return Err(MgmtError::bad(
                 "aliasname",
                 format!("{alias:?} is not a valid name"),
+            ));
+        }
+        if let Some(other) = self.registry.alias_target(&alias).filter(|t| *t != real) {
+            return Err(MgmtError::bad(
+                "aliasname",
+                format!("{alias} is already an alias of {other}"),
             ));
         }
         self.registry

@@ -101,6 +101,13 @@ pub(crate) fn jfloat(v: f32) -> String {
     out
 }
 
+/// Java `Double.toString`.
+pub(crate) fn jdouble(v: f64) -> String {
+    let mut out = String::new();
+    crate::retrieval::format::java::push_double(&mut out, v);
+    out
+}
+
 /// An object from pairs.
 pub(crate) fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
     let mut m = Map::new();
@@ -119,16 +126,6 @@ pub(crate) fn status_time(epoch_secs: i64) -> String {
     DateTime::<Utc>::from_timestamp(epoch_secs, 0)
         .map(|d| d.format("%b/%d/%Y %H:%M:%S %:z").to_string())
         .unwrap_or_else(|| "Never".into())
-}
-
-/// ISO time from Unix millis, or empty.
-pub(crate) fn iso_millis(ms: i64) -> String {
-    if ms <= 0 {
-        return String::new();
-    }
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .map(crate::registry::typeinfo::iso)
-        .unwrap_or_default()
 }
 
 impl Mgmt {

@@ -144,7 +144,7 @@ impl Policies {
                     p.name, p.sampling_method
                 )));
             }
-            if !(p.sampling_period > 0.0) {
+            if !p.sampling_period.is_finite() || p.sampling_period <= 0.0 {
                 return Err(PolicyError::Invalid(format!(
                     "policy {}: sampling_period must be > 0",
                     p.name

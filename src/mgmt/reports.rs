@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{iso_millis, obj, s, status_time, Mgmt, MgmtError, MgmtResult};
+use super::{jdouble, obj, s, status_time, Mgmt, MgmtError, MgmtResult};
 use crate::registry::PvTypeInfo;
 use crate::storage::StoragePlugin;
 
@@ -19,6 +19,27 @@ fn fs_space(path: &std::path::Path) -> Option<(u64, u64)> {
     }
     let frsize = st.f_frsize as u64;
     Some((st.f_bavail as u64 * frsize, st.f_blocks as u64 * frsize))
+}
+
+/// Java's `DecimalFormat("###,###.##")`: thousands separators, at most two
+/// decimals, no trailing zeros.
+fn grouped_2dp(v: f64) -> String {
+    let cents = (v * 100.0).round() as u64;
+    let (int, frac) = (cents / 100, cents % 100);
+    let digits = int.to_string();
+    let mut out = String::with_capacity(digits.len() + 4);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    match frac {
+        0 => {}
+        f if f % 10 == 0 => out.push_str(&format!(".{}", f / 10)),
+        f => out.push_str(&format!(".{f:02}")),
+    }
+    out
 }
 
 impl Mgmt {
@@ -146,12 +167,15 @@ impl Mgmt {
     /// getPausedPVsReport.
     pub fn paused_report(&self, limit: Option<usize>) -> Vec<Value> {
         let mut out = Vec::new();
+        if limit == Some(0) {
+            return out;
+        }
         self.registry.for_each_name(|n, r| {
             if r.paused {
                 out.push(obj([
                     ("pvName", s(n)),
                     ("instance", s(&self.identity)),
-                    ("modificationTime", s(iso_millis(r.modified_ms))),
+                    ("modificationTime", s(status_time(r.modified_ms / 1000))),
                 ]));
             }
             limit.is_none_or(|l| out.len() < l)
@@ -165,10 +189,11 @@ impl Mgmt {
             .requests()
             .into_iter()
             .map(|r| {
+                let at = status_time(r.requested_ms / 1000);
                 obj([
                     ("pvName", s(&r.pv)),
-                    ("requestTime", s(iso_millis(r.requested_ms))),
-                    ("startOfWorkflow", s(iso_millis(r.requested_ms))),
+                    ("requestTime", s(&at)),
+                    ("startOfWorkflow", s(&at)),
                     ("currentState", s("METAINFO_REQUESTED")),
                     ("appliance", s(&self.identity)),
                 ])
@@ -176,30 +201,38 @@ impl Mgmt {
             .collect()
     }
 
-    /// getCurrentlyDisconnectedPVs (paused PVs excluded).
+    /// getCurrentlyDisconnectedPVs: every engine channel not connected now
+    /// (never connected ones too), paused PVs excluded. A channel that never
+    /// lost a connection reports the start of this process, as Java does.
     pub fn disconnected(&self) -> Vec<Value> {
+        let startup = self
+            .started
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
         let mut out = Vec::new();
         self.registry.for_each_name(|n, r| {
-            if !r.paused {
-                if let Some(ch) = self.engine.status(n) {
-                    if !ch.connected && ch.first_connected > 0 {
-                        out.push(obj([
-                            ("pvName", s(n)),
-                            ("instance", s(&self.identity)),
-                            ("lastKnownEvent", s(status_time(ch.last_event))),
-                            ("connectionLostAt", s(status_time(ch.lost_at))),
-                            ("noConnectionAsOfEpochSecs", s(ch.lost_at)),
-                            ("hostName", s(ch.host.clone().unwrap_or_default())),
-                            ("commandThreadID", s("0")),
-                        ]));
-                    }
-                }
+            if r.paused {
+                return true;
+            }
+            if let Some(ch) = self.engine.status(n).filter(|c| !c.connected) {
+                let lost = if ch.lost_at > 0 { ch.lost_at } else { startup };
+                out.push(obj([
+                    ("pvName", s(n)),
+                    ("instance", s(&self.identity)),
+                    ("lastKnownEvent", s(status_time(ch.last_event))),
+                    ("connectionLostAt", s(status_time(lost))),
+                    ("noConnectionAsOfEpochSecs", s(lost)),
+                    ("hostName", s(ch.host.as_deref().unwrap_or("N/A"))),
+                    ("commandThreadID", s("0")),
+                ]));
             }
             true
         });
         out
     }
 
+    /// Engine channels of archived PVs, sorted by `key` descending.
     fn engine_rows(
         &self,
         limit: Option<usize>,
@@ -212,43 +245,38 @@ impl Mgmt {
             }
             true
         });
-        rows.sort_by(|a, b| {
-            key(&b.1)
-                .partial_cmp(&key(&a.1))
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
+        rows.sort_by(|a, b| key(&b.1).total_cmp(&key(&a.1)));
         if let Some(l) = limit {
             rows.truncate(l);
         }
         rows
     }
 
-    /// getEventRateReport.
+    /// getEventRateReport: events/s, highest first.
     pub fn event_rate_report(&self, limit: Option<usize>) -> Vec<Value> {
         self.engine_rows(limit, |c| c.event_rate)
             .into_iter()
-            .map(|(n, c)| obj([("pvName", s(n)), ("eventRate", s(format!("{:.3}", c.event_rate)))]))
+            .map(|(n, c)| obj([("pvName", s(n)), ("eventRate", s(jdouble(c.event_rate)))]))
             .collect()
     }
 
-    /// getStorageRateReport.
+    /// getStorageRateReport: highest first.
     pub fn storage_rate_report(&self, limit: Option<usize>) -> Vec<Value> {
         self.engine_rows(limit, |c| c.storage_rate)
             .into_iter()
             .map(|(n, c)| {
-                let kb_h = c.storage_rate * 3600.0 / 1024.0;
+                let r = c.storage_rate;
                 obj([
                     ("pvName", s(n)),
-                    ("storageRate_KBperHour", s(format!("{kb_h:.3}"))),
+                    ("storageRate_KBperHour", s(jdouble(r * 60.0 * 60.0 / 1024.0))),
                     (
                         "storageRate_MBperDay",
-                        s(format!("{:.3}", c.storage_rate * 86_400.0 / 1_048_576.0)),
+                        s(jdouble(r * 60.0 * 60.0 * 24.0 / (1024.0 * 1024.0))),
                     ),
                     (
                         "storageRate_GBperYear",
-                        s(format!(
-                            "{:.3}",
-                            c.storage_rate * 365.0 * 86_400.0 / 1_073_741_824.0
+                        s(jdouble(
+                            r * 60.0 * 60.0 * 24.0 * 365.0 / (1024.0 * 1024.0 * 1024.0),
                         )),
                     ),
                 ])
@@ -256,30 +284,30 @@ impl Mgmt {
             .collect()
     }
 
-    /// getLostConnectionsReport.
+    /// getLostConnectionsReport: every channel, most losses first.
     pub fn lost_connections_report(&self, limit: Option<usize>) -> Vec<Value> {
         self.engine_rows(limit, |c| c.loss_count as f64)
             .into_iter()
-            .filter(|(_, c)| c.loss_count > 0)
             .map(|(n, c)| {
                 obj([
                     ("pvName", s(n)),
-                    ("currentlyConnected", s(c.connected)),
+                    ("instance", s(&self.identity)),
                     ("lostConnections", s(c.loss_count)),
+                    ("currentlyConnected", s(if c.connected { "Yes" } else { "No" })),
                 ])
             })
             .collect()
     }
 
-    /// getRecentlyAddedPVs / getRecentlyModifiedPVs.
+    /// getRecentlyAddedPVs / getRecentlyModifiedPVs: newest first.
     pub fn recent(&self, modified: bool, limit: Option<usize>) -> Vec<Value> {
         let mut rows = Vec::new();
         self.registry.for_each_name(|n, r| {
             rows.push((n.to_string(), if modified { r.modified_ms } else { r.created_ms }));
             true
         });
-        rows.sort_by(|a, b| b.1.cmp(&a.1));
-        rows.truncate(limit.unwrap_or(100));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1));
+        rows.truncate(limit.unwrap_or(usize::MAX));
         let key = if modified {
             "modificationTime"
         } else {
@@ -290,28 +318,32 @@ impl Mgmt {
                 obj([
                     ("pvName", s(n)),
                     ("instance", s(&self.identity)),
-                    (key, s(iso_millis(t))),
+                    (key, s(status_time(t / 1000))),
                 ])
             })
             .collect()
     }
 
-    /// getSilentPVsReport: archived, not paused, newest event older than a day.
+    /// Newest event of `pv` (Unix seconds, 0 if none): the engine's when
+    /// it has one, else the store's.
+    fn last_event(&self, pv: &str) -> i64 {
+        if let Some(t) = self.engine.status(pv).map(|c| c.last_event).filter(|t| *t > 0) {
+            return t;
+        }
+        self.store
+            .last_known_blocking(pv)
+            .ok()
+            .flatten()
+            .map(|e| e.ts().secs)
+            .unwrap_or(0)
+    }
+
+    /// getSilentPVsReport: archived (not paused) PVs, longest silent first.
     pub fn silent_report(&self, limit: Option<usize>) -> Vec<Value> {
-        let now = chrono::Utc::now().timestamp();
         let mut rows = Vec::new();
         self.registry.for_each_name(|n, r| {
             if !r.paused {
-                let last = self
-                    .store
-                    .last_known_blocking(n)
-                    .ok()
-                    .flatten()
-                    .map(|e| e.ts().secs)
-                    .unwrap_or(0);
-                if now - last > 86_400 {
-                    rows.push((n.to_string(), last));
-                }
+                rows.push((n.to_string(), self.last_event(n)));
             }
             true
         });
@@ -328,35 +360,35 @@ impl Mgmt {
             .collect()
     }
 
-    /// getTimeSpanReport: first and last sample per PV (from the index).
+    /// getTimeSpanReport: per PV, `creationTS` (creation time or first
+    /// sample, whichever is older) and `lastEvent` (newest sample), both in
+    /// Unix seconds, and `paused`.
     pub fn time_span_report(&self, limit: Option<usize>) -> Vec<Value> {
         let mut out = Vec::new();
-        self.registry.for_each_name(|n, _| {
-            let (mut first, mut last) = (None::<(i64, u32)>, None::<(i64, u32)>);
+        if limit == Some(0) {
+            return out;
+        }
+        self.registry.for_each_name(|n, r| {
+            let mut first = (r.created_ms > 0).then_some(r.created_ms / 1000);
+            let mut last = None::<i64>;
             for t in self.store.tiers() {
                 if let Ok(Some(sum)) = t.summary(n) {
-                    first = match (first, sum.first) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                    last = match (last, sum.last) {
-                        (Some(a), Some(b)) => Some(a.max(b)),
-                        (a, b) => a.or(b),
-                    };
+                    if let Some(f) = sum.first {
+                        first = Some(first.map_or(f.0, |x| x.min(f.0)));
+                    }
+                    if let Some(l) = sum.last {
+                        last = Some(last.map_or(l.0, |x| x.max(l.0)));
+                    }
                 }
             }
-            if let (Some(f), Some(l)) = (first, last) {
-                out.push(obj([
-                    ("pvName", s(n)),
-                    ("instance", s(&self.identity)),
-                    ("creationTS", s(status_time(f.0))),
-                    ("lastKnownEvent", s(status_time(l.0))),
-                    (
-                        "timeSpanInDays",
-                        s(format!("{:.2}", (l.0 - f.0) as f64 / 86_400.0)),
-                    ),
-                ]));
-            }
+            let last = last.or_else(|| self.engine.status(n).map(|c| c.last_event));
+            out.push(obj([
+                ("pvName", s(n)),
+                ("instance", s(&self.identity)),
+                ("creationTS", s(first.unwrap_or(0))),
+                ("paused", s(r.paused)),
+                ("lastEvent", s(last.unwrap_or(0))),
+            ]));
             limit.is_none_or(|x| out.len() < x)
         });
         out
@@ -376,14 +408,15 @@ impl Mgmt {
             rows.push((n.to_string(), bytes));
             true
         });
-        rows.sort_by(|a, b| b.1.cmp(&a.1));
-        rows.truncate(limit.unwrap_or(100));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1));
+        rows.truncate(limit.unwrap_or(usize::MAX));
         rows.into_iter()
             .map(|(n, b)| {
                 obj([
                     ("pvName", s(n)),
-                    ("storageConsumedInMB", s(format!("{:.3}", b as f64 / 1_048_576.0))),
-                    ("storageConsumedInBytes", s(b)),
+                    ("instance", s(&self.identity)),
+                    ("storageConsumed", s(b)),
+                    ("storageConsumedInMB", s(grouped_2dp(b as f64 / 1_048_576.0))),
                 ])
             })
             .collect()
@@ -423,20 +456,26 @@ impl Mgmt {
                 ))
             }
         };
+        // Everything is checked before anything is written.
         let mut parsed = Vec::with_capacity(infos.len());
+        let mut names = std::collections::HashSet::with_capacity(infos.len());
         for (i, v) in infos.iter().enumerate() {
             let mut t = PvTypeInfo::from_json(v)
                 .map_err(|e| MgmtError::bad("body", format!("PVTypeInfo #{i}: {e}")))?;
-            t.appliance_identity = self.identity.clone();
-            if let Some(k) = &t.chunk_key {
-                self.store.set_chunk_key(&t.pv_name, k);
+            if !super::lifecycle::valid_pv_name(&t.pv_name) {
+                return Err(MgmtError::bad(
+                    "body",
+                    format!("PVTypeInfo #{i}: {:?} is not a valid PV name", t.pv_name),
+                ));
             }
+            if self.registry.alias_target(&t.pv_name).is_some() {
+                return Err(MgmtError::bad("body", format!("{} is an alias", t.pv_name)));
+            }
+            t.appliance_identity = self.identity.clone();
+            names.insert(t.pv_name.clone());
             parsed.push(t);
         }
-        for chunk in parsed.chunks(10_000) {
-            self.registry.put_many(chunk)?;
-        }
-        let mut n_alias = 0;
+        let mut pairs = Vec::with_capacity(aliases.len());
         for a in &aliases {
             let (Some(alias), Some(pv)) = (
                 a.get("aliasName").and_then(|v| v.as_str()),
@@ -444,15 +483,37 @@ impl Mgmt {
             ) else {
                 return Err(MgmtError::bad("body", "aliases need aliasName and srcPVName"));
             };
+            if alias == pv || names.contains(alias) || self.registry.contains(alias) {
+                return Err(MgmtError::bad(
+                    "body",
+                    format!("alias {alias} is a PV with its own PVTypeInfo"),
+                ));
+            }
+            if !names.contains(pv) && !self.registry.contains(pv) {
+                return Err(MgmtError::bad(
+                    "body",
+                    format!("alias {alias} names PV {pv}, which has no PVTypeInfo"),
+                ));
+            }
+            pairs.push((alias, pv));
+        }
+        for t in &parsed {
+            if let Some(k) = &t.chunk_key {
+                self.store.set_chunk_key(&t.pv_name, k);
+            }
+        }
+        for chunk in parsed.chunks(10_000) {
+            self.registry.put_many(chunk)?;
+        }
+        for (alias, pv) in &pairs {
             self.registry
                 .add_alias(alias, pv)
                 .map_err(|e| MgmtError::bad("body", e.to_string()))?;
-            n_alias += 1;
         }
         Ok(obj([
             ("status", s("ok")),
             ("pvTypeInfos", s(parsed.len())),
-            ("aliases", s(n_alias)),
+            ("aliases", s(pairs.len())),
         ]))
     }
 
@@ -482,5 +543,18 @@ impl Mgmt {
             m.insert(k.into(), s(&v));
         }
         Value::Object(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn grouped_2dp_is_javas_decimal_format() {
+        assert_eq!(super::grouped_2dp(0.0), "0");
+        assert_eq!(super::grouped_2dp(0.004), "0");
+        assert_eq!(super::grouped_2dp(0.5), "0.5");
+        assert_eq!(super::grouped_2dp(1234.567), "1,234.57");
+        assert_eq!(super::grouped_2dp(1_234_567.0), "1,234,567");
+        assert_eq!(super::grouped_2dp(999.999), "1,000");
     }
 }

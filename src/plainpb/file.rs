@@ -523,6 +523,7 @@ impl PbFile {
             scratch: Vec::new(),
             done: false,
             truncated_tail: None,
+            bulk: None,
         })
     }
 }
@@ -540,6 +541,49 @@ pub struct SampleStream<R: Read = File> {
     scratch: Vec<u8>,
     done: bool,
     truncated_tail: Option<u64>,
+    /// `(byte end, last time)` when every line up to `byte end` is known
+    /// (from an index record) to be complete and within the range.
+    bulk: Option<(u64, Timestamp)>,
+}
+
+impl SampleStream<File> {
+    /// Copies the remaining lines unchanged (each ending with a newline) to
+    /// `out`, if [`SampleStream::set_bulk`] allowed it; returns the bytes
+    /// copied, or `None` when the stream must be read line by line.
+    pub fn copy_rest(
+        &mut self,
+        out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<Option<u64>, Error> {
+        let Some((end, _)) = self.bulk else {
+            return Ok(None);
+        };
+        if self.done {
+            return Ok(Some(0));
+        }
+        let (buffered, file_pos) = self.reader.buffered();
+        let pos = self.reader.position();
+        let io = |e| Error::io("read", &self.path, e);
+        let mut copied = 0u64;
+        if pos < end {
+            let take = ((end - pos) as usize).min(buffered.len());
+            out(&buffered[..take]).map_err(io)?;
+            copied += take as u64;
+        }
+        let mut at = file_pos.max(pos + copied);
+        let mut buf = vec![0u8; 1 << 20];
+        while at < end {
+            let want = ((end - at) as usize).min(buf.len());
+            self.reader
+                .get_ref()
+                .read_exact_at(&mut buf[..want], at)
+                .map_err(io)?;
+            out(&buf[..want]).map_err(io)?;
+            copied += want as u64;
+            at += want as u64;
+        }
+        self.done = true;
+        Ok(Some(copied))
+    }
 }
 
 impl<R: Read> SampleStream<R> {
@@ -562,6 +606,7 @@ impl<R: Read> SampleStream<R> {
             scratch: Vec::new(),
             done: false,
             truncated_tail: None,
+            bulk: None,
         }
     }
 
@@ -707,6 +752,20 @@ impl<R: Read> SampleStream<R> {
             return Ok(None);
         }
         Ok(Some(sample))
+    }
+
+    /// Declares that the file's complete lines end at byte `end` and the
+    /// newest of them is `last`, which is within the stream's range, so the
+    /// rest of the stream may be copied without looking at each line.
+    pub fn set_bulk(&mut self, end: u64, last: Timestamp) {
+        if self.end.is_none_or(|e| last <= e) {
+            self.bulk = Some((end, last));
+        }
+    }
+
+    /// The newest time of the lines [`SampleStream::copy_rest`] would copy.
+    pub fn bulk_last(&self) -> Option<Timestamp> {
+        self.bulk.map(|(_, t)| t)
     }
 
     /// The payload type of the stream.

@@ -68,6 +68,17 @@ impl<R: Read> LineReader<R> {
         self.base + self.pos as u64
     }
 
+    /// The bytes read but not yet returned, and the source offset right
+    /// after them.
+    pub fn buffered(&self) -> (&[u8], u64) {
+        (&self.buf[self.pos..self.filled], self.base + self.filled as u64)
+    }
+
+    /// The underlying reader.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
     /// Next line, partial tail, or `None` at the end.
     pub fn next_line(&mut self) -> io::Result<Option<LineEvent<'_>>> {
         let mut scan_from = self.pos;

@@ -87,7 +87,11 @@ fn tier_files(tier: &TierConfig) -> Vec<PathBuf> {
     if !tier.root.exists() {
         return out;
     }
-    for e in walkdir::WalkDir::new(&tier.root).follow_links(false).into_iter().flatten() {
+    for e in walkdir::WalkDir::new(&tier.root)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+    {
         if e.file_type().is_file() && e.file_name().to_string_lossy().ends_with(PB_EXTENSION) {
             out.push(e.into_path());
         }
@@ -107,17 +111,25 @@ fn examine(tier_no: u8, tier: &TierConfig, path: &Path) -> Result<Found, Problem
         .map_err(|_| problem(None, "outside the tier root".into()))?
         .to_string_lossy()
         .into_owned();
-    let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-    let (_, partition) =
-        split_file_name(&file_name).ok_or_else(|| problem(None, "not a partition file name (no ':')".into()))?;
+    let file_name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (_, partition) = split_file_name(&file_name)
+        .ok_or_else(|| problem(None, "not a partition file name (no ':')".into()))?;
     let start = tier.granularity.parse_partition_name(partition).ok_or_else(|| {
         problem(
             None,
-            format!("partition name {partition:?} is not {} (granularity of tier {})", tier.granularity, tier.name),
+            format!(
+                "partition name {partition:?} is not {} (granularity of tier {})",
+                tier.granularity, tier.name
+            ),
         )
     })?;
     let key = rel[..rel.rfind(':').map_or(0, |i| i + 1)].to_string();
-    let len = std::fs::metadata(path).map_err(|e| problem(None, e.to_string()))?.len();
+    let len = std::fs::metadata(path)
+        .map_err(|e| problem(None, e.to_string()))?
+        .len();
     if len == 0 {
         return Err(problem(Some(0), "empty file".into()));
     }
@@ -127,17 +139,27 @@ fn examine(tier_no: u8, tier: &TierConfig, path: &Path) -> Result<Found, Problem
         return Err(problem(Some(at), "truncated or damaged after this offset".into()));
     }
     let (Some(first), Some(last), Some(last_line)) = (&info.first, &info.last, &info.last_line) else {
-        return Err(problem(Some(info.data_start), "no samples after the header".into()));
+        return Err(problem(
+            Some(info.data_start),
+            "no samples after the header".into(),
+        ));
     };
     let year_of_start = crate::types::year_of(start);
     if info.desc.year != year_of_start {
         return Err(problem(
             Some(0),
-            format!("header year {} does not match partition {partition}", info.desc.year),
+            format!(
+                "header year {} does not match partition {partition}",
+                info.desc.year
+            ),
         ));
     }
     let (samples, exact) = if len <= COUNT_LIMIT {
-        (pb.count_lines(info.good_len).map_err(|e| problem(None, e.to_string()))?, true)
+        (
+            pb.count_lines(info.good_len)
+                .map_err(|e| problem(None, e.to_string()))?,
+            true,
+        )
     } else {
         let avg = (last_line.len() as u64 + 1).max(1);
         ((info.good_len - info.data_start) / avg, false)
@@ -202,7 +224,9 @@ pub fn scan(cfg: &StorageConfig, jobs: usize, progress: Progress<'_>) -> Scan {
         }
     }
     // Two files claiming the same PV, tier and partition: keep the first path.
-    s.found.sort_by(|a, b| (&a.pv, a.tier, a.entry.start, &a.entry.path).cmp(&(&b.pv, b.tier, b.entry.start, &b.entry.path)));
+    s.found.sort_by(|a, b| {
+        (&a.pv, a.tier, a.entry.start, &a.entry.path).cmp(&(&b.pv, b.tier, b.entry.start, &b.entry.path))
+    });
     let mut dedup: Vec<Found> = Vec::with_capacity(s.found.len());
     for f in s.found.drain(..) {
         if let Some(prev) = dedup.last() {
@@ -322,7 +346,11 @@ pub fn verify(cfg: &StorageConfig, index: &Index, scan: &Scan) -> Result<Vec<Dri
     for f in &scan.found {
         disk.insert((f.pv.clone(), f.tier, f.entry.start), f);
     }
-    let tier_name = |t: u8| cfg.tiers.get(t as usize).map_or_else(|| t.to_string(), |c| c.name.clone());
+    let tier_name = |t: u8| {
+        cfg.tiers
+            .get(t as usize)
+            .map_or_else(|| t.to_string(), |c| c.name.clone())
+    };
     let mut drift = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for item in index.all_partitions() {

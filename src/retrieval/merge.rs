@@ -95,6 +95,17 @@ impl Merge {
         h.is_some()
     }
 
+    /// True when the current source's remaining samples pass unchecked
+    /// (leading sample settled, no de-duplication pending).
+    pub fn steady(&self) -> bool {
+        self.started && !self.dedup && self.held.is_none()
+    }
+
+    /// Records `ts` as emitted (after a bulk copy).
+    pub fn emitted(&mut self, ts: Timestamp) {
+        self.last = Some(ts);
+    }
+
     /// Time of the last emitted sample.
     pub fn last_emitted(&self) -> Option<Timestamp> {
         self.last

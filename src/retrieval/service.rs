@@ -307,18 +307,26 @@ impl Retrieval {
                 stream = pp.apply(stream, from, to);
             }
             let mut s = ArchiverSample::new(std::time::UNIX_EPOCH, SampleValue::Double(0.0));
+            let mut desc: Option<EventStreamDesc> = None;
             while stream.next_event_into(&mut s).map_err(classify)? {
-                if !started {
-                    started = true;
-                    let mut m = meta.clone();
-                    m.db_type = stream.description().db_type;
-                    w.begin_pv(&pv.resolved.name, &m)?;
-                }
-                let mut desc = stream.description().clone();
-                if pp.is_some() {
-                    desc.source = "pp".into();
-                }
-                w.sample(&s, &desc)?;
+                let d = match &desc {
+                    Some(d) => d,
+                    None => {
+                        // The stream's description is fixed once it yields.
+                        let mut d = stream.description().clone();
+                        if pp.is_some() {
+                            d.source = "pp".into();
+                        }
+                        if !started {
+                            started = true;
+                            let mut m = meta.clone();
+                            m.db_type = d.db_type;
+                            w.begin_pv(&pv.resolved.name, &m)?;
+                        }
+                        desc.insert(d)
+                    }
+                };
+                w.sample(&s, d)?;
                 written += 1;
             }
         }
@@ -340,7 +348,7 @@ impl Retrieval {
         let descs: Vec<EventStreamDesc> = sources.iter().map(|s| s.desc().clone()).collect();
         let mut merge = Merge::new(from);
         let mut held: Option<(usize, Timestamp, Vec<u8>)> = None;
-        let mut written = 0u64;
+        let written = std::cell::Cell::new(0u64);
         let mut emit =
             |w: &mut dyn FormatWriter, ts: Timestamp, line: &[u8], i: usize| -> Result<(), RetrievalError> {
                 if !*started {
@@ -348,7 +356,7 @@ impl Retrieval {
                     w.begin_pv(&meta.pv_name, meta)?;
                 }
                 w.raw_line(ts, line, &descs[i])?;
-                written += 1;
+                written.set(written.get() + 1);
                 Ok(())
             };
         for (i, src) in sources.iter_mut().enumerate() {
@@ -367,20 +375,36 @@ impl Retrieval {
                     }
                 };
                 bad = 0;
-                match merge.offer(line.ts) {
+                let verdict = merge.offer(line.ts);
+                let (lts, lline) = (line.ts, line.line);
+                match verdict {
                     Verdict::Skip => {}
-                    Verdict::Hold => held = Some((i, line.ts, line.line.to_vec())),
-                    Verdict::Emit => emit(w, line.ts, line.line, i)?,
+                    Verdict::Hold => held = Some((i, lts, lline.to_vec())),
+                    Verdict::Emit => emit(w, lts, lline, i)?,
                     Verdict::EmitHeldThenThis => {
                         if let Some((hi, hts, hl)) = held.take() {
                             emit(w, hts, &hl, hi)?;
                         }
-                        emit(w, line.ts, line.line, i)?;
+                        emit(w, lts, lline, i)?;
                     }
                     Verdict::EmitHeldOnly => {
                         if let Some((hi, hts, hl)) = held.take() {
                             emit(w, hts, &hl, hi)?;
                         }
+                    }
+                }
+                if merge.steady() && matches!(verdict, Verdict::Emit | Verdict::EmitHeldThenThis) {
+                    // The rest of this source passes unchecked: copy it as stored.
+                    let desc = &descs[i];
+                    let mut lines_out = 0u64;
+                    let copied = src.copy_rest(&mut |b: &[u8]| {
+                        lines_out += memchr::memchr_iter(b'\n', b).count() as u64;
+                        w.raw_lines(lts, b, desc)
+                    })?;
+                    if let Some((_, last)) = copied {
+                        written.set(written.get() + lines_out);
+                        merge.emitted(last);
+                        break;
                     }
                 }
             }
@@ -391,7 +415,7 @@ impl Retrieval {
                 emit(w, hts, &hl, hi)?;
             }
         }
-        Ok(written)
+        Ok(written.get())
     }
 
     /// `getDataAtTime`: for each requested name, the newest sample at or

@@ -98,6 +98,24 @@ impl Source {
         }
     }
 
+    /// Copies the rest of the source unchanged when that is known to be safe
+    /// (a file whose remaining lines are all complete and within the range);
+    /// `Ok(Some((bytes, newest time)))`, or `Ok(None)` to read line by line.
+    pub fn copy_rest(
+        &mut self,
+        out: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> anyhow::Result<Option<(u64, Timestamp)>> {
+        match self {
+            Source::File(f) => {
+                let Some(last) = f.bulk_last() else {
+                    return Ok(None);
+                };
+                Ok(f.copy_rest(out)?.map(|n| (n, last)))
+            }
+            Source::Mem(_) => Ok(None),
+        }
+    }
+
     /// Decodes the next sample into `out`.
     pub fn next_into(&mut self, out: &mut ArchiverSample) -> anyhow::Result<bool> {
         match self {

@@ -667,6 +667,7 @@ impl Inner {
             let start = (entry_ts(e.first) < from).then_some(from);
             let mut st = file.stream(start, Some(to))?;
             st.desc_mut().source = self.name.clone();
+            st.set_bulk(e.bytes, entry_ts(e.last));
             out.push(Source::File(Box::new(st)));
         }
         // Samples not yet recorded: in a running flush, then in the buffer.

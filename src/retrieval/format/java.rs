@@ -27,29 +27,23 @@ pub fn push_double(out: &mut String, v: f64) {
     }
     let mut b = ryu::Buffer::new();
     let shortest = b.format_finite(v);
-    if one_digit(shortest) {
-        // Java considers two-digit decimals too when the shortest has one
-        // digit, and picks the closest (4.9E-324, not 5E-324).
+    let a = v.abs();
+    if (1e-3..1e7).contains(&a) {
+        // ryu prints this range in plain decimal with at least one
+        // fractional digit: exactly Java's text.
+        out.push_str(shortest);
+        return;
+    }
+    if a < f64::MIN_POSITIVE && one_digit(shortest) {
+        // Subnormals: when the shortest has one digit Java picks the
+        // closest two-digit decimal (4.9E-324, not 5E-324). For normal
+        // numbers both are the same digits.
         let two = format!("{v:.1e}");
         if two.parse::<f64>().ok() == Some(v) {
             return layout(out, &two);
         }
     }
     layout(out, shortest);
-}
-
-/// True if ryu's output has a single significant digit.
-fn one_digit(s: &str) -> bool {
-    let mant = s.split(['e', 'E']).next().unwrap_or(s);
-    mant.bytes()
-        .filter(u8::is_ascii_digit)
-        .skip_while(|c| *c == b'0')
-        .collect::<Vec<u8>>()
-        .iter()
-        .rev()
-        .skip_while(|c| **c == b'0')
-        .count()
-        == 1
 }
 
 /// Appends Java's `Float.toString(v)`.
@@ -66,7 +60,12 @@ pub fn push_float(out: &mut String, v: f32) {
     }
     let mut b = ryu::Buffer::new();
     let shortest = b.format_finite(v);
-    if one_digit(shortest) {
+    let a = v.abs();
+    if (1e-3..1e7).contains(&a) {
+        out.push_str(shortest);
+        return;
+    }
+    if a < f32::MIN_POSITIVE && one_digit(shortest) {
         let two = format!("{v:.1e}");
         if two.parse::<f32>().ok() == Some(v) {
             return layout(out, &two);
@@ -82,68 +81,101 @@ pub fn double_to_string(v: f64) -> String {
     s
 }
 
-/// Re-lays ryu's shortest digits the way Java prints them.
-fn layout(out: &mut String, ryu: &str) {
-    let (neg, body) = match ryu.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, ryu),
+/// Significant digits and decimal exponent of a ryu string: value =
+/// 0.d1d2… × 10^(exp+1), i.e. the first digit sits at 10^exp.
+struct Digits {
+    neg: bool,
+    buf: [u8; 24],
+    len: usize,
+    exp: i32,
+}
+
+fn digits_of(ryu: &str) -> Digits {
+    let b = ryu.as_bytes();
+    let (neg, b) = match b.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, b),
     };
-    let (mant, exp) = match body.find(['e', 'E']) {
-        Some(i) => (&body[..i], body[i + 1..].parse::<i32>().unwrap_or(0)),
-        None => (body, 0),
+    let (mant, e) = match b.iter().position(|c| *c == b'e' || *c == b'E') {
+        Some(i) => (
+            &b[..i],
+            std::str::from_utf8(&b[i + 1..])
+                .ok()
+                .and_then(|x| x.parse::<i32>().ok())
+                .unwrap_or(0),
+        ),
+        None => (b, 0),
     };
-    let (int_part, frac_part) = match mant.find('.') {
-        Some(i) => (&mant[..i], &mant[i + 1..]),
-        None => (mant, ""),
+    let int_len = mant.iter().position(|c| *c == b'.').unwrap_or(mant.len());
+    let mut d = Digits {
+        neg,
+        buf: [0; 24],
+        len: 0,
+        exp: int_len as i32 - 1 + e,
     };
-    // value = 0.<digits> adjusted: first significant digit at 10^p.
-    let mut p = int_part.len() as i32 - 1 + exp;
-    let mut digits: Vec<u8> = Vec::with_capacity(20);
     let mut leading = true;
-    for &c in int_part.as_bytes().iter().chain(frac_part.as_bytes()) {
+    for &c in mant.iter().filter(|c| c.is_ascii_digit()) {
         if leading && c == b'0' {
-            p -= 1;
+            d.exp -= 1;
             continue;
         }
         leading = false;
-        digits.push(c);
+        if d.len < d.buf.len() {
+            d.buf[d.len] = c;
+            d.len += 1;
+        }
     }
-    while digits.len() > 1 && digits.last() == Some(&b'0') {
-        digits.pop();
+    while d.len > 1 && d.buf[d.len - 1] == b'0' {
+        d.len -= 1;
     }
-    if digits.is_empty() {
-        digits.push(b'0');
+    if d.len == 0 {
+        d.buf[0] = b'0';
+        d.len = 1;
     }
-    if neg {
+    d
+}
+
+/// True if ryu's output has a single significant digit.
+fn one_digit(s: &str) -> bool {
+    digits_of(s).len == 1
+}
+
+/// Re-lays ryu's shortest digits the way Java prints them.
+fn layout(out: &mut String, ryu: &str) {
+    let d = digits_of(ryu);
+    let digits = &d.buf[..d.len];
+    let p = d.exp;
+    // Digits are ASCII by construction.
+    let put = |out: &mut String, s: &[u8]| out.push_str(std::str::from_utf8(s).unwrap_or("0"));
+    if d.neg {
         out.push('-');
     }
-    let d = |r: std::ops::Range<usize>| -> &str { std::str::from_utf8(&digits[r]).unwrap_or("0") };
     if (-3..7).contains(&p) {
         if p >= 0 {
             let int_len = p as usize + 1;
             if digits.len() <= int_len {
-                out.push_str(d(0..digits.len()));
+                put(out, digits);
                 for _ in digits.len()..int_len {
                     out.push('0');
                 }
                 out.push_str(".0");
             } else {
-                out.push_str(d(0..int_len));
+                put(out, &digits[..int_len]);
                 out.push('.');
-                out.push_str(d(int_len..digits.len()));
+                put(out, &digits[int_len..]);
             }
         } else {
             out.push_str("0.");
             for _ in 0..(-p - 1) {
                 out.push('0');
             }
-            out.push_str(d(0..digits.len()));
+            put(out, digits);
         }
     } else {
-        out.push_str(d(0..1));
+        put(out, &digits[..1]);
         out.push('.');
         if digits.len() > 1 {
-            out.push_str(d(1..digits.len()));
+            put(out, &digits[1..]);
         } else {
             out.push('0');
         }
@@ -183,6 +215,10 @@ mod tests {
             (f64::NEG_INFINITY, "-Infinity"),
             (12345678.9, "1.23456789E7"),
             (0.5, "0.5"),
+            (0.001_234_5, "0.0012345"),
+            (9_999_999.5, "9999999.5"),
+            (1234.5678, "1234.5678"),
+            (-0.001, "-0.001"),
             (5e-324, "4.9E-324"),
             (2e-3, "0.002"),
         ];

@@ -96,6 +96,10 @@ pub trait FormatWriter {
     fn raw_line(&mut self, _ts: Timestamp, _line: &[u8], _desc: &EventStreamDesc) -> io::Result<()> {
         Err(io::Error::other("this format needs decoded samples"))
     }
+    /// Several stored lines, each ending with a newline, of one stream.
+    fn raw_lines(&mut self, _first_ts: Timestamp, _lines: &[u8], _desc: &EventStreamDesc) -> io::Result<()> {
+        Err(io::Error::other("this format needs decoded samples"))
+    }
     /// True if this writer takes stored lines ([`FormatWriter::raw_line`]).
     fn wants_raw(&self) -> bool {
         false

@@ -12,7 +12,8 @@ use crate::types::{ArchiverSample, EventStreamDesc, Timestamp};
 
 /// Raw writer.
 pub struct RawWriter<W: Write> {
-    chunks: ChunkWriter<io::BufWriter<W>>,
+    chunks: ChunkWriter<W>,
+    /// Identity of the open chunk: PV, type, year, source.
     current: Option<(String, i32, i32, String)>,
     name: String,
     meta_headers: Vec<(String, String)>,
@@ -22,7 +23,7 @@ impl<W: Write> RawWriter<W> {
     /// Writer over `out`.
     pub fn new(out: W) -> Self {
         RawWriter {
-            chunks: ChunkWriter::new(io::BufWriter::with_capacity(64 * 1024, out)),
+            chunks: ChunkWriter::new(out),
             current: None,
             name: String::new(),
             meta_headers: Vec::new(),
@@ -78,6 +79,11 @@ impl<W: Write> FormatWriter for RawWriter<W> {
     fn raw_line(&mut self, ts: Timestamp, line: &[u8], desc: &EventStreamDesc) -> io::Result<()> {
         self.ensure_chunk(desc, ts.year())?;
         self.chunks.write_raw_line(line)
+    }
+
+    fn raw_lines(&mut self, first_ts: Timestamp, lines: &[u8], desc: &EventStreamDesc) -> io::Result<()> {
+        self.ensure_chunk(desc, first_ts.year())?;
+        self.chunks.get_mut().write_all(lines)
     }
 
     fn wants_raw(&self) -> bool {
