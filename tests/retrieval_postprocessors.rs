@@ -25,19 +25,29 @@ fn value(i: i64) -> f64 {
 async fn setup(srv: &TestServer) {
     register(&srv.registry, PV, ArchDbType::ScalarDouble);
     for i in 0..N {
-        let s = ArchiverSample::at(T0 + i, 0, SampleValue::Double(value(i))).with_alarm(i32::from(i % 50 == 0), 0);
-        srv.store.append_event(PV, ArchDbType::ScalarDouble, &s).await.unwrap();
+        let s = ArchiverSample::at(T0 + i, 0, SampleValue::Double(value(i)))
+            .with_alarm(i32::from(i % 50 == 0), 0);
+        srv.store
+            .append_event(PV, ArchDbType::ScalarDouble, &s)
+            .await
+            .unwrap();
     }
     srv.store.flush_writes().await.unwrap();
 }
 
 fn iso(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    chrono::DateTime::from_timestamp(t, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 async fn data(srv: &TestServer, pv: &str) -> Vec<Value> {
     let (s, v) = srv
-        .get_json(&format!("/retrieval/data/getData.json?pv={pv}&from={}&to={}", iso(T0), iso(T0 + N - 1)))
+        .get_json(&format!(
+            "/retrieval/data/getData.json?pv={pv}&from={}&to={}",
+            iso(T0),
+            iso(T0 + N - 1)
+        ))
         .await;
     assert_eq!(s, 200, "{pv}: {v}");
     v[0]["data"].as_array().cloned().unwrap_or_default()
@@ -76,7 +86,8 @@ fn kurtosis(x: &[f64]) -> f64 {
     let n = x.len() as f64;
     let (m, s) = (mean(x), var(x).sqrt());
     let sum4: f64 = x.iter().map(|v| ((v - m) / s).powi(4)).sum();
-    n * (n + 1.0) / ((n - 1.0) * (n - 2.0) * (n - 3.0)) * sum4 - 3.0 * (n - 1.0).powi(2) / ((n - 2.0) * (n - 3.0))
+    n * (n + 1.0) / ((n - 1.0) * (n - 2.0) * (n - 3.0)) * sum4
+        - 3.0 * (n - 1.0).powi(2) / ((n - 2.0) * (n - 3.0))
 }
 fn skewness(x: &[f64]) -> f64 {
     let n = x.len() as f64;
@@ -105,14 +116,20 @@ async fn statistics_operators_match_independent_computation() {
         ("variance", var),
         ("popvariance", popvar),
         ("median", median),
-        ("rms", |x| (x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64).sqrt()),
+        ("rms", |x| {
+            (x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64).sqrt()
+        }),
         ("jitter", |x| var(x).sqrt() / mean(x)),
         ("sum", |x| x.iter().sum()),
         ("kurtosis", kurtosis),
         ("skewness", skewness),
     ];
     for (op, f) in ops {
-        for form in [format!("{op}_600({PV})"), format!("{op}({PV},600)"), format!("{op}Sample_600({PV})")] {
+        for form in [
+            format!("{op}_600({PV})"),
+            format!("{op}({PV},600)"),
+            format!("{op}Sample_600({PV})"),
+        ] {
             let got = data(&srv, &form).await;
             assert_eq!(got.len(), b.len(), "{form}");
             for (d, (bin, xs)) in got.iter().zip(&b) {
@@ -126,7 +143,11 @@ async fn statistics_operators_match_independent_computation() {
     }
     // pp parameter form.
     let (s, v) = srv
-        .get_json(&format!("/retrieval/data/getData.json?pv={PV}&pp=mean_600&from={}&to={}", iso(T0), iso(T0 + N - 1)))
+        .get_json(&format!(
+            "/retrieval/data/getData.json?pv={PV}&pp=mean_600&from={}&to={}",
+            iso(T0),
+            iso(T0 + N - 1)
+        ))
         .await;
     assert_eq!(s, 200);
     assert_eq!(v[0]["data"].as_array().unwrap().len(), 12);
@@ -140,7 +161,12 @@ async fn statistics_operators_match_independent_computation() {
     let stdz: f64 = got[0]["fields"]["stdz"].as_str().unwrap().parse().unwrap();
     assert!(close(stdz, var(xs0).sqrt()));
     let got = data(&srv, &format!("stats_600({PV})")).await;
-    let arr: Vec<f64> = got[0]["val"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let arr: Vec<f64> = got[0]["val"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
     assert_eq!(arr.len(), 5);
     assert!(close(arr[0], mean(xs0)) && close(arr[1], var(xs0).sqrt()) && arr[4] == 600.0);
     assert_eq!(got[0]["secs"], bin0 * 600 + 300);
@@ -156,9 +182,15 @@ async fn selecting_and_reducing_operators() {
     let val = |d: &Value| d["val"].as_f64().unwrap();
     // firstSample/lastSample keep original timestamps.
     let got = data(&srv, &format!("firstSample_600({PV})")).await;
-    assert_eq!(got.iter().map(secs).collect::<Vec<_>>(), b.keys().map(|k| k * 600).collect::<Vec<_>>());
+    assert_eq!(
+        got.iter().map(secs).collect::<Vec<_>>(),
+        b.keys().map(|k| k * 600).collect::<Vec<_>>()
+    );
     let got = data(&srv, &format!("lastSample_600({PV})")).await;
-    assert_eq!(got.iter().map(secs).collect::<Vec<_>>(), b.keys().map(|k| k * 600 + 599).collect::<Vec<_>>());
+    assert_eq!(
+        got.iter().map(secs).collect::<Vec<_>>(),
+        b.keys().map(|k| k * 600 + 599).collect::<Vec<_>>()
+    );
     assert_eq!(val(&got[0]), value(599));
     // firstFill/lastFill: bin middle, first/last value.
     let got = data(&srv, &format!("firstFill_600({PV})")).await;
@@ -183,8 +215,14 @@ async fn selecting_and_reducing_operators() {
     assert_eq!(got.len(), 48);
     let xs = &b[&(T0 / 600)];
     assert_eq!((secs(&got[0]), val(&got[0])), (T0, xs[0]));
-    assert_eq!((secs(&got[1]), val(&got[1])), (T0 + 150, xs.iter().cloned().fold(f64::INFINITY, f64::min)));
-    assert_eq!((secs(&got[2]), val(&got[2])), (T0 + 300, xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max)));
+    assert_eq!(
+        (secs(&got[1]), val(&got[1])),
+        (T0 + 150, xs.iter().cloned().fold(f64::INFINITY, f64::min))
+    );
+    assert_eq!(
+        (secs(&got[2]), val(&got[2])),
+        (T0 + 300, xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max))
+    );
     assert_eq!((secs(&got[3]), val(&got[3])), (T0 + 450, xs[599]));
     // optimized: raw when few samples, else [mean, std, min, max, N] vectors.
     let raw = data(&srv, PV).await;
@@ -230,7 +268,11 @@ async fn selecting_and_reducing_operators() {
     assert_eq!(got.iter().map(secs).collect::<Vec<_>>(), expect);
     // Post-processed raw: SCALAR_DOUBLE chunks with the same values as JSON.
     let bytes = srv
-        .get(&format!("/retrieval/data/getData.raw?pv=mean_600({PV})&from={}&to={}", iso(T0), iso(T0 + N - 1)))
+        .get(&format!(
+            "/retrieval/data/getData.raw?pv=mean_600({PV})&from={}&to={}",
+            iso(T0),
+            iso(T0 + N - 1)
+        ))
         .await
         .bytes()
         .await
@@ -243,7 +285,11 @@ async fn selecting_and_reducing_operators() {
             strata::plainpb::ChunkItem::Sample(s) => vals.push(s.value.as_f64().unwrap()),
         }
     }
-    let json: Vec<f64> = data(&srv, &format!("mean_600({PV})")).await.iter().map(val).collect();
+    let json: Vec<f64> = data(&srv, &format!("mean_600({PV})"))
+        .await
+        .iter()
+        .map(val)
+        .collect();
     assert_eq!(vals, json);
 }
 
@@ -253,7 +299,11 @@ async fn deadband_reproduces_the_java_adel_signal() {
     // Java layout: LTS/TST/CT{}Sig/1/I:2014.pb, indexed by a rebuild.
     let lts = dir.path().join("lts/TST/CT{}Sig/1");
     std::fs::create_dir_all(&lts).unwrap();
-    std::fs::copy(common::testdata().join("java/sig1-wo-adel.pb"), lts.join("I:2014.pb")).unwrap();
+    std::fs::copy(
+        common::testdata().join("java/sig1-wo-adel.pb"),
+        lts.join("I:2014.pb"),
+    )
+    .unwrap();
     {
         let mut cfg = strata::config::Config::default();
         cfg.set_data_dir(dir.path());
@@ -263,18 +313,30 @@ async fn deadband_reproduces_the_java_adel_signal() {
         let reg = strata::registry::Registry::open(&kv).unwrap();
         let scan = strata::rebuild::scan(&cfg.storage, 2, &|_| {});
         assert!(scan.problems.is_empty(), "{:?}", scan.problems);
-        strata::rebuild::apply(&cfg.storage, &index, &reg, "appliance0", scan, std::time::Instant::now()).unwrap();
+        strata::rebuild::apply(
+            &cfg.storage,
+            &index,
+            &reg,
+            "appliance0",
+            scan,
+            std::time::Instant::now(),
+        )
+        .unwrap();
     }
     let srv = TestServer::start_with(dir.path(), |c| {
         c.retrieval.json_nonfinite = strata::retrieval::format::NonFinite::String
     })
     .await;
     let q = "from=2014-12-10T19:10:00.000Z&to=2014-12-10T19:15:55.000Z";
-    let (s, raw) = srv.get_json(&format!("/retrieval/data/getData.json?pv=TST-CT{{}}Sig:1-I&{q}")).await;
+    let (s, raw) = srv
+        .get_json(&format!("/retrieval/data/getData.json?pv=TST-CT{{}}Sig:1-I&{q}"))
+        .await;
     assert_eq!(s, 200);
     assert_eq!(raw[0]["data"].as_array().unwrap().len(), 37);
     let (s, db) = srv
-        .get_json(&format!("/retrieval/data/getData.json?pv=deadBand_2.0(TST-CT{{}}Sig:1-I)&{q}"))
+        .get_json(&format!(
+            "/retrieval/data/getData.json?pv=deadBand_2.0(TST-CT{{}}Sig:1-I)&{q}"
+        ))
         .await;
     assert_eq!(s, 200);
     let got = db[0]["data"].as_array().unwrap();

@@ -41,7 +41,10 @@ async fn setup(srv: &TestServer) -> BTreeMap<i64, f64> {
     }
     for (tier, t) in plan {
         let s = ArchiverSample::at(t, 0, SampleValue::Double(val(t)));
-        tiers[tier].append(PV, ArchDbType::ScalarDouble, &s, None).await.unwrap();
+        tiers[tier]
+            .append(PV, ArchDbType::ScalarDouble, &s, None)
+            .await
+            .unwrap();
     }
     srv.store.flush_writes().await.unwrap();
     let mut info = strata::registry::PvTypeInfo::new(PV, ArchDbType::ScalarDouble, 1);
@@ -52,11 +55,18 @@ async fn setup(srv: &TestServer) -> BTreeMap<i64, f64> {
 }
 
 fn iso(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    chrono::DateTime::from_timestamp(t, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn expected(all: &BTreeMap<i64, f64>, from: i64, to: i64) -> Vec<(i64, f64)> {
-    let mut out: Vec<(i64, f64)> = all.range(..=from).next_back().map(|(t, v)| (*t, *v)).into_iter().collect();
+    let mut out: Vec<(i64, f64)> = all
+        .range(..=from)
+        .next_back()
+        .map(|(t, v)| (*t, *v))
+        .into_iter()
+        .collect();
     out.extend(all.range(from + 1..=to).map(|(t, v)| (*t, *v)));
     out
 }
@@ -76,7 +86,11 @@ async fn merge_across_tiers_and_year_with_continuity() {
         (Y2024 + 100 * 3600, Y2024 + 101 * 3600),              // after everything: last sample only
     ] {
         let (status, v) = srv
-            .get_json(&format!("/retrieval/data/getData.json?pv={PV}&from={}&to={}", iso(from), iso(to)))
+            .get_json(&format!(
+                "/retrieval/data/getData.json?pv={PV}&from={}&to={}",
+                iso(from),
+                iso(to)
+            ))
             .await;
         assert_eq!(status, 200);
         let data = v[0]["data"].as_array().unwrap();
@@ -84,14 +98,22 @@ async fn merge_across_tiers_and_year_with_continuity() {
             .iter()
             .map(|d| (d["secs"].as_i64().unwrap(), d["val"].as_f64().unwrap()))
             .collect();
-        assert_eq!(got, expected(&all, from, to), "range {} .. {}", iso(from), iso(to));
+        assert_eq!(
+            got,
+            expected(&all, from, to),
+            "range {} .. {}",
+            iso(from),
+            iso(to)
+        );
         assert_eq!(v[0]["meta"]["name"], PV);
         assert_eq!(v[0]["meta"]["EGU"], "mm");
         assert_eq!(v[0]["meta"]["PREC"], "3");
     }
     // Before any data: Java's empty answer.
     let (status, v) = srv
-        .get_json(&format!("/retrieval/data/getData.json?pv={PV}&from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z"))
+        .get_json(&format!(
+            "/retrieval/data/getData.json?pv={PV}&from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z"
+        ))
         .await;
     assert_eq!(status, 200);
     assert_eq!(v, serde_json::json!([]));
@@ -104,7 +126,11 @@ async fn raw_response_parses_back_into_the_same_samples() {
     let all = setup(&srv).await;
     let (from, to) = (Y2024 - 86_400 + 3600, Y2024 + 8 * 3600);
     let resp = srv
-        .get(&format!("/retrieval/data/getData.raw?pv={PV}&from={}&to={}", iso(from), iso(to)))
+        .get(&format!(
+            "/retrieval/data/getData.raw?pv={PV}&from={}&to={}",
+            iso(from),
+            iso(to)
+        ))
         .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "application/x-protobuf");
@@ -130,7 +156,11 @@ async fn raw_response_parses_back_into_the_same_samples() {
     let h = &headers[0];
     assert_eq!(h.pvname, PV);
     assert_eq!(h.element_count, Some(1));
-    let hs: BTreeMap<_, _> = h.headers.iter().map(|f| (f.name.as_str(), f.val.as_str())).collect();
+    let hs: BTreeMap<_, _> = h
+        .headers
+        .iter()
+        .map(|f| (f.name.as_str(), f.val.as_str()))
+        .collect();
     assert_eq!(hs.get("EGU"), Some(&"mm"));
     assert_eq!(hs.get("PREC"), Some(&"3"));
 }
@@ -143,14 +173,20 @@ async fn multi_pv_at_time_and_matching() {
         register(&srv.registry, pv, ArchDbType::ScalarDouble);
         for i in 0..5 {
             srv.store
-                .append_event(pv, ArchDbType::ScalarDouble, &ArchiverSample::at(Y2024 + i * 10, 0, SampleValue::Double(v + i as f64)))
+                .append_event(
+                    pv,
+                    ArchDbType::ScalarDouble,
+                    &ArchiverSample::at(Y2024 + i * 10, 0, SampleValue::Double(v + i as f64)),
+                )
                 .await
                 .unwrap();
         }
     }
     srv.store.flush_writes().await.unwrap();
     let q = format!("from={}&to={}", iso(Y2024), iso(Y2024 + 100));
-    let (s, v) = srv.get_json(&format!("/retrieval/data/getDataForPVs.json?pv=M:a&pv=M:b&{q}")).await;
+    let (s, v) = srv
+        .get_json(&format!("/retrieval/data/getDataForPVs.json?pv=M:a&pv=M:b&{q}"))
+        .await;
     assert_eq!(s, 200);
     assert_eq!(v.as_array().unwrap().len(), 2);
     assert_eq!(v[1]["meta"]["name"], "M:b");
@@ -187,7 +223,12 @@ async fn multi_pv_at_time_and_matching() {
     assert_eq!(v, serde_json::json!([]), "regex must match the full name");
     let (_, v) = srv.get_json("/retrieval/bpl/getMatchingPVs?pv=M:*&limit=1").await;
     assert_eq!(v, serde_json::json!(["M:a"]));
-    let text = srv.get("/retrieval/bpl/searchForPVsRegex?regex=M:b").await.text().await.unwrap();
+    let text = srv
+        .get("/retrieval/bpl/searchForPVsRegex?regex=M:b")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert_eq!(text, "M:b\n");
     assert_eq!(srv.get("/retrieval/ping").await.text().await.unwrap(), "Pong");
     let (_, v) = srv.get_json("/retrieval/bpl/areWeArchivingPV?pv=M:a").await;

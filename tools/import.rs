@@ -50,11 +50,17 @@ fn map_stores(cfg: &Config, info: &mut PvTypeInfo, out: &mut Vec<String>) {
     for url in &info.data_stores {
         let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
         let param = |k: &str| {
-            query.split('&').find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
+            query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
         };
         let scheme = url.split("://").next().unwrap_or("");
         let name = param("name").unwrap_or("");
-        let tier = cfg.storage.tiers.iter().find(|t| t.name.eq_ignore_ascii_case(name));
+        let tier = cfg
+            .storage
+            .tiers
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(name));
         match (scheme, tier) {
             ("pb", Some(t)) => {
                 if let Some(g) = param("partitionGranularity") {
@@ -94,9 +100,14 @@ fn add_json(v: &Value, cfg: &Config, imp: &mut Imported, src: &str) {
             }
         }
         Value::Object(o) if o.contains_key("aliasName") => {
-            match (o.get("aliasName").and_then(|x| x.as_str()), o.get("srcPVName").and_then(|x| x.as_str())) {
+            match (
+                o.get("aliasName").and_then(|x| x.as_str()),
+                o.get("srcPVName").and_then(|x| x.as_str()),
+            ) {
                 (Some(a), Some(p)) => imp.aliases.push((a.to_string(), p.to_string())),
-                _ => imp.errors.push(format!("{src}: alias entry without aliasName/srcPVName")),
+                _ => imp
+                    .errors
+                    .push(format!("{src}: alias entry without aliasName/srcPVName")),
             }
         }
         Value::Object(_) => match PvTypeInfo::from_json(v) {
@@ -143,7 +154,10 @@ fn add_table(text: &str, cfg: &Config, imp: &mut Imported, src: &str) -> anyhow:
     let (pv_col, json_col, real_col) = (col("pvName"), col("typeInfoJSON"), col("realName"));
     for (i, rec) in rdr.records().enumerate() {
         let rec = rec.with_context(|| format!("{src}: row {}", i + 2))?;
-        let field = |c: Option<usize>| c.and_then(|c| rec.get(c)).map(|v| if tsv { mysql_unescape(v) } else { v.to_string() });
+        let field = |c: Option<usize>| {
+            c.and_then(|c| rec.get(c))
+                .map(|v| if tsv { mysql_unescape(v) } else { v.to_string() })
+        };
         if let Some(json) = field(json_col) {
             match serde_json::from_str::<Value>(&json) {
                 Ok(v) => add_json(&v, cfg, imp, &format!("{src} row {}", i + 2)),
@@ -152,7 +166,10 @@ fn add_table(text: &str, cfg: &Config, imp: &mut Imported, src: &str) -> anyhow:
         } else if let (Some(alias), Some(real)) = (field(pv_col), field(real_col)) {
             imp.aliases.push((alias, real));
         } else {
-            imp.errors.push(format!("{src} row {}: needs typeInfoJSON, or pvName and realName", i + 2));
+            imp.errors.push(format!(
+                "{src} row {}: needs typeInfoJSON, or pvName and realName",
+                i + 2
+            ));
         }
     }
     Ok(())
@@ -185,8 +202,12 @@ fn run() -> anyhow::Result<bool> {
     }
     if !args.dry_run {
         std::fs::create_dir_all(&cfg.storage.index_dir)?;
-        let kv = SledKv::open(&cfg.storage.index_dir)
-            .with_context(|| format!("opening {} (is strata serve running?)", cfg.storage.index_dir.display()))?;
+        let kv = SledKv::open(&cfg.storage.index_dir).with_context(|| {
+            format!(
+                "opening {} (is strata serve running?)",
+                cfg.storage.index_dir.display()
+            )
+        })?;
         let registry = Registry::open(&kv)?;
         for chunk in imp.infos.chunks(10_000) {
             registry.put_many(chunk)?;

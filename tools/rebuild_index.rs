@@ -111,8 +111,12 @@ fn run() -> anyhow::Result<bool> {
         return Ok(true);
     }
     std::fs::create_dir_all(&cfg.storage.index_dir)?;
-    let kv = SledKv::open(&cfg.storage.index_dir)
-        .with_context(|| format!("opening {} (is strata serve running?)", cfg.storage.index_dir.display()))?;
+    let kv = SledKv::open(&cfg.storage.index_dir).with_context(|| {
+        format!(
+            "opening {} (is strata serve running?)",
+            cfg.storage.index_dir.display()
+        )
+    })?;
     let index = Index::open(&kv)?;
     if args.verify {
         let drift = rebuild::verify(&cfg.storage, &index, &scan)?;
@@ -128,7 +132,14 @@ fn run() -> anyhow::Result<bool> {
         return Ok(drift.is_empty());
     }
     let registry = Registry::open(&kv)?;
-    let report = rebuild::apply(&cfg.storage, &index, &registry, &cfg.server.identity, scan, started)?;
+    let report = rebuild::apply(
+        &cfg.storage,
+        &index,
+        &registry,
+        &cfg.server.identity,
+        scan,
+        started,
+    )?;
     for pv in &report.registry_created {
         println!("registry: created paused record for {pv}");
     }

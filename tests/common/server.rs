@@ -34,7 +34,11 @@ impl TestServer {
         Self::start_with(dir, |_| {}).await
     }
 
-    pub async fn start_with_engine(dir: &Path, f: impl FnOnce(&mut Config), engine: Arc<dyn ArchiveEngine>) -> Self {
+    pub async fn start_with_engine(
+        dir: &Path,
+        f: impl FnOnce(&mut Config),
+        engine: Arc<dyn ArchiveEngine>,
+    ) -> Self {
         let mut cfg = Config::default();
         cfg.set_data_dir(dir);
         cfg.server.listen = "127.0.0.1:0".parse().unwrap();
@@ -95,7 +99,12 @@ impl TestServer {
     }
 
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-        let r = reqwest::Client::new().post(self.url(path)).json(body).send().await.unwrap();
+        let r = reqwest::Client::new()
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
         let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}"));
