@@ -44,21 +44,28 @@ async fn create(srv: &TestServer, pv: &str) -> Value {
 
 async fn create_running(srv: &TestServer, pv: &str) {
     create(srv, pv).await;
-    let (s, v) = srv.get_json(&format!("/mgmt/bpl/resumeArchivingPV?pv={pv}")).await;
+    let (s, v) = srv
+        .get_json(&format!("/mgmt/bpl/resumeArchivingPV?pv={pv}"))
+        .await;
     assert_eq!((s, &v["status"]), (200, &json!("ok")), "{v}");
 }
 
 async fn seed(srv: &TestServer, pv: &str, n: i64) {
     for i in 0..n {
         let s = ArchiverSample::at(T0 + i * 10, 0, SampleValue::Double(i as f64));
-        srv.store.append_event(pv, ArchDbType::ScalarDouble, &s).await.unwrap();
+        srv.store
+            .append_event(pv, ArchDbType::ScalarDouble, &s)
+            .await
+            .unwrap();
     }
     srv.store.flush_writes().await.unwrap();
 }
 
 /// `(name, values)` of getData.json.
 async fn data(srv: &TestServer, pv: &str) -> (u16, Option<(String, Vec<f64>)>) {
-    let r = srv.get(&format!("/retrieval/data/getData.json?pv={pv}&{RANGE}")).await;
+    let r = srv
+        .get(&format!("/retrieval/data/getData.json?pv={pv}&{RANGE}"))
+        .await;
     let status = r.status().as_u16();
     if status != 200 {
         return (status, None);
@@ -86,7 +93,10 @@ async fn archive_pv_get_forms_strip_val_and_record_pva() {
     let srv = TestServer::start(dir.path()).await;
     let (s, v) = srv.get_json("/mgmt/bpl/archivePV?pv=LC:one.VAL").await;
     assert_eq!(s, 200);
-    assert_eq!(v, json!([{"pvName": "LC:one", "status": "Archive request submitted"}]));
+    assert_eq!(
+        v,
+        json!([{"pvName": "LC:one", "status": "Archive request submitted"}])
+    );
     let (_, v) = srv.get_json("/mgmt/bpl/archivePV?pv=LC:one").await;
     assert_eq!(v, json!([{"pvName": "LC:one", "status": "Already submitted"}]));
 
@@ -104,7 +114,10 @@ async fn archive_pv_get_forms_strip_val_and_record_pva() {
     assert_eq!(two.sampling_method.as_deref(), Some("SCAN"));
     assert!(!two.use_pva);
     assert!(srv.registry.request("LC:three").unwrap().use_pva);
-    assert!(srv.registry.request("LC:one").is_some_and(|r| r.sampling_period.is_none()));
+    assert!(srv
+        .registry
+        .request("LC:one")
+        .is_some_and(|r| r.sampling_period.is_none()));
 
     // NullEngine: the requests wait in the workflow.
     assert_eq!(
@@ -112,7 +125,12 @@ async fn archive_pv_get_forms_strip_val_and_record_pva() {
         json!({"pvName": "LC:one", "status": "Initial sampling"})
     );
     let (_, never) = srv.get_json("/mgmt/bpl/getNeverConnectedPVs").await;
-    let names: HashSet<&str> = never.as_array().unwrap().iter().map(|r| r["pvName"].as_str().unwrap()).collect();
+    let names: HashSet<&str> = never
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["pvName"].as_str().unwrap())
+        .collect();
     assert_eq!(names, HashSet::from(["LC:one", "LC:two", "LC:three"]));
 }
 
@@ -125,23 +143,41 @@ async fn archive_pv_post_bodies_carry_per_pv_parameters() {
         {"pv": "LC:b.VAL", "samplingperiod": 3},
         {"pv": "pva://LC:c"}
     ]);
-    let (s, v) = srv.post_json("/mgmt/bpl/archivePV?samplingmethod=MONITOR", &body).await;
+    let (s, v) = srv
+        .post_json("/mgmt/bpl/archivePV?samplingmethod=MONITOR", &body)
+        .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v.as_array().unwrap().len(), 3);
-    assert_eq!(v[1], json!({"pvName": "LC:b", "status": "Archive request submitted"}));
+    assert_eq!(
+        v[1],
+        json!({"pvName": "LC:b", "status": "Archive request submitted"})
+    );
     let a = srv.registry.request("LC:a").unwrap();
     assert_eq!(
-        (a.sampling_period, a.sampling_method.as_deref(), a.policy.as_deref()),
+        (
+            a.sampling_period,
+            a.sampling_method.as_deref(),
+            a.policy.as_deref()
+        ),
         (Some(0.5), Some("SCAN"), Some("Slow"))
     );
     let b = srv.registry.request("LC:b").unwrap();
-    assert_eq!((b.sampling_period, b.sampling_method.as_deref()), (Some(3.0), Some("MONITOR")));
+    assert_eq!(
+        (b.sampling_period, b.sampling_method.as_deref()),
+        (Some(3.0), Some("MONITOR"))
+    );
     assert!(srv.registry.request("LC:c").unwrap().use_pva);
 
     let (s, v) = post(&srv, "/mgmt/bpl/archivePV", "text/plain", "LC:d\n\nLC:e\n").await;
     assert_eq!(s, 200);
     assert_eq!(v.as_array().unwrap().len(), 2);
-    let (s, v) = post(&srv, "/mgmt/bpl/archivePV", "application/x-www-form-urlencoded", "pv=LC:f,LC:g").await;
+    let (s, v) = post(
+        &srv,
+        "/mgmt/bpl/archivePV",
+        "application/x-www-form-urlencoded",
+        "pv=LC:f,LC:g",
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(v[1]["pvName"], "LC:g");
 }
@@ -174,9 +210,21 @@ async fn archive_pv_rejects_bad_input_without_partial_submission() {
     assert!(srv.registry.requests().is_empty());
     let (s, v) = post(&srv, "/mgmt/bpl/archivePV", "application/json", "[{\"pv\": ").await;
     assert_eq!(s, 400, "{v}");
-    let (s, _) = post(&srv, "/mgmt/bpl/archivePV", "application/json", "{\"pv\": \"LC:y\"}").await;
+    let (s, _) = post(
+        &srv,
+        "/mgmt/bpl/archivePV",
+        "application/json",
+        "{\"pv\": \"LC:y\"}",
+    )
+    .await;
     assert_eq!(s, 400);
-    let (s, _) = post(&srv, "/mgmt/bpl/archivePV", "application/json", "[{\"samplingperiod\": 1}]").await;
+    let (s, _) = post(
+        &srv,
+        "/mgmt/bpl/archivePV",
+        "application/json",
+        "[{\"samplingperiod\": 1}]",
+    )
+    .await;
     assert_eq!(s, 400);
 }
 
@@ -211,17 +259,26 @@ async fn pause_and_resume_report_per_pv_and_resolve_aliases() {
     // No engine channel: the record is assigned but not reported by an engine.
     assert_eq!(status_of(&srv, "LC:p1").await["status"], "Appliance assigned");
     let (_, v) = srv.get_json("/mgmt/bpl/resumeArchivingPV?pv=LC:p1").await;
-    assert_eq!(v, json!({"pvName": "LC:p1", "validation": "PV LC:p1 is not paused"}));
+    assert_eq!(
+        v,
+        json!({"pvName": "LC:p1", "validation": "PV LC:p1 is not paused"})
+    );
 
-    srv.get_json("/mgmt/bpl/addAlias?pv=LC:p1&aliasname=LC:p1alias").await;
+    srv.get_json("/mgmt/bpl/addAlias?pv=LC:p1&aliasname=LC:p1alias")
+        .await;
     let (_, v) = srv.get_json("/mgmt/bpl/pauseArchivingPV?pv=LC:p1alias").await;
     assert_eq!(v, json!({"pvName": "LC:p1", "status": "ok"}));
     assert!(srv.registry.get("LC:p1").unwrap().unwrap().paused);
     let (_, v) = srv.get_json("/mgmt/bpl/pauseArchivingPV?pv=LC:p1").await;
-    assert_eq!(v, json!({"pvName": "LC:p1", "validation": "PV LC:p1 is already paused"}));
+    assert_eq!(
+        v,
+        json!({"pvName": "LC:p1", "validation": "PV LC:p1 is already paused"})
+    );
 
     create(&srv, "LC:p2").await;
-    let (s, v) = srv.get_json("/mgmt/bpl/resumeArchivingPV?pv=LC:p1,LC:p2,LC:nope").await;
+    let (s, v) = srv
+        .get_json("/mgmt/bpl/resumeArchivingPV?pv=LC:p1,LC:p2,LC:nope")
+        .await;
     assert_eq!(s, 200);
     let arr = v.as_array().unwrap();
     assert_eq!(arr.len(), 3);
@@ -230,14 +287,25 @@ async fn pause_and_resume_report_per_pv_and_resolve_aliases() {
     assert_eq!(arr[2]["pvName"], "LC:nope");
     assert!(arr[2]["validation"].is_string());
     // POST bodies: JSON array and text lines.
-    let (s, v) = srv.post_json("/mgmt/bpl/pauseArchivingPV", &json!(["LC:p1", "LC:p2"])).await;
+    let (s, v) = srv
+        .post_json("/mgmt/bpl/pauseArchivingPV", &json!(["LC:p1", "LC:p2"]))
+        .await;
     assert_eq!(s, 200);
-    assert_eq!(v, json!([{"pvName": "LC:p1", "status": "ok"}, {"pvName": "LC:p2", "status": "ok"}]));
+    assert_eq!(
+        v,
+        json!([{"pvName": "LC:p1", "status": "ok"}, {"pvName": "LC:p2", "status": "ok"}])
+    );
     let (_, v) = post(&srv, "/mgmt/bpl/resumeArchivingPV", "text/plain", "LC:p2\n").await;
     assert_eq!(v, json!({"pvName": "LC:p2", "status": "ok"}));
     let (s, _) = srv.get_json("/mgmt/bpl/pauseArchivingPV").await;
     assert_eq!(s, 400);
-    let (s, _) = post(&srv, "/mgmt/bpl/pauseArchivingPV", "application/json", "[\"LC:p1\"").await;
+    let (s, _) = post(
+        &srv,
+        "/mgmt/bpl/pauseArchivingPV",
+        "application/json",
+        "[\"LC:p1\"",
+    )
+    .await;
     assert_eq!(s, 400);
 }
 
@@ -299,7 +367,10 @@ async fn abort_archiving_pv_drops_pending_requests_only() {
     srv.get_json("/mgmt/bpl/archivePV?pv=LC:never").await;
     let (s, v) = srv.get_json("/mgmt/bpl/abortArchivingPV?pv=LC:never.VAL").await;
     assert_eq!(s, 200);
-    assert_eq!(v, json!({"status": "ok", "desc": "Aborted request for archiving PV LC:never"}));
+    assert_eq!(
+        v,
+        json!({"status": "ok", "desc": "Aborted request for archiving PV LC:never"})
+    );
     assert_eq!(status_of(&srv, "LC:never").await["status"], "Not being archived");
     let (_, v) = srv.get_json("/mgmt/bpl/abortArchivingPV?pv=LC:never").await;
     assert_eq!(v["status"], "no");
@@ -319,10 +390,13 @@ async fn rename_pv_moves_data_and_record_and_refuses_conflicts() {
     let srv = TestServer::start(dir.path()).await;
     create(&srv, "LC:old").await;
     seed(&srv, "LC:old", 6).await;
-    srv.get_json("/mgmt/bpl/addAlias?pv=LC:old&aliasname=LC:nick").await;
+    srv.get_json("/mgmt/bpl/addAlias?pv=LC:old&aliasname=LC:nick")
+        .await;
     create(&srv, "LC:taken").await;
 
-    let (s, v) = srv.get_json("/mgmt/bpl/renamePV?pv=LC:old&newname=LC:taken").await;
+    let (s, v) = srv
+        .get_json("/mgmt/bpl/renamePV?pv=LC:old&newname=LC:taken")
+        .await;
     assert_eq!(s, 200);
     assert!(v["validation"].as_str().unwrap().contains("LC:taken"), "{v}");
     assert!(v.get("status").is_none());
@@ -332,7 +406,9 @@ async fn rename_pv_moves_data_and_record_and_refuses_conflicts() {
     assert_eq!(s, 400);
     let (s, _) = srv.get_json("/mgmt/bpl/renamePV?pv=LC:ghost&newname=LC:x").await;
     assert_eq!(s, 404);
-    let (s, _) = srv.get_json("/mgmt/bpl/renamePV?pv=LC:old&newname=bad%20name").await;
+    let (s, _) = srv
+        .get_json("/mgmt/bpl/renamePV?pv=LC:old&newname=bad%20name")
+        .await;
     assert_eq!(s, 400);
 
     // Running PVs must be paused first.
@@ -343,16 +419,25 @@ async fn rename_pv_moves_data_and_record_and_refuses_conflicts() {
 
     let (s, v) = srv.get_json("/mgmt/bpl/renamePV?pv=LC:old&newname=LC:new").await;
     assert_eq!(s, 200);
-    assert_eq!(v, json!({"status": "ok", "desc": "Successfully renamed PV LC:old to LC:new"}));
+    assert_eq!(
+        v,
+        json!({"status": "ok", "desc": "Successfully renamed PV LC:old to LC:new"})
+    );
     let (s, _) = srv.get_json("/mgmt/bpl/getPVTypeInfo?pv=LC:old").await;
     assert_eq!(s, 404);
     assert_eq!(data(&srv, "LC:old").await.0, 404);
     let (s, info) = srv.get_json("/mgmt/bpl/getPVTypeInfo?pv=LC:new").await;
     assert_eq!(s, 200);
-    assert_eq!((&info["pvName"], &info["paused"]), (&json!("LC:new"), &json!("true")));
+    assert_eq!(
+        (&info["pvName"], &info["paused"]),
+        (&json!("LC:new"), &json!("true"))
+    );
     let (s, got) = data(&srv, "LC:new").await;
     assert_eq!(s, 200);
-    assert_eq!(got.unwrap(), ("LC:new".to_string(), vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]));
+    assert_eq!(
+        got.unwrap(),
+        ("LC:new".to_string(), vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    );
     // Aliases follow the PV.
     let (_, aliases) = srv.get_json("/mgmt/bpl/getAllAliases").await;
     assert_eq!(aliases, json!([{"aliasName": "LC:nick", "srcPVName": "LC:new"}]));
@@ -371,7 +456,10 @@ async fn change_archival_parameters_and_meta_fields() {
     assert_eq!(s, 200);
     assert_eq!(v["status"], "ok");
     let (_, info) = srv.get_json("/mgmt/bpl/getPVTypeInfo?pv=LC:c").await;
-    assert_eq!((&info["samplingPeriod"], &info["samplingMethod"]), (&json!("5.0"), &json!("SCAN")));
+    assert_eq!(
+        (&info["samplingPeriod"], &info["samplingMethod"]),
+        (&json!("5.0"), &json!("SCAN"))
+    );
     for (q, want) in [
         ("pv=LC:c", 400),
         ("samplingperiod=2", 400),
@@ -380,7 +468,9 @@ async fn change_archival_parameters_and_meta_fields() {
         ("pv=LC:c&samplingperiod=2&samplingmethod=OFTEN", 400),
         ("pv=LC:missing&samplingperiod=2", 404),
     ] {
-        let (s, v) = srv.get_json(&format!("/mgmt/bpl/changeArchivalParameters?{q}")).await;
+        let (s, v) = srv
+            .get_json(&format!("/mgmt/bpl/changeArchivalParameters?{q}"))
+            .await;
         assert_eq!(s, want, "{q}: {v}");
     }
     let (_, info) = srv.get_json("/mgmt/bpl/getPVTypeInfo?pv=LC:c").await;
@@ -388,21 +478,34 @@ async fn change_archival_parameters_and_meta_fields() {
 
     // modifyMetaFields: paused only; add, remove, clear (repeatable command).
     let (s, v) = srv
-        .get_json("/mgmt/bpl/modifyMetaFields?pv=LC:c&command=add,HIHI,LOLO&command=add,DESC&command=remove,LOLO")
+        .get_json(
+            "/mgmt/bpl/modifyMetaFields?pv=LC:c&command=add,HIHI,LOLO&command=add,DESC&command=remove,LOLO",
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["archiveFields"], json!(["HIHI", "DESC"]));
-    assert_eq!(srv.registry.get("LC:c").unwrap().unwrap().archive_fields, vec!["HIHI", "DESC"]);
-    let (_, v) = srv.get_json("/mgmt/bpl/modifyMetaFields?pv=LC:c&command=clear").await;
+    assert_eq!(
+        srv.registry.get("LC:c").unwrap().unwrap().archive_fields,
+        vec!["HIHI", "DESC"]
+    );
+    let (_, v) = srv
+        .get_json("/mgmt/bpl/modifyMetaFields?pv=LC:c&command=clear")
+        .await;
     assert_eq!(v["archiveFields"], json!([]));
-    let (s, _) = srv.get_json("/mgmt/bpl/modifyMetaFields?pv=LC:c&command=zap").await;
+    let (s, _) = srv
+        .get_json("/mgmt/bpl/modifyMetaFields?pv=LC:c&command=zap")
+        .await;
     assert_eq!(s, 400);
     let (s, _) = srv.get_json("/mgmt/bpl/modifyMetaFields?pv=LC:c").await;
     assert_eq!(s, 400);
-    let (s, _) = srv.get_json("/mgmt/bpl/modifyMetaFields?pv=LC:zz&command=clear").await;
+    let (s, _) = srv
+        .get_json("/mgmt/bpl/modifyMetaFields?pv=LC:zz&command=clear")
+        .await;
     assert_eq!(s, 404);
     srv.get_json("/mgmt/bpl/resumeArchivingPV?pv=LC:c").await;
-    let (s, v) = srv.get_json("/mgmt/bpl/modifyMetaFields?pv=LC:c&command=add,HIGH").await;
+    let (s, v) = srv
+        .get_json("/mgmt/bpl/modifyMetaFields?pv=LC:c&command=add,HIGH")
+        .await;
     assert_eq!(s, 200);
     assert!(v["validation"].as_str().unwrap().contains("paused"), "{v}");
 }
@@ -483,7 +586,9 @@ async fn resume_starts_and_pause_stops_the_engine_channel() {
     assert_eq!(status_of(&srv, "LC:run").await["status"], "Paused");
     // Changing parameters of a running PV restarts its channel.
     srv.get_json("/mgmt/bpl/resumeArchivingPV?pv=LC:run").await;
-    let (s, _) = srv.get_json("/mgmt/bpl/changeArchivalParameters?pv=LC:run&samplingperiod=2").await;
+    let (s, _) = srv
+        .get_json("/mgmt/bpl/changeArchivalParameters?pv=LC:run&samplingperiod=2")
+        .await;
     assert_eq!(s, 200);
     assert!(engine.status("LC:run").is_some());
     let (_, st) = srv.get_json("/mgmt/bpl/getPVStatus?pv=LC:run").await;
