@@ -17,6 +17,8 @@ pub struct MergedStream {
     pending: Option<ArchiverSample>,
     desc: EventStreamDesc,
     bad: u32,
+    /// Time of the newest sample passed through without checks (steady state).
+    steady_last: Option<std::time::SystemTime>,
     /// Lines skipped because they could not be decoded.
     pub skipped: u64,
 }
@@ -33,6 +35,7 @@ impl MergedStream {
             pending: None,
             desc,
             bad: 0,
+            steady_last: None,
             skipped: 0,
         }
     }
@@ -66,6 +69,9 @@ impl EventStream for MergedStream {
             match src.next_into(out) {
                 Ok(true) => self.bad = 0,
                 Ok(false) => {
+                    if let Some(t) = self.steady_last.take() {
+                        self.merge.emitted(Timestamp::from_system_time(t));
+                    }
                     self.merge.end_source();
                     self.idx += 1;
                     continue;
@@ -82,6 +88,12 @@ impl EventStream for MergedStream {
                     }
                     continue;
                 }
+            }
+            if self.merge.steady() {
+                // The rest of this source passes unchecked; only its newest
+                // time matters (for the next source's de-duplication).
+                self.steady_last = Some(out.timestamp);
+                return Ok(true);
             }
             match self.merge.offer(out.ts()) {
                 Verdict::Skip => continue,
