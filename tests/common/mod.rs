@@ -25,3 +25,4 @@ pub fn expected(folder: &str) -> serde_json::Value {
 }
 pub mod server;
 pub mod store;
+pub mod process;
