@@ -24,7 +24,12 @@ fn write(root: &Path, pv: &str, g: PartitionGranularity, times: &[i64]) -> Vec<(
         let mut ap = Appender::open(&target, None).unwrap();
         let v = (t % 10_000) as f64 / 7.0;
         let mut raw = Vec::new();
-        encode_sample(&ArchiverSample::at(t, 0, SampleValue::Double(v)), year_of(t), &mut raw).unwrap();
+        encode_sample(
+            &ArchiverSample::at(t, 0, SampleValue::Double(v)),
+            year_of(t),
+            &mut raw,
+        )
+        .unwrap();
         let mut line = Vec::new();
         escape_into(&raw, &mut line);
         line.push(b'\n');
@@ -47,7 +52,10 @@ fn build_tree(data: &Path) -> Tree {
     expected.insert("TST:sig-1", write(&data.join("sts"), "TST:sig-1", Hour, &hours));
     // Day partitions across two years (MTS), `{}` in the name.
     let days: Vec<i64> = (0..4).map(|k| Y2024 - 86_400 - 3600 + k * 43_200).collect();
-    expected.insert("LN-AM{RadMon:2}DoseRate-I", write(&data.join("mts"), "LN-AM{RadMon:2}DoseRate-I", Day, &days));
+    expected.insert(
+        "LN-AM{RadMon:2}DoseRate-I",
+        write(&data.join("mts"), "LN-AM{RadMon:2}DoseRate-I", Day, &days),
+    );
     // Year partitions (LTS), plus the real Java file of that PV for 2014.
     let years = [Y2024 - 100 * 86_400, Y2024 + 100 * 86_400];
     expected.insert("X:year:pv", write(&data.join("lts"), "X:year:pv", Year, &years));
@@ -63,14 +71,23 @@ fn build_tree(data: &Path) -> Tree {
     assert_eq!(trunc.len(), 2);
     let tpath = data.join("sts/BAD/trunc:2024_01_01_00.pb");
     let len = std::fs::metadata(&tpath).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&tpath).unwrap().set_len(len - 4).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&tpath)
+        .unwrap()
+        .set_len(len - 4)
+        .unwrap();
     let gpath = data.join("sts/BAD/garbage:2024_01_01_00.pb");
     std::fs::write(&gpath, b"\xff\xfe this is not a PlainPB file\n\x01\x02\n").unwrap();
     let epath = data.join("sts/BAD/empty:2024_01_01_00.pb");
     std::fs::write(&epath, b"").unwrap();
     Tree {
         expected,
-        bad: vec!["trunc:2024_01_01_00.pb".into(), "garbage:2024_01_01_00.pb".into(), "empty:2024_01_01_00.pb".into()],
+        bad: vec![
+            "trunc:2024_01_01_00.pb".into(),
+            "garbage:2024_01_01_00.pb".into(),
+            "empty:2024_01_01_00.pb".into(),
+        ],
     }
 }
 
@@ -89,10 +106,17 @@ async fn answers(base: &str, tree: &Tree) -> Value {
     let mut out = serde_json::Map::new();
     for pv in tree.expected.keys() {
         let q = format!("pv={}&from=2010-01-01T00:00:00Z&to=2025-01-01T00:00:00Z", enc(pv));
-        out.insert(format!("data {pv}"), get(base, &format!("/retrieval/data/getData.json?{q}")).await);
+        out.insert(
+            format!("data {pv}"),
+            get(base, &format!("/retrieval/data/getData.json?{q}")).await,
+        );
         out.insert(
             format!("stores {pv}"),
-            get(base, &format!("/mgmt/bpl/getStoresForPV?pv={}&counts=true", enc(pv))).await,
+            get(
+                base,
+                &format!("/mgmt/bpl/getStoresForPV?pv={}&counts=true", enc(pv)),
+            )
+            .await,
         );
         let mut ti = get(base, &format!("/mgmt/bpl/getPVTypeInfo?pv={}", enc(pv))).await;
         let o = ti.as_object_mut().unwrap();
@@ -101,7 +125,9 @@ async fn answers(base: &str, tree: &Tree) -> Value {
         out.insert(format!("typeinfo {pv}"), ti);
     }
     let mut m = get(base, "/mgmt/bpl/getApplianceMetrics").await;
-    m[0].as_object_mut().unwrap().retain(|k, _| k.contains("Files") || k.contains("Bytes") || k == "pvCount");
+    m[0].as_object_mut()
+        .unwrap()
+        .retain(|k, _| k.contains("Files") || k.contains("Bytes") || k == "pvCount");
     out.insert("metrics".into(), m);
     out.insert("all".into(), get(base, "/mgmt/bpl/getAllPVs").await);
     Value::Object(out)
@@ -117,7 +143,11 @@ async fn rebuild_serve_verify_and_recover() {
     let (code, out, err) = run_tool(REBUILD, &["--data", d]);
     assert_eq!(code, 0, "{out}\n{err}");
     for bad in &tree.bad {
-        assert!(out.lines().any(|l| l.starts_with("problem:") && l.contains(bad.as_str())), "{bad} not reported:\n{out}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("problem:") && l.contains(bad.as_str())),
+            "{bad} not reported:\n{out}"
+        );
     }
     assert!(out.contains("byte offset"), "{out}");
     assert!(out.contains("rebuilt: 3 PVs, 8 files"), "{out}");
@@ -140,7 +170,10 @@ async fn rebuild_serve_verify_and_recover() {
             .collect();
         assert_eq!(&got, samples, "{pv}");
         let ti = get(&srv.base, &format!("/mgmt/bpl/getPVTypeInfo?pv={}", enc(pv))).await;
-        assert_eq!(ti["paused"], "true", "{pv}: PVs found on disk are registered paused");
+        assert_eq!(
+            ti["paused"], "true",
+            "{pv}: PVs found on disk are registered paused"
+        );
         assert_eq!(ti["DBRType"], "DBR_SCALAR_DOUBLE");
     }
     // Per-PV counts and whole-appliance totals.
@@ -156,7 +189,14 @@ async fn rebuild_serve_verify_and_recover() {
         }
         (n, b)
     };
-    let st = get(&srv.base, &format!("/mgmt/bpl/getStoresForPV?pv={}&counts=true", enc("LN-AM{RadMon:2}DoseRate-I"))).await;
+    let st = get(
+        &srv.base,
+        &format!(
+            "/mgmt/bpl/getStoresForPV?pv={}&counts=true",
+            enc("LN-AM{RadMon:2}DoseRate-I")
+        ),
+    )
+    .await;
     let (n, b) = files_bytes("mts", "/LN/");
     assert_eq!(st["MTS"]["files"], n.to_string());
     assert_eq!(st["MTS"]["bytes"], b.to_string());
@@ -175,9 +215,18 @@ async fn rebuild_serve_verify_and_recover() {
     std::fs::remove_file(data.join("lts/X/year/pv:2024.pb")).unwrap();
     let (code, out, _) = run_tool(REBUILD, &["--data", d, "--verify"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.lines().any(|l| l.starts_with("drift:") && l.contains("pv:2024.pb")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("drift:") && l.contains("pv:2024.pb")),
+        "{out}"
+    );
     // Put it back (rewrite the same sample) for the recovery check.
-    write(&data.join("lts"), "X:year:pv", PartitionGranularity::Year, &[Y2024 + 100 * 86_400]);
+    write(
+        &data.join("lts"),
+        "X:year:pv",
+        PartitionGranularity::Year,
+        &[Y2024 + 100 * 86_400],
+    );
     let (code, out, _) = run_tool(REBUILD, &["--data", d, "--verify"]);
     assert_eq!(code, 0, "{out}");
 

@@ -323,6 +323,41 @@ impl Index {
         Ok(summarize(key, all.values()))
     }
 
+    /// Replaces the whole index with `parts` `(pv, tier, key, record)`,
+    /// computing summaries and totals in memory (rebuilds). Partitions of one
+    /// `(pv, tier)` must not repeat a start.
+    pub fn load_fresh(&self, parts: &[(String, u8, String, PartitionEntry)]) -> Result<(), IndexError> {
+        let _guard = self.lock();
+        self.tree.clear()?;
+        let mut groups: BTreeMap<(&str, u8), (&str, Vec<&PartitionEntry>)> = BTreeMap::new();
+        for (pv, tier, key, e) in parts {
+            groups.entry((pv.as_str(), *tier)).or_insert_with(|| (key.as_str(), Vec::new())).1.push(e);
+        }
+        let mut totals: HashMap<u8, TierTotals> = HashMap::new();
+        let mut batch = Batch::new();
+        for ((pv, tier), (key, mut es)) in groups {
+            es.sort_by_key(|e| e.start);
+            for e in &es {
+                batch.put(keys::partition(pv, tier, e.start), encode(*e));
+            }
+            let sum = summarize(key, es.iter().copied());
+            let t = totals.entry(tier).or_default();
+            t.files += sum.files;
+            t.bytes += sum.bytes;
+            batch.put(keys::summary(pv, tier), encode(&sum));
+            if batch.len() >= 50_000 {
+                self.tree.apply_batch(&batch)?;
+                batch = Batch::new();
+            }
+        }
+        for (tier, t) in totals {
+            batch.put(keys::totals(tier).to_vec(), encode(&t));
+        }
+        self.tree.apply_batch(&batch)?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
     /// Removes everything (used before a rebuild).
     pub fn clear(&self) -> Result<(), IndexError> {
         let _guard = self.lock();

@@ -116,6 +116,9 @@ pub struct FileInfo {
     pub good_len: u64,
     /// Offset of trailing bytes that are not a complete parseable line.
     pub damaged_tail: Option<u64>,
+    /// Sample lines before `good_len`, when the file was small enough to be
+    /// read whole.
+    pub lines: Option<u64>,
 }
 
 /// An open PlainPB file.
@@ -256,7 +259,7 @@ impl PbFile {
     pub fn count_lines(&self, upto: u64) -> Result<u64, Error> {
         let upto = upto.min(self.len);
         let mut at = self.data_start;
-        let mut buf = vec![0u8; 1 << 20];
+        let mut buf = vec![0u8; (upto.saturating_sub(at) as usize).min(1 << 20)];
         let mut n = 0u64;
         while at < upto {
             let want = ((upto - at) as usize).min(buf.len());
@@ -316,6 +319,12 @@ impl PbFile {
             first = None;
         }
         let damaged_tail = (good_len < self.len).then_some(good_len);
+        let lines = match &bytes {
+            Bytes::Mem(v) => Some(
+                memchr::memchr_iter(NEWLINE, &v[self.data_start as usize..good_len as usize]).count() as u64,
+            ),
+            Bytes::File { .. } => None,
+        };
         Ok(FileInfo {
             header: self.header.clone(),
             desc: self.desc.clone(),
@@ -326,6 +335,7 @@ impl PbFile {
             last_line,
             good_len,
             damaged_tail,
+            lines,
         })
     }
 

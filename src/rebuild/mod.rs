@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use crate::index::entry::to_ts;
-use crate::index::{Change, Index, PartitionEntry};
+use crate::index::{Index, PartitionEntry};
 use crate::plainpb::{split_file_name, PbFile, PB_EXTENSION};
 use crate::registry::{PvTypeInfo, Registry};
 use crate::storage::{StorageConfig, TierConfig};
@@ -154,7 +154,9 @@ fn examine(tier_no: u8, tier: &TierConfig, path: &Path) -> Result<Found, Problem
             ),
         ));
     }
-    let (samples, exact) = if len <= COUNT_LIMIT {
+    let (samples, exact) = if let Some(n) = info.lines {
+        (n, true)
+    } else if len <= COUNT_LIMIT {
         (
             pb.count_lines(info.good_len)
                 .map_err(|e| problem(None, e.to_string()))?,
@@ -256,30 +258,19 @@ pub fn apply(
     scan: Scan,
     started: Instant,
 ) -> Result<RebuildReport, anyhow::Error> {
-    index.clear()?;
     let mut report = RebuildReport::default();
     let mut per_pv: BTreeMap<String, Vec<&Found>> = BTreeMap::new();
     for f in &scan.found {
         per_pv.entry(f.pv.clone()).or_default().push(f);
     }
-    let mut changes = Vec::new();
+    let mut parts = Vec::with_capacity(scan.found.len());
     for f in &scan.found {
         report.files += 1;
         report.bytes += f.entry.bytes;
         report.samples += f.entry.samples;
-        changes.push(Change::Upsert {
-            pv: f.pv.clone(),
-            tier: f.tier,
-            key: f.key.clone(),
-            entry: f.entry.clone(),
-        });
-        if changes.len() >= 20_000 {
-            index.apply(&changes)?;
-            changes.clear();
-        }
+        parts.push((f.pv.clone(), f.tier, f.key.clone(), f.entry.clone()));
     }
-    index.apply(&changes)?;
-    index.flush()?;
+    index.load_fresh(&parts)?;
     report.pvs = per_pv.len();
     let urls: Vec<String> = cfg
         .tiers
