@@ -324,34 +324,65 @@ impl Index {
     }
 
     /// Replaces the whole index with `parts` `(pv, tier, key, record)`,
-    /// computing summaries and totals in memory (rebuilds). Partitions of one
-    /// `(pv, tier)` must not repeat a start.
+    /// computing summaries and totals in memory (rebuilds). Only the
+    /// differences are written, so re-running a rebuild over an unchanged
+    /// tree writes nothing. Journals and intents are dropped (the files are
+    /// the truth). Partitions of one `(pv, tier)` must not repeat a start.
     pub fn load_fresh(&self, parts: &[(String, u8, String, PartitionEntry)]) -> Result<(), IndexError> {
         let _guard = self.lock();
-        self.tree.clear()?;
         let mut groups: BTreeMap<(&str, u8), (&str, Vec<&PartitionEntry>)> = BTreeMap::new();
         for (pv, tier, key, e) in parts {
             groups.entry((pv.as_str(), *tier)).or_insert_with(|| (key.as_str(), Vec::new())).1.push(e);
         }
+        let mut desired: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         let mut totals: HashMap<u8, TierTotals> = HashMap::new();
-        let mut batch = Batch::new();
         for ((pv, tier), (key, mut es)) in groups {
             es.sort_by_key(|e| e.start);
             for e in &es {
-                batch.put(keys::partition(pv, tier, e.start), encode(*e));
+                desired.insert(keys::partition(pv, tier, e.start), encode(*e));
             }
             let sum = summarize(key, es.iter().copied());
             let t = totals.entry(tier).or_default();
             t.files += sum.files;
             t.bytes += sum.bytes;
-            batch.put(keys::summary(pv, tier), encode(&sum));
+            desired.insert(keys::summary(pv, tier), encode(&sum));
+        }
+        for (tier, t) in totals {
+            desired.insert(keys::totals(tier).to_vec(), encode(&t));
+        }
+        // Merge-join the current tree (key order) with the desired content.
+        let mut batch = Batch::new();
+        let mut want = desired.iter().peekable();
+        for item in self.tree.scan_prefix(b"") {
+            let (k, v) = item?;
+            while let Some((dk, dv)) = want.peek() {
+                if dk.as_slice() < k.as_slice() {
+                    batch.put((*dk).clone(), (*dv).clone());
+                    want.next();
+                } else {
+                    break;
+                }
+            }
+            match want.peek() {
+                Some((dk, dv)) if dk.as_slice() == k.as_slice() => {
+                    if dv.as_slice() != v.as_slice() {
+                        batch.put(k, (*dv).clone());
+                    }
+                    want.next();
+                }
+                _ => batch.delete(k),
+            }
             if batch.len() >= 50_000 {
                 self.tree.apply_batch(&batch)?;
                 batch = Batch::new();
             }
         }
-        for (tier, t) in totals {
-            batch.put(keys::totals(tier).to_vec(), encode(&t));
+        for (dk, dv) in want {
+            batch.put(dk.clone(), dv.clone());
+            if batch.len() >= 50_000 {
+                self.tree.apply_batch(&batch)?;
+                batch = Batch::new();
+            }
         }
         self.tree.apply_batch(&batch)?;
         self.tree.flush()?;

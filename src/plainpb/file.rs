@@ -26,7 +26,7 @@ const MAX_BACKTRACK: usize = 1000;
 
 /// Random access to a file's bytes, in memory for small files.
 enum Bytes<'f> {
-    Mem(Vec<u8>),
+    Mem(&'f [u8]),
     File { file: &'f File, len: u64 },
 }
 
@@ -130,6 +130,8 @@ pub struct PbFile {
     desc: EventStreamDesc,
     data_start: u64,
     year_start: i64,
+    /// The whole file, for files up to `SMALL_FILE` bytes (read once at open).
+    mem: Option<Vec<u8>>,
 }
 
 impl PbFile {
@@ -149,7 +151,17 @@ impl PbFile {
         if len == 0 {
             return Err(bad("empty file".into()));
         }
-        let bytes = Bytes::File { file: &file, len };
+        let mem = if len <= SMALL_FILE {
+            let mut v = vec![0u8; len as usize];
+            file.read_exact_at(&mut v, 0).map_err(|e| Error::io("read", path, e))?;
+            Some(v)
+        } else {
+            None
+        };
+        let bytes = match &mem {
+            Some(v) => Bytes::Mem(v),
+            None => Bytes::File { file: &file, len },
+        };
         let nl = bytes
             .newline_after(0)
             .map_err(|e| Error::io("read", path, e))?
@@ -162,6 +174,7 @@ impl PbFile {
             .to_desc()
             .ok_or_else(|| bad(format!("unknown payload type {}", header.r#type)))?;
         let year_start = year_start(header.year);
+        drop(bytes);
         Ok(PbFile {
             path: path.to_path_buf(),
             file,
@@ -170,6 +183,7 @@ impl PbFile {
             desc,
             data_start: nl + 1,
             year_start,
+            mem,
         })
     }
 
@@ -204,11 +218,7 @@ impl PbFile {
     }
 
     fn bytes(&self) -> Result<Bytes<'_>, Error> {
-        if self.len <= SMALL_FILE {
-            let mut v = vec![0u8; self.len as usize];
-            self.file
-                .read_exact_at(&mut v, 0)
-                .map_err(|e| Error::io("read", &self.path, e))?;
+        if let Some(v) = &self.mem {
             Ok(Bytes::Mem(v))
         } else {
             Ok(Bytes::File {
