@@ -88,6 +88,7 @@ async fn serve(dir: &Path) -> Server {
             store: store.clone(),
             registry: registry.clone(),
             cfg: cfg.retrieval.clone(),
+            engine: None,
         },
         store,
         registry,

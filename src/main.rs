@@ -35,6 +35,10 @@ enum Command {
         /// Listen address, e.g. 127.0.0.1:17665; overrides the config.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Also run an in-process Channel Access server on 127.0.0.1 with
+        /// simulated PVs (strata:demo:*) and archive them.
+        #[arg(long)]
+        demo: bool,
     },
     /// Check a configuration file and print the effective configuration.
     CheckConfig {
@@ -59,7 +63,60 @@ fn load_config(path: Option<&PathBuf>, data: Option<&PathBuf>) -> anyhow::Result
     Ok(cfg)
 }
 
-async fn serve(cfg: Config) -> anyhow::Result<()> {
+/// Loopback-only Channel Access defaults for variables the operator did not
+/// set (read by the CA client and server when they start).
+fn ca_loopback_env(demo: bool) {
+    let mut defaults = vec![("EPICS_CA_MAX_SEARCH_PERIOD", "60")];
+    if demo {
+        defaults.extend([
+            ("EPICS_CA_AUTO_ADDR_LIST", "NO"),
+            ("EPICS_CAS_INTF_ADDR_LIST", "127.0.0.1"),
+            ("EPICS_CAS_AUTO_BEACON_ADDR_LIST", "NO"),
+            ("EPICS_CAS_BEACON_ADDR_LIST", "127.0.0.1"),
+            // strata's own SIGTERM handling flushes and exits first.
+            ("EPICS_CAS_DRAIN_GRACE_SECS", "10"),
+        ]);
+    }
+    for (k, v) in defaults {
+        if std::env::var_os(k).is_none() {
+            std::env::set_var(k, v);
+        }
+    }
+}
+
+/// Starts the CA engine (and the demo server); `None` when CA is unavailable.
+async fn start_engine(
+    cfg: &Config,
+    store: &TieredStore,
+    demo: bool,
+) -> anyhow::Result<(
+    Option<strata::engine::ca::CaEngine>,
+    Option<strata::engine::demo::DemoServer>,
+    tokio::sync::mpsc::UnboundedReceiver<strata::mgmt::ProbeResult>,
+)> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    if !cfg.engine.enabled {
+        return Ok((None, None, rx));
+    }
+    let demo_server = if demo {
+        Some(strata::engine::demo::DemoServer::start(0).context("starting the demo CA server")?)
+    } else {
+        None
+    };
+    let extra: Vec<std::net::SocketAddr> = demo_server
+        .iter()
+        .map(|d| std::net::SocketAddr::from(([127, 0, 0, 1], d.port())))
+        .collect();
+    match strata::engine::ca::CaEngine::start(cfg.engine.clone(), store.clone(), tx, extra).await {
+        Ok(e) => Ok((Some(e), demo_server, rx)),
+        Err(e) => {
+            tracing::error!(error = %e, "Channel Access engine unavailable; archiving is stopped");
+            Ok((None, demo_server, rx))
+        }
+    }
+}
+
+async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let started = std::time::SystemTime::now();
     std::fs::create_dir_all(&cfg.storage.index_dir)
         .with_context(|| format!("creating {}", cfg.storage.index_dir.display()))?;
@@ -74,22 +131,70 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     );
     let tier_names: Vec<String> = cfg.storage.tiers.iter().map(|t| t.name.clone()).collect();
     let policies = Policies::load(cfg.policies.file.as_deref(), &tier_names).context("loading policies")?;
-    let engine: Arc<dyn ArchiveEngine> = Arc::new(NullEngine);
+    let (ca, demo_server, mut probes) = start_engine(&cfg, &store, demo).await?;
+    let engine: Arc<dyn ArchiveEngine> = match &ca {
+        Some(e) => Arc::new(e.clone()),
+        None => Arc::new(NullEngine),
+    };
     let cfg = Arc::new(cfg);
     let state = AppState {
         retrieval: Retrieval {
             store: store.clone(),
             registry: registry.clone(),
             cfg: cfg.retrieval.clone(),
+            engine: Some(engine.clone()),
         },
         store: store.clone(),
         registry,
-        engine,
+        engine: engine.clone(),
         policies: Arc::new(RwLock::new(policies)),
         cfg: cfg.clone(),
         started,
         http: Arc::new(HttpMetrics::new()),
     };
+    // Archive workflow completions, then the PVs to archive.
+    {
+        let mgmt = state.mgmt();
+        tokio::spawn(async move {
+            while let Some(p) = probes.recv().await {
+                let pv = p.pv.clone();
+                if let Err(e) = mgmt.complete_request(p).await {
+                    tracing::error!(pv = %pv, error = %e, "archive request could not be completed");
+                }
+            }
+        });
+    }
+    if ca.is_some() {
+        let mgmt = state.mgmt();
+        let mut started = 0usize;
+        for name in state.registry.names() {
+            if state.registry.name_record(&name).is_some_and(|r| !r.paused) {
+                if let Ok(Some(info)) = state.registry.get(&name) {
+                    engine.start(&info).await?;
+                    started += 1;
+                }
+            }
+        }
+        for req in state.registry.requests() {
+            engine.request(&req).await?;
+        }
+        tracing::info!(
+            channels = started,
+            pending = state.registry.requests().len(),
+            "engine started"
+        );
+        if demo {
+            let reqs: Vec<strata::mgmt::ArchiveParams> = strata::engine::demo::names()
+                .into_iter()
+                .filter(|n| !state.registry.contains(n))
+                .map(|pv| strata::mgmt::ArchiveParams {
+                    pv,
+                    ..Default::default()
+                })
+                .collect();
+            mgmt.archive(reqs).await.context("archiving the demo PVs")?;
+        }
+    }
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("binding {}", cfg.server.listen))?;
@@ -101,7 +206,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .await
         .context("HTTP server")?;
     tracing::info!("shutting down: writing buffered samples");
+    if let Some(e) = &ca {
+        e.flush_now().await;
+    }
     store.flush_writes().await.context("final flush")?;
+    drop(demo_server);
     kv_flush(&kv);
     Ok(())
 }
@@ -141,13 +250,25 @@ fn run() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Serve { config, data, listen } => {
+        Command::Serve {
+            config,
+            data,
+            listen,
+            demo,
+        } => {
             let mut cfg = load_config(config.as_ref(), data.as_ref())?;
             if let Some(l) = listen {
                 cfg.server.listen = l;
             }
+            if demo {
+                // The demo archives quickly: short sampling and write cycles.
+                cfg.engine.initial_sampling_secs = cfg.engine.initial_sampling_secs.min(2.0);
+                cfg.engine.write_period = cfg.engine.write_period.min(2.0);
+            }
+            // Before any thread starts: CA reads these once per process.
+            ca_loopback_env(demo);
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(serve(cfg))
+            rt.block_on(serve(cfg, demo))
         }
         Command::CheckConfig { config, data } => {
             let cfg = load_config(config.as_ref(), data.as_ref())?;

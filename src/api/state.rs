@@ -30,3 +30,10 @@ pub struct AppState {
     /// HTTP metrics.
     pub http: Arc<super::metrics::HttpMetrics>,
 }
+
+impl AppState {
+    /// The management service over this state.
+    pub fn mgmt(&self) -> crate::mgmt::Mgmt {
+        super::mgmt::mgmt(self)
+    }
+}

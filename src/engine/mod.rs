@@ -4,6 +4,10 @@
 //! it works the same with the CA engine or with no engine at all
 //! ([`NullEngine`]: requests wait in "Initial sampling").
 
+pub mod ca;
+pub mod convert;
+pub mod demo;
+
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -31,6 +35,8 @@ pub struct EngineConfig {
     pub past_tolerance_secs: u64,
     /// Minimum per-PV buffer capacity (samples).
     pub min_buffer_samples: usize,
+    /// Seconds a newly requested PV is sampled to measure its event rate.
+    pub initial_sampling_secs: f64,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +50,7 @@ impl Default for EngineConfig {
             future_tolerance_secs: 30 * 60,
             past_tolerance_secs: 365 * 86_400,
             min_buffer_samples: 64,
+            initial_sampling_secs: 5.0,
         }
     }
 }
@@ -71,8 +78,10 @@ pub struct ChannelStatus {
     pub lost_at: i64,
     /// Times the connection was lost and regained.
     pub loss_count: u64,
-    /// Newest event received (Unix seconds), 0 if none.
+    /// Newest event acknowledged on disk by a completed flush (Unix seconds), 0 if none.
     pub last_event: i64,
+    /// Newest event received (Unix seconds), 0 if none.
+    pub last_event_received: i64,
     /// Events received per second (recent average).
     pub event_rate: f64,
     /// Bytes stored per second (recent average).
@@ -125,6 +134,11 @@ pub trait ArchiveEngine: Send + Sync {
     fn metrics(&self) -> EngineMetrics;
     /// True if the engine runs (CA available).
     fn running(&self) -> bool;
+    /// Samples of `pv` received but not yet handed to storage (retrieval
+    /// shows them, as Java consults the engine for recent data).
+    fn buffered(&self, _pv: &str) -> Vec<crate::types::ArchiverSample> {
+        Vec::new()
+    }
 }
 
 /// No Channel Access: requests stay pending, nothing is monitored.

@@ -92,6 +92,8 @@ pub struct Retrieval {
     pub registry: Arc<Registry>,
     /// Settings.
     pub cfg: RetrievalConfig,
+    /// The ingest engine, whose not yet written samples are served too.
+    pub engine: Option<Arc<dyn crate::engine::ArchiveEngine>>,
 }
 
 /// Strips `pva://`/`ca://` and `.VAL`.
@@ -236,6 +238,31 @@ impl Retrieval {
         d
     }
 
+    /// Samples still in the engine's buffer, as the last source (Java's
+    /// lifetime-0 engine source, consulted when `to` is recent).
+    fn engine_source(&self, pv: &str, from: Timestamp, to: Timestamp) -> Option<Source> {
+        let engine = self.engine.as_ref()?;
+        if to.secs < Timestamp::now().secs - 120 {
+            return None;
+        }
+        let samples = engine.buffered(pv);
+        let first = samples.first()?;
+        let ty = first.value.db_type();
+        let year = first.ts().year();
+        let mut desc = EventStreamDesc::new(pv, ty, year);
+        desc.source = "engine".into();
+        let mut lines = crate::storage::MemLines::new(desc);
+        let mut raw = Vec::new();
+        for s in samples.iter().filter(|s| s.ts() <= to && s.ts().year() == year) {
+            let _ = from;
+            raw.clear();
+            if crate::plainpb::encode_sample(s, year, &mut raw).is_ok() {
+                lines.push_raw(s.ts(), &raw);
+            }
+        }
+        (!lines.is_empty()).then_some(Source::Mem(lines))
+    }
+
     /// Writes the whole response for `q` into `out` (blocking).
     pub fn run(&self, q: &DataQuery, out: impl Write) -> Result<RunStats, RetrievalError> {
         let mut w = format::writer(q.format, out, self.cfg.json_nonfinite);
@@ -290,7 +317,10 @@ impl Retrieval {
         let mut started = false;
         let mut written = 0u64;
         for (from, to, pp) in parts {
-            let sources = self.store.sources_blocking(&pv.resolved.real, from, to)?;
+            let mut sources = self.store.sources_blocking(&pv.resolved.real, from, to)?;
+            if let Some(src) = self.engine_source(&pv.resolved.real, from, to) {
+                sources.push(src);
+            }
             let Some(first) = sources.first() else {
                 continue;
             };

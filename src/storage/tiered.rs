@@ -203,6 +203,19 @@ impl TieredStore {
         Ok(total)
     }
 
+    /// Writes `pv`'s buffered samples in every tier and syncs them.
+    pub async fn flush_pv(&self, pv: &str) -> Result<(), StoreError> {
+        let me = self.clone();
+        let pv = pv.to_string();
+        blocking(move || {
+            for t in me.tiers.iter() {
+                t.inner.flush(vec![pv.clone()], false)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Reconciles one PV in every tier (blocking).
     pub fn reconcile_pv(&self, pv: &str) -> Result<ReconcileReport, StoreError> {
         let mut r = ReconcileReport::default();

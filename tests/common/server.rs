@@ -58,6 +58,7 @@ impl TestServer {
                 store: store.clone(),
                 registry: registry.clone(),
                 cfg: cfg.retrieval.clone(),
+                engine: None,
             },
             store: store.clone(),
             registry: registry.clone(),
