@@ -51,6 +51,9 @@ struct PvState {
     events: u64,
     bytes: u64,
     type_warned: bool,
+    /// Newest sample time accepted (or stored before start): later samples
+    /// must be newer, or they are dropped as Java drops them.
+    newest: Option<Timestamp>,
 }
 
 struct PvChan {
@@ -287,6 +290,13 @@ impl Inner {
             st.status.dropped_timestamp += 1;
             return;
         }
+        let ts = Timestamp::new(secs, snap.timestamp.subsec_nanos());
+        if st.newest.is_some_and(|n| ts <= n) {
+            // Not after the newest sample: storage would drop it; keep any
+            // pending connection fields for the next one.
+            st.status.dropped_timestamp += 1;
+            return;
+        }
         let Some(mut sample) = convert::sample_of(snap, chan.info.dbr_type) else {
             st.status.dropped_type_change += 1;
             if !st.type_warned {
@@ -310,6 +320,7 @@ impl Inner {
             let fields = std::mem::take(&mut st.pending_fields);
             sample.set_field_values(fields);
         }
+        st.newest = Some(ts);
         st.events += 1;
         st.bytes += approx_bytes(&sample);
         st.status.last_event_received = secs;
@@ -403,6 +414,13 @@ impl CaEngine {
                 events: 0,
                 bytes: 0,
                 type_warned: false,
+                newest: self
+                    .inner
+                    .store
+                    .last_known_blocking(&info.pv_name)
+                    .ok()
+                    .flatten()
+                    .map(|s| s.ts()),
             }),
             tasks: Mutex::new(Vec::new()),
         });

@@ -21,6 +21,7 @@ pub struct TestServer {
     pub dir: PathBuf,
     pub cfg: Config,
     task: tokio::task::JoinHandle<()>,
+    pub mgmt: Option<strata::mgmt::Mgmt>,
     _kv: SledKv,
 }
 
@@ -39,6 +40,45 @@ impl TestServer {
         f: impl FnOnce(&mut Config),
         engine: Arc<dyn ArchiveEngine>,
     ) -> Self {
+        Self::start_with_engine_factory(dir, f, move |_, _| Box::pin(async move { engine })).await
+    }
+
+    /// A server with the real Channel Access engine (archive workflow wired).
+    pub async fn start_ca(dir: &Path, f: impl FnOnce(&mut Config)) -> (Self, strata::engine::ca::CaEngine) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let holder: Arc<std::sync::Mutex<Option<strata::engine::ca::CaEngine>>> = Default::default();
+        let h2 = holder.clone();
+        let srv = Self::start_with_engine_factory(dir, f, move |store, cfg| {
+            let store = store.clone();
+            let ecfg = cfg.engine.clone();
+            Box::pin(async move {
+                let e = strata::engine::ca::CaEngine::start(ecfg, store, tx, vec![])
+                    .await
+                    .unwrap();
+                *h2.lock().unwrap() = Some(e.clone());
+                Arc::new(e) as Arc<dyn ArchiveEngine>
+            })
+        })
+        .await;
+        let engine = holder.lock().unwrap().clone().unwrap();
+        let mgmt = srv.mgmt.clone().unwrap();
+        tokio::spawn(async move {
+            while let Some(p) = rx.recv().await {
+                let _ = mgmt.complete_request(p).await;
+            }
+        });
+        (srv, engine)
+    }
+
+    async fn start_with_engine_factory(
+        dir: &Path,
+        f: impl FnOnce(&mut Config),
+        make: impl FnOnce(
+            &TieredStore,
+            &Config,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Arc<dyn ArchiveEngine>> + Send>>,
+    ) -> Self {
         let mut cfg = Config::default();
         cfg.set_data_dir(dir);
         cfg.server.listen = "127.0.0.1:0".parse().unwrap();
@@ -47,6 +87,7 @@ impl TestServer {
         let kv = SledKv::open(&cfg.storage.index_dir).unwrap();
         let registry = Arc::new(Registry::open(&kv).unwrap());
         let (store, _) = TieredStore::open(&cfg.storage, &kv).unwrap();
+        let engine = make(&store, &cfg).await;
         let names: Vec<String> = cfg.storage.tiers.iter().map(|t| t.name.clone()).collect();
         let policies = Policies::load(cfg.policies.file.as_deref(), &names).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -58,7 +99,7 @@ impl TestServer {
                 store: store.clone(),
                 registry: registry.clone(),
                 cfg: cfg.retrieval.clone(),
-                engine: None,
+                engine: Some(engine.clone()),
             },
             store: store.clone(),
             registry: registry.clone(),
@@ -68,6 +109,7 @@ impl TestServer {
             started: std::time::SystemTime::now(),
             http: Arc::new(HttpMetrics::new()),
         };
+        let mgmt = Some(state.mgmt());
         let app = api::app(state);
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -79,6 +121,7 @@ impl TestServer {
             dir: dir.to_path_buf(),
             cfg,
             task,
+            mgmt,
             _kv: kv,
         }
     }
