@@ -36,7 +36,11 @@ fn main() {
                         if h == 0 {
                             std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
                         }
-                        let mut bytes = header_line(&strata::pb::PayloadInfo::for_file(ArchDbType::ScalarDouble, &pv, 2024));
+                        let mut bytes = header_line(&strata::pb::PayloadInfo::for_file(
+                            ArchDbType::ScalarDouble,
+                            &pv,
+                            2024,
+                        ));
                         for k in 0..3 {
                             let mut raw = Vec::new();
                             let s = ArchiverSample::at(t + k * 600, 0, SampleValue::Double(k as f64));
@@ -59,16 +63,21 @@ fn main() {
     // since they were just written).
     let t = Instant::now();
     let scan = strata::rebuild::scan(&cfg.storage, jobs, &|_| {});
-    let first = strata::rebuild::apply(&cfg.storage, &index, &registry, "appliance0", scan, t).expect("rebuild");
+    let first =
+        strata::rebuild::apply(&cfg.storage, &index, &registry, "appliance0", scan, t).expect("rebuild");
     let fresh = (pvs as f64 * per_pv as f64) / first.elapsed.as_secs_f64();
     let mut best = f64::MAX;
     for _ in 0..3 {
         let t = Instant::now();
         let scan = strata::rebuild::scan(&cfg.storage, jobs, &|_| {});
         assert_eq!(scan.found.len(), pvs * per_pv as usize);
-        let report = strata::rebuild::apply(&cfg.storage, &index, &registry, "appliance0", scan, t).expect("rebuild");
+        let report =
+            strata::rebuild::apply(&cfg.storage, &index, &registry, "appliance0", scan, t).expect("rebuild");
         best = best.min(report.elapsed.as_secs_f64());
     }
-    println!("bench rebuild_files_per_s {:.0} files/s", (pvs as f64 * per_pv as f64) / best);
+    println!(
+        "bench rebuild_files_per_s {:.0} files/s",
+        (pvs as f64 * per_pv as f64) / best
+    );
     println!("bench rebuild_fresh_index_files_per_s {fresh:.0} files/s");
 }

@@ -332,7 +332,11 @@ impl Index {
         let _guard = self.lock();
         let mut groups: BTreeMap<(&str, u8), (&str, Vec<&PartitionEntry>)> = BTreeMap::new();
         for (pv, tier, key, e) in parts {
-            groups.entry((pv.as_str(), *tier)).or_insert_with(|| (key.as_str(), Vec::new())).1.push(e);
+            groups
+                .entry((pv.as_str(), *tier))
+                .or_insert_with(|| (key.as_str(), Vec::new()))
+                .1
+                .push(e);
         }
         let mut desired: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         let mut totals: HashMap<u8, TierTotals> = HashMap::new();

@@ -153,7 +153,8 @@ impl PbFile {
         }
         let mem = if len <= SMALL_FILE {
             let mut v = vec![0u8; len as usize];
-            file.read_exact_at(&mut v, 0).map_err(|e| Error::io("read", path, e))?;
+            file.read_exact_at(&mut v, 0)
+                .map_err(|e| Error::io("read", path, e))?;
             Some(v)
         } else {
             None
