@@ -103,6 +103,11 @@ async fn metrics_storage_and_versions() {
         m["status"].as_str().unwrap().starts_with("Stopped - engine"),
         "no CA engine: {m}"
     );
+    assert_eq!(
+        (&m["STSTotalFiles"], &m["MTSTotalFiles"]),
+        (&json!("1"), &json!("0"))
+    );
+    assert!(m["STSTotalBytes"].as_str().unwrap().parse::<u64>().unwrap() > 0);
 
     let (s, rows) = srv
         .get_json("/mgmt/bpl/getApplianceMetricsForAppliance?appliance=appliance0")

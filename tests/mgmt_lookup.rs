@@ -298,6 +298,19 @@ async fn stores_keys_and_details() {
             .unwrap();
     }
     srv.store.flush_writes().await.unwrap();
+    // counts=true: this PV's files, bytes and samples per store.
+    let (s, v) = srv.get_json("/mgmt/bpl/getStoresForPV?pv=LK:1&counts=true").await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        (&v["STS"]["files"], &v["STS"]["samples"]),
+        (&json!("1"), &json!("3"))
+    );
+    assert!(v["STS"]["bytes"].as_str().unwrap().parse::<u64>().unwrap() > 0);
+    assert_eq!(v["STS"]["url"], stores["STS"]);
+    assert_eq!(
+        (&v["LTS"]["files"], &v["LTS"]["bytes"]),
+        (&json!("0"), &json!("0"))
+    );
     let (s, v) = srv.get_json("/mgmt/bpl/getPVDetails?pv=LK:1").await;
     assert_eq!(s, 200);
     let rows = v.as_array().unwrap();

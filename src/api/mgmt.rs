@@ -222,7 +222,7 @@ async fn dispatch(
                 .map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
             json(m.put_typeinfo(p.require("pv")?, &v, p.flag("override"), p.flag("createnew"))?)
         }
-        "getStoresForPV" => json(m.stores_for(p.require("pv")?)?),
+        "getStoresForPV" => json(m.stores_for(p.require("pv")?, p.flag("counts"))?),
         "archivedPVs" | "unarchivedPVs" | "archivedPVsNotInList" => {
             post_only(method, action)?;
             let list = pv_list_body(headers, body)?;
@@ -402,7 +402,7 @@ pub(crate) fn pv_details(st: &AppState, p: &Params) -> ApiResult<Response> {
 }
 
 pub(crate) fn appliance_metrics(st: &AppState) -> ApiResult<Response> {
-    json(mgmt(st).appliance_metrics())
+    json(mgmt(st).appliance_metrics()?)
 }
 
 pub(crate) fn appliance_metrics_rows(st: &AppState) -> ApiResult<Response> {

@@ -115,9 +115,9 @@ impl Mgmt {
                     ("status", s("Paused")),
                 ]);
             }
-            let info = self.registry.get(&real).ok().flatten();
             match self.engine.status(&real) {
                 Some(ch) => {
+                    let info = self.registry.get(&real).ok().flatten();
                     let (method, period) = info
                         .as_ref()
                         .map(|i| (i.sampling_method, i.sampling_period))
@@ -233,8 +233,9 @@ impl Mgmt {
         Ok(Value::Object(info.to_json()))
     }
 
-    /// getStoresForPV: store name → URL.
-    pub fn stores_for(&self, name: &str) -> MgmtResult<Value> {
+    /// getStoresForPV: store name → URL (Java), or with `counts` store name
+    /// → `{url, files, bytes, samples}` of this PV in that store.
+    pub fn stores_for(&self, name: &str, counts: bool) -> MgmtResult<Value> {
         let info = self.typeinfo(name)?;
         let mut m = Map::new();
         let urls = if info.data_stores.is_empty() {
@@ -248,7 +249,24 @@ impl Mgmt {
                 .find_map(|kv| kv.strip_prefix("name="))
                 .unwrap_or("")
                 .to_string();
-            m.insert(name, Value::String(url));
+            if !counts {
+                m.insert(name, Value::String(url));
+                continue;
+            }
+            let sum = match self.store.tier_by_name(&name) {
+                Some(t) => t.summary(&info.pv_name)?,
+                None => None,
+            };
+            let (files, bytes, samples) = sum.map_or((0, 0, 0), |x| (x.files, x.bytes, x.samples));
+            m.insert(
+                name,
+                obj([
+                    ("url", s(url)),
+                    ("files", s(files)),
+                    ("bytes", s(bytes)),
+                    ("samples", s(samples)),
+                ]),
+            );
         }
         Ok(Value::Object(m))
     }

@@ -60,19 +60,13 @@ impl Mgmt {
 
     /// Counts of PVs by status: (total, paused, pending requests).
     fn counts(&self) -> (u64, u64, u64) {
-        let (mut total, mut paused) = (0u64, 0u64);
-        self.registry.for_each_name(|_, r| {
-            total += 1;
-            if r.paused {
-                paused += 1;
-            }
-            true
-        });
-        (total, paused, self.registry.requests().len() as u64)
+        let c = self.registry.counts();
+        (c.pvs as u64, c.paused as u64, c.requests as u64)
     }
 
-    /// getApplianceMetrics: one object for this appliance.
-    pub fn appliance_metrics(&self) -> Value {
+    /// getApplianceMetrics: one object for this appliance, with
+    /// `<STORE>TotalFiles` / `<STORE>TotalBytes` per tier.
+    pub fn appliance_metrics(&self) -> MgmtResult<Value> {
         let (total, paused, _) = self.counts();
         let m = self.engine.metrics();
         let engine_up = self.engine.running();
@@ -81,7 +75,7 @@ impl Mgmt {
         } else {
             "Stopped - engine ".to_string()
         };
-        json!([{
+        let mut v = json!({
             "instance": self.identity,
             "pvCount": total.to_string(),
             "pausedPVCount": paused.to_string(),
@@ -96,7 +90,17 @@ impl Mgmt {
             "secondsConsumedByWriter": format!("{:.2}", m.write_seconds),
             "skippedWriteCycles": m.skipped_write_cycles.to_string(),
             "maxETLPercentage": "0",
-        }])
+        });
+        if let Value::Object(o) = &mut v {
+            for t in self.store.appliance_metrics().map_err(MgmtError::Internal)? {
+                o.insert(format!("{}TotalFiles", t.name), s(t.total_files.unwrap_or(0)));
+                o.insert(
+                    format!("{}TotalBytes", t.name),
+                    s(t.total_size_bytes.unwrap_or(0)),
+                );
+            }
+        }
+        Ok(Value::Array(vec![v]))
     }
 
     /// getApplianceMetricsForAppliance: `{name, value, source}` rows.

@@ -11,7 +11,9 @@ pub const REGISTRY_SCHEMA_VERSION: u32 = 2;
 #[path = "../../migrations/registry_0002_names.rs"]
 mod m0002;
 
-pub(super) fn run(r: &Registry) -> Result<(), RegistryError> {
+/// Brings the registry trees to [`REGISTRY_SCHEMA_VERSION`]; true if a
+/// step ran.
+pub(super) fn run(r: &Registry) -> Result<bool, RegistryError> {
     let (pvs, _, meta) = r.trees();
     let stored = match meta.get(REGISTRY_SCHEMA_KEY)? {
         Some(v) => {
@@ -40,5 +42,5 @@ pub(super) fn run(r: &Registry) -> Result<(), RegistryError> {
     }
     meta.insert(REGISTRY_SCHEMA_KEY, &REGISTRY_SCHEMA_VERSION.to_be_bytes())?;
     meta.flush()?;
-    Ok(())
+    Ok(stored < REGISTRY_SCHEMA_VERSION)
 }

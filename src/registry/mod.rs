@@ -6,18 +6,21 @@
 //! listings, glob/regex matches and counts never touch the database.
 //! Knows nothing of storage paths.
 
+mod load;
 mod migrate;
+mod snapshot;
 pub mod typeinfo;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use serde::{Deserialize, Serialize};
 
 pub use migrate::{REGISTRY_SCHEMA_KEY, REGISTRY_SCHEMA_VERSION};
 pub use typeinfo::{PvTypeInfo, SamplingMethod, TypeInfoError};
 
-use crate::index::entry::{decode, encode};
+use crate::index::entry::encode;
 use crate::index::{Batch, KvError, KvStore, KvTree};
 
 /// A registry operation failed.
@@ -91,11 +94,41 @@ pub struct ArchiveRequest {
     pub requested_ms: i64,
 }
 
+/// Numbers kept by the in-memory caches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// PVs with a record.
+    pub pvs: usize,
+    /// Of which paused.
+    pub paused: usize,
+    /// Pending archive requests.
+    pub requests: usize,
+}
+
 #[derive(Default)]
 struct Cache {
     names: BTreeMap<String, NameRecord>,
+    /// Records of `names` with `paused` set.
+    paused: usize,
     aliases: BTreeMap<String, String>,
     requests: BTreeMap<String, ArchiveRequest>,
+}
+
+impl Cache {
+    fn insert_name(&mut self, name: String, rec: NameRecord) {
+        if rec.paused {
+            self.paused += 1;
+        }
+        if self.names.insert(name, rec).is_some_and(|old| old.paused) {
+            self.paused -= 1;
+        }
+    }
+
+    fn remove_name(&mut self, name: &str) {
+        if self.names.remove(name).is_some_and(|old| old.paused) {
+            self.paused -= 1;
+        }
+    }
 }
 
 /// The registry.
@@ -106,7 +139,23 @@ pub struct Registry {
     requests: Arc<dyn KvTree>,
     meta: Arc<dyn KvTree>,
     cache: RwLock<Cache>,
+    /// Serializes writes of records, so the cache follows the trees in order.
+    writes: Mutex<()>,
+    /// Not fully opened yet, or a record write failed part-way: the cache
+    /// may differ from the trees, so no snapshot is written at close.
+    diverged: AtomicBool,
+    /// Another registry was open when this one opened.
+    overlapped: bool,
+    /// [`OVERLAPS`] when this registry opened.
+    overlaps_at_open: u64,
 }
+
+/// Registries open in this process.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// Bumped whenever a registry opens while another is open. A registry whose
+/// lifetime overlapped another's (perhaps over the same database, writing
+/// what this one's cache does not hold) writes no snapshot.
+static OVERLAPS: AtomicU64 = AtomicU64::new(0);
 
 fn corrupt(pv: &str, reason: impl ToString) -> RegistryError {
     RegistryError::Corrupt {
@@ -118,22 +167,44 @@ fn corrupt(pv: &str, reason: impl ToString) -> RegistryError {
 impl Registry {
     /// Opens the registry trees in `kv`, migrates, and loads the caches.
     pub fn open(kv: &dyn KvStore) -> Result<Self, RegistryError> {
-        let r = Registry {
-            pvs: kv.tree("pvs")?,
-            names: kv.tree("pv_names")?,
-            aliases: kv.tree("aliases")?,
-            requests: kv.tree("archive_requests")?,
-            meta: kv.tree("meta")?,
-            cache: RwLock::new(Cache::default()),
-        };
-        migrate::run(&r)?;
-        let mut c = Cache::default();
-        for item in r.names.scan_prefix(b"") {
-            let (k, v) = item?;
-            let name = String::from_utf8_lossy(&k).into_owned();
-            let rec: NameRecord = decode("pv_names", &v)?;
-            c.names.insert(name, rec);
+        let (pvs, names, aliases) = (kv.tree("pvs")?, kv.tree("pv_names")?, kv.tree("aliases")?);
+        let (requests, meta) = (kv.tree("archive_requests")?, kv.tree("meta")?);
+        let overlapped = LIVE.fetch_add(1, Ordering::SeqCst) > 0;
+        if overlapped {
+            OVERLAPS.fetch_add(1, Ordering::SeqCst);
         }
+        // From here on, dropping `r` (also on error) accounts for LIVE.
+        let r = Registry {
+            pvs,
+            names,
+            aliases,
+            requests,
+            meta,
+            cache: RwLock::new(Cache::default()),
+            writes: Mutex::new(()),
+            diverged: AtomicBool::new(true),
+            overlapped,
+            overlaps_at_open: OVERLAPS.load(Ordering::SeqCst),
+        };
+        let migrated = migrate::run(&r)?;
+        let t = std::time::Instant::now();
+        let snap = snapshot::take(r.meta.as_ref())?.filter(|_| !migrated);
+        let source = if snap.is_some() { "snapshot" } else { "scan" };
+        let names = match snap {
+            Some(names) => names,
+            None => load::names(r.names.as_ref())?,
+        };
+        tracing::info!(
+            pvs = names.len(),
+            source,
+            ms = t.elapsed().as_millis() as u64,
+            "registry names loaded"
+        );
+        let mut c = Cache {
+            names,
+            ..Cache::default()
+        };
+        c.paused = c.names.values().filter(|n| n.paused).count();
         for item in r.aliases.scan_prefix(b"") {
             let (k, v) = item?;
             c.aliases.insert(
@@ -148,6 +219,7 @@ impl Registry {
             c.requests.insert(name, req);
         }
         *r.cache.write().unwrap_or_else(|p| p.into_inner()) = c;
+        r.diverged.store(false, Ordering::SeqCst);
         Ok(r)
     }
 
@@ -187,6 +259,16 @@ impl Registry {
         self.read().names.len()
     }
 
+    /// Numbers of PVs, paused PVs and pending requests, from memory.
+    pub fn counts(&self) -> Counts {
+        let c = self.read();
+        Counts {
+            pvs: c.names.len(),
+            paused: c.paused,
+            requests: c.requests.len(),
+        }
+    }
+
     /// True if there are no records.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -199,6 +281,15 @@ impl Registry {
 
     /// Stores many records in one batch per tree, flushed once.
     pub fn put_many(&self, items: &[PvTypeInfo]) -> Result<(), RegistryError> {
+        let _w = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        let r = self.put_many_locked(items);
+        if r.is_err() {
+            self.diverged.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn put_many_locked(&self, items: &[PvTypeInfo]) -> Result<(), RegistryError> {
         let mut pvs = Batch::new();
         let mut names = Batch::new();
         let mut recs = Vec::with_capacity(items.len());
@@ -226,13 +317,22 @@ impl Registry {
         let mut c = self.cache.write().unwrap_or_else(|p| p.into_inner());
         for (n, r) in recs {
             c.requests.remove(&n);
-            c.names.insert(n, r);
+            c.insert_name(n, r);
         }
         Ok(())
     }
 
     /// Removes the record of `pv` (aliases pointing to it too), flushed.
     pub fn delete(&self, pv: &str) -> Result<bool, RegistryError> {
+        let _w = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        let r = self.delete_locked(pv);
+        if r.is_err() {
+            self.diverged.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn delete_locked(&self, pv: &str) -> Result<bool, RegistryError> {
         let existed = self.contains(pv);
         self.pvs.remove(pv.as_bytes())?;
         self.names.remove(pv.as_bytes())?;
@@ -248,7 +348,7 @@ impl Registry {
         }
         self.flush()?;
         let mut c = self.cache.write().unwrap_or_else(|p| p.into_inner());
-        c.names.remove(pv);
+        c.remove_name(pv);
         for a in dangling {
             c.aliases.remove(&a);
         }
@@ -377,6 +477,22 @@ impl Registry {
 
     pub(crate) fn trees(&self) -> (&dyn KvTree, &dyn KvTree, &dyn KvTree) {
         (self.pvs.as_ref(), self.names.as_ref(), self.meta.as_ref())
+    }
+}
+
+impl Drop for Registry {
+    /// Leaves a snapshot of the name records for a fast next open.
+    fn drop(&mut self) {
+        let others = LIVE.fetch_sub(1, Ordering::SeqCst) - 1;
+        let alone =
+            !self.overlapped && others == 0 && OVERLAPS.load(Ordering::SeqCst) == self.overlaps_at_open;
+        if !alone || self.diverged.load(Ordering::SeqCst) {
+            return;
+        }
+        let c = self.read();
+        if let Err(e) = snapshot::save(self.meta.as_ref(), &c.names) {
+            tracing::warn!(error = %e, "registry snapshot not written; the next open scans");
+        }
     }
 }
 
