@@ -122,13 +122,13 @@ impl Mgmt {
                         .as_ref()
                         .map(|i| (i.sampling_method, i.sampling_period))
                         .unwrap_or_default();
+                    // Only samples on disk count: the engine's acknowledged
+                    // time, or what the index records (never ahead of files).
                     let last_event = self
                         .store
-                        .last_known_blocking(&real)
-                        .ok()
-                        .flatten()
-                        .map(|e| e.ts().secs)
-                        .unwrap_or(ch.last_event);
+                        .indexed_last(&real)
+                        .map_or(0, |t| t.secs)
+                        .max(ch.last_event);
                     return obj([
                         ("pvName", s(requested)),
                         ("pvNameOnly", s(&real)),

@@ -180,6 +180,16 @@ impl TieredStore {
         Ok(best)
     }
 
+    /// Newest sample time recorded in the index over all tiers (data on
+    /// disk; write buffers excluded).
+    pub fn indexed_last(&self, pv: &str) -> Option<Timestamp> {
+        self.tiers
+            .iter()
+            .filter_map(|t| t.summary(pv).ok().flatten())
+            .filter_map(|s| s.last.map(crate::index::entry::ts))
+            .max()
+    }
+
     /// True if any tier holds data or buffered samples for `pv`.
     pub fn has_data(&self, pv: &str) -> Result<bool, StoreError> {
         for t in self.tiers.iter() {
