@@ -33,9 +33,17 @@ fn ca_env() {
 
 /// Child: serve NPV doubles and post every PV at HZ for SECS after `start`.
 fn ioc(port: u16, start_unix_ms: u64) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("rt");
     rt.block_on(async move {
-        let server = epics_ca_rs::server::CaServerBuilder::new().port(port).build().await.expect("server");
+        let server = epics_ca_rs::server::CaServerBuilder::new()
+            .port(port)
+            .build()
+            .await
+            .expect("server");
         let db = server.database().clone();
         let mut pvs = Vec::new();
         for i in 0..NPV {
@@ -76,10 +84,14 @@ async fn archive(port: u16) {
     let kv = strata::index::SledKv::open(&cfg.index_dir).expect("sled");
     let (store, _) = TieredStore::open(&cfg, &kv).expect("store");
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut ecfg = strata::engine::EngineConfig::default();
-    ecfg.write_period = 1.0;
-    ecfg.ca_addr_list = Some(format!("127.0.0.1:{port}"));
-    let engine = strata::engine::ca::CaEngine::start(ecfg, store.clone(), tx, vec![]).await.expect("engine");
+    let ecfg = strata::engine::EngineConfig {
+        write_period: 1.0,
+        ca_addr_list: Some(format!("127.0.0.1:{port}")),
+        ..Default::default()
+    };
+    let engine = strata::engine::ca::CaEngine::start(ecfg, store.clone(), tx, vec![])
+        .await
+        .expect("engine");
     // Start 3 s from now: time to connect every channel.
     let start_ms = Timestamp::now().millis() as u64 + 3000;
     let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
@@ -117,9 +129,14 @@ async fn archive(port: u16) {
     for i in 0..NPV {
         let pv = format!("bench:ca:{i:04}");
         let mut s = ArchiverSample::at(0, 0, SampleValue::Double(0.0));
-        for mut st in store.get_data(&pv, from.to_system_time(), to.to_system_time()).await.expect("get") {
+        for mut st in store
+            .get_data(&pv, from.to_system_time(), to.to_system_time())
+            .await
+            .expect("get")
+        {
             while st.next_event_into(&mut s).expect("read") {
-                if s.ts() >= Timestamp::new((start_ms / 1000) as i64, ((start_ms % 1000) * 1_000_000) as u32) {
+                if s.ts() >= Timestamp::new((start_ms / 1000) as i64, ((start_ms % 1000) * 1_000_000) as u32)
+                {
                     stored += 1;
                 }
             }
@@ -129,8 +146,14 @@ async fn archive(port: u16) {
         }
     }
     let posted = NPV as u64 * HZ * SECS;
-    eprintln!("posted {posted}, stored {stored} ({:.2} % lost upstream or in strata)", (posted - stored.min(posted)) as f64 * 100.0 / posted as f64);
-    println!("bench ca_ingest_sustained {:.0} events/s", stored as f64 / SECS as f64);
+    eprintln!(
+        "posted {posted}, stored {stored} ({:.2} % lost upstream or in strata)",
+        (posted - stored.min(posted)) as f64 * 100.0 / posted as f64
+    );
+    println!(
+        "bench ca_ingest_sustained {:.0} events/s",
+        stored as f64 / SECS as f64
+    );
     println!("bench ca_ingest_dropped {dropped} events");
     println!("bench ca_ingest_cpu {:.1} %", cpu / el * 100.0);
 }
@@ -144,7 +167,15 @@ fn main() {
         ioc(port, start);
         return;
     }
-    let port = std::net::UdpSocket::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
     rt.block_on(archive(port));
 }

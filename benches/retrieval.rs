@@ -14,7 +14,7 @@ use strata::engine::NullEngine;
 use strata::index::SledKv;
 use strata::mgmt::policy::Policies;
 use strata::plainpb::{encode_sample, escape_into, AppendTarget, Appender};
-use strata::registry::{PvTypeInfo, Registry};
+use strata::registry::Registry;
 use strata::retrieval::Retrieval;
 use strata::storage::TieredStore;
 use strata::types::{ArchDbType, ArchiverSample, PartitionGranularity, SampleValue};

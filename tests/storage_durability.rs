@@ -50,7 +50,7 @@ async fn ingest_flush_reports_deferred_and_failed_per_contract() {
     assert_eq!(r.deferred, vec!["BUSY:b".to_string()]);
     assert_eq!(r.failed, vec!["BROKEN:c".to_string()]);
     // Deferred: still buffered, written next cycle. Failed: bytes discarded.
-    assert_eq!(store.tiers()[0].write_stats("BUSY:b").buffered_bytes > 0, true);
+    assert!(store.tiers()[0].write_stats("BUSY:b").buffered_bytes > 0);
     let r = store.flush_ingest_writes().await.unwrap();
     assert!(r.deferred.is_empty() && r.failed.is_empty());
     assert_eq!(values(&store, "BUSY:b", Y2024, Y2024 + 10).await.len(), 3);

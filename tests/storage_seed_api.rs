@@ -5,7 +5,7 @@ mod common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use strata::plainpb::PbFile;
-use strata::storage::{AppendMeta, EventStream, StoragePlugin};
+use strata::storage::{AppendMeta, StoragePlugin};
 use strata::types::{ArchDbType, ArchiverSample, SampleValue, Timestamp};
 
 const Y2024: i64 = 1_704_067_200;

@@ -25,7 +25,10 @@ fn imports_java_json_tables_and_reports_unmapped_stores() {
     let data = dir.path().join("data");
     // exportConfig-style JSON with an alias; one PV also has a blackhole store.
     let mut a = java_info("IMP:json:a");
-    a["dataStores"].as_array_mut().unwrap().push("blackhole://localhost?name=XLTS".into());
+    a["dataStores"]
+        .as_array_mut()
+        .unwrap()
+        .push("blackhole://localhost?name=XLTS".into());
     let export = serde_json::json!({
         "pvTypeInfos": [a, java_info("IMP:json:b")],
         "aliases": [{"aliasName": "IMP:alias", "srcPVName": "IMP:json:a"}],
@@ -38,7 +41,14 @@ fn imports_java_json_tables_and_reports_unmapped_stores() {
     // MySQL `PVTypeInfo` table as CSV (quoted JSON) and TSV (mysql -B escaping).
     let json_c = java_info("IMP:csv").to_string();
     let f3 = dir.path().join("pvtypeinfo.csv");
-    std::fs::write(&f3, format!("pvName,typeInfoJSON,last_modified\nIMP:csv,\"{}\",2024-01-01\n", json_c.replace('"', "\"\""))).unwrap();
+    std::fs::write(
+        &f3,
+        format!(
+            "pvName,typeInfoJSON,last_modified\nIMP:csv,\"{}\",2024-01-01\n",
+            json_c.replace('"', "\"\"")
+        ),
+    )
+    .unwrap();
     let json_t = java_info("IMP:tsv").to_string().replace('\\', "\\\\");
     let f4 = dir.path().join("pvtypeinfo.tsv");
     std::fs::write(&f4, format!("pvName\ttypeInfoJSON\nIMP:tsv\t{json_t}\n")).unwrap();
@@ -57,23 +67,40 @@ fn imports_java_json_tables_and_reports_unmapped_stores() {
     let dry: Vec<String> = args(&["--dry-run"]);
     let (code, out, err) = run_tool(IMPORT, &dry.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("dry run: imported 5 PVTypeInfos and 2 aliases"), "{out}");
+    assert!(
+        out.contains("dry run: imported 5 PVTypeInfos and 2 aliases"),
+        "{out}"
+    );
     assert!(!data.join("index").exists());
     let real: Vec<String> = args(&[]);
     let (code, out, err) = run_tool(IMPORT, &real.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.lines().any(|l| l.starts_with("unmapped:") && l.contains("blackhole://")), "{out}");
-    assert!(out.contains("imported 5 PVTypeInfos and 2 aliases; 1 store URLs not mapped"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("unmapped:") && l.contains("blackhole://")),
+        "{out}"
+    );
+    assert!(
+        out.contains("imported 5 PVTypeInfos and 2 aliases; 1 store URLs not mapped"),
+        "{out}"
+    );
 
     let kv = SledKv::open(&data.join("index")).unwrap();
     let reg = Registry::open(&kv).unwrap();
-    assert_eq!(reg.names(), vec!["IMP:csv", "IMP:json:a", "IMP:json:b", "IMP:single", "IMP:tsv"]);
+    assert_eq!(
+        reg.names(),
+        vec!["IMP:csv", "IMP:json:a", "IMP:json:b", "IMP:single", "IMP:tsv"]
+    );
     let t = reg.get("IMP:tsv").unwrap().unwrap();
     assert_eq!(t.computed_event_rate, 0.016666668);
     assert_eq!(t.archive_fields.len(), 6);
     // Java's ${ARCHAPPL_…} folders became strata's tiers.
     assert_eq!(t.data_stores.len(), 3);
-    assert!(t.data_stores[0].starts_with("pb://localhost?name=STS&rootFolder="), "{:?}", t.data_stores);
+    assert!(
+        t.data_stores[0].starts_with("pb://localhost?name=STS&rootFolder="),
+        "{:?}",
+        t.data_stores
+    );
     assert!(t.data_stores[0].contains(data.join("sts").to_str().unwrap()));
     assert_eq!(reg.get("IMP:json:a").unwrap().unwrap().data_stores.len(), 3);
     assert_eq!(reg.resolve("IMP:alias"), "IMP:json:a");

@@ -366,11 +366,9 @@ impl Inner {
                     st.status.lost_at = 0;
                 }
             }
-            ConnectionEvent::Disconnected => {
-                if st.status.connected {
-                    st.status.connected = false;
-                    st.status.lost_at = now;
-                }
+            ConnectionEvent::Disconnected if st.status.connected => {
+                st.status.connected = false;
+                st.status.lost_at = now;
             }
             _ => {}
         }

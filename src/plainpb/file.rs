@@ -175,7 +175,6 @@ impl PbFile {
             .to_desc()
             .ok_or_else(|| bad(format!("unknown payload type {}", header.r#type)))?;
         let year_start = year_start(header.year);
-        drop(bytes);
         Ok(PbFile {
             path: path.to_path_buf(),
             file,

@@ -15,6 +15,9 @@ use super::Error;
 use crate::pb::PayloadInfo;
 use crate::types::{ArchDbType, ArchiverSample};
 
+/// Element count and header fields of a new file's header.
+pub type HeaderExtra<'a> = (Option<i32>, &'a [(String, String)]);
+
 /// The file an appender writes and what it must hold.
 #[derive(Debug, Clone)]
 pub struct AppendTarget<'a> {
@@ -28,7 +31,7 @@ pub struct AppendTarget<'a> {
     pub year: i32,
     /// Element count and header fields for a newly created file's header
     /// (`None`: Java's file header, type/pvname/year only).
-    pub header_extra: Option<(Option<i32>, &'a [(String, String)])>,
+    pub header_extra: Option<HeaderExtra<'a>>,
 }
 
 impl<'a> AppendTarget<'a> {
