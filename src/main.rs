@@ -165,35 +165,58 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         });
     }
     if ca.is_some() {
-        let mgmt = state.mgmt();
-        let mut started = 0usize;
-        for name in state.registry.names() {
-            if state.registry.name_record(&name).is_some_and(|r| !r.paused) {
-                if let Ok(Some(info)) = state.registry.get(&name) {
-                    engine.start(&info).await?;
-                    started += 1;
+        // Channels start in the background so that the API serves at once,
+        // whatever the number of PVs (EAA #260).
+        let (state2, engine2) = (state.clone(), engine.clone());
+        tokio::spawn(async move {
+            let t = std::time::Instant::now();
+            let mut started = 0usize;
+            let mut names = Vec::new();
+            state2.registry.for_each_name(|n, r| {
+                if !r.paused {
+                    names.push(n.to_string());
+                }
+                true
+            });
+            for name in names {
+                match state2.registry.get(&name) {
+                    Ok(Some(info)) => {
+                        if let Err(e) = engine2.start(&info).await {
+                            tracing::error!(pv = %name, error = %e, "channel not started");
+                        }
+                        started += 1;
+                        if started % 10_000 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(pv = %name, error = %e, "unreadable registry record"),
                 }
             }
-        }
-        for req in state.registry.requests() {
-            engine.request(&req).await?;
-        }
-        tracing::info!(
-            channels = started,
-            pending = state.registry.requests().len(),
-            "engine started"
-        );
-        if demo {
-            let reqs: Vec<strata::mgmt::ArchiveParams> = strata::engine::demo::names()
-                .into_iter()
-                .filter(|n| !state.registry.contains(n))
-                .map(|pv| strata::mgmt::ArchiveParams {
-                    pv,
-                    ..Default::default()
-                })
-                .collect();
-            mgmt.archive(reqs).await.context("archiving the demo PVs")?;
-        }
+            let requests = state2.registry.requests();
+            for req in &requests {
+                let _ = engine2.request(req).await;
+            }
+            tracing::info!(
+                channels = started,
+                pending = requests.len(),
+                secs = t.elapsed().as_secs_f64(),
+                "engine channels started"
+            );
+            if demo {
+                let reqs: Vec<strata::mgmt::ArchiveParams> = strata::engine::demo::names()
+                    .into_iter()
+                    .filter(|n| !state2.registry.contains(n))
+                    .map(|pv| strata::mgmt::ArchiveParams {
+                        pv,
+                        ..Default::default()
+                    })
+                    .collect();
+                if let Err(e) = state2.mgmt().archive(reqs).await {
+                    tracing::error!(error = %e, "archiving the demo PVs");
+                }
+            }
+        });
     }
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
         .await

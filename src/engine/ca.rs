@@ -611,6 +611,10 @@ impl ArchiveEngine for CaEngine {
         if lock(&self.inner.pvs).contains_key(&info.pv_name) {
             return Ok(());
         }
+        if let Some(k) = &info.chunk_key {
+            // Files keep the key recorded when the PV was first archived.
+            self.inner.store.set_chunk_key(&info.pv_name, k);
+        }
         let chan = self.spawn_channel(info);
         if let Some(old) = lock(&self.inner.pvs).insert(info.pv_name.clone(), chan) {
             old.abort();
