@@ -544,16 +544,7 @@ impl CaEngine {
             let get = |k: &str| md.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
             let num = |k: &str| get(k).and_then(|v| v.parse::<f64>().ok());
             let mut limits = Vec::new();
-            for (java, epics) in [
-                ("upperAlarmLimit", "HIHI"),
-                ("lowerAlarmLimit", "LOLO"),
-                ("upperWarningLimit", "HIGH"),
-                ("lowerWarningLimit", "LOW"),
-                ("upperDisplayLimit", "HOPR"),
-                ("lowerDisplayLimit", "LOPR"),
-                ("upperCtrlLimit", "DRVH"),
-                ("lowerCtrlLimit", "DRVL"),
-            ] {
+            for (java, epics) in crate::registry::typeinfo::LIMIT_EPICS_FIELDS {
                 if let Some(v) = num(epics) {
                     limits.push((java.to_string(), v));
                 }

@@ -327,6 +327,78 @@ pub(crate) fn decode_canonical_parts(
     })
 }
 
+/// Decodes a canonical numeric scalar straight from an *escaped* line at
+/// the start of `buf` (which may continue past the line) into `out`.
+/// Succeeds only when the message needs no unescaping and ends exactly at a
+/// newline; returns the sample time and the bytes consumed including the
+/// newline. One pass, no copy; `out` is untouched on `None`.
+#[inline]
+pub(crate) fn decode_canonical_line_into(
+    ty: ArchDbType,
+    buf: &[u8],
+    year_start_secs: i64,
+    out: &mut ArchiverSample,
+) -> Option<(Timestamp, usize)> {
+    let mut c = Cursor::new(buf);
+    if buf.first() != Some(&0x08) {
+        return None;
+    }
+    c.pos = 1;
+    let soy = c.varint().ok()?;
+    if c.buf.get(c.pos) != Some(&0x10) {
+        return None;
+    }
+    c.pos += 1;
+    let nano = c.varint().ok()?;
+    let tag = *c.buf.get(c.pos)?;
+    c.pos += 1;
+    // The value is kept as raw bits until the line is validated.
+    let bits: u64 = match (ty, tag) {
+        (ArchDbType::ScalarDouble, 0x19) => u64::from_le_bytes(c.fixed64().ok()?),
+        (ArchDbType::ScalarFloat, 0x1d) | (ArchDbType::ScalarInt, 0x1d) => {
+            u64::from(u32::from_le_bytes(c.fixed32().ok()?))
+        }
+        (ArchDbType::ScalarShort, 0x18) | (ArchDbType::ScalarEnum, 0x18) => c.varint().ok()?,
+        _ => return None,
+    };
+    let (mut severity, mut status) = (0, 0);
+    if c.buf.get(c.pos) == Some(&0x20) {
+        c.pos += 1;
+        severity = c.varint().ok()? as i32;
+    }
+    if c.buf.get(c.pos) == Some(&0x28) {
+        c.pos += 1;
+        status = c.varint().ok()? as i32;
+    }
+    let end = c.pos;
+    // The message must be the whole line and contain no escape or newline.
+    if buf.get(end) != Some(&super::NEWLINE) || super::lines::find_newline_or_escape(&buf[..end]).is_some() {
+        return None;
+    }
+    if soy > u64::from(u32::MAX) || nano > u64::from(u32::MAX) {
+        return None;
+    }
+    let nano = nano as u32;
+    let ts = Timestamp {
+        secs: year_start_secs + soy as i64 + i64::from(nano / 1_000_000_000),
+        nanos: nano % 1_000_000_000,
+    };
+    out.value = match ty {
+        ArchDbType::ScalarDouble => SampleValue::Double(f64::from_bits(bits)),
+        ArchDbType::ScalarFloat => SampleValue::Float(f32::from_bits(bits as u32)),
+        ArchDbType::ScalarInt => SampleValue::Int(bits as u32 as i32),
+        ArchDbType::ScalarShort => SampleValue::Short(unzigzag32(bits) as i16),
+        _ => SampleValue::Enum(unzigzag32(bits) as i16),
+    };
+    out.timestamp = epoch_secs_to_system_time(ts.secs, ts.nanos);
+    out.severity = severity;
+    out.status = status;
+    if out.extra.is_some() {
+        out.extra = None;
+    }
+    Some((ts, end + 1))
+}
+
 fn decode_general(
     ty: ArchDbType,
     raw: &[u8],

@@ -10,7 +10,9 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::codec::{decode_into_at, decode_sample_at, decode_timestamp, SampleCodecError};
+use super::codec::{
+    decode_canonical_line_into, decode_into_at, decode_sample_at, decode_timestamp, SampleCodecError,
+};
 use super::escape::{is_plain, unescape_into};
 use super::header::decode_header;
 use super::lines::{LineEvent, LineReader};
@@ -21,6 +23,9 @@ use crate::types::{year_start, ArchDbType, ArchiverSample, EventStreamDesc, Time
 const BLOCK: usize = 16 * 1024;
 /// Files up to this size are searched in memory after one read.
 const SMALL_FILE: u64 = 16 * 1024;
+/// Buffered bytes needed before trying the one-pass decoder (longer than
+/// any canonical scalar line; shorter remainders take the general path).
+const FAST_LOOKAHEAD: usize = 64;
 /// Java steps back at most this many lines looking for a parseable last sample.
 const MAX_BACKTRACK: usize = 1000;
 
@@ -721,6 +726,20 @@ impl<R: Read> SampleStream<R> {
     /// stream continues with the next line.
     pub fn next_sample_into(&mut self, out: &mut ArchiverSample) -> Result<bool, Error> {
         let (ty, year_start, end) = (self.desc.db_type, self.year_start, self.end);
+        if !self.done {
+            // One pass over a plain canonical scalar line in the buffer.
+            let buf = self.reader.peek();
+            if buf.len() >= FAST_LOOKAHEAD {
+                if let Some((ts, used)) = decode_canonical_line_into(ty, buf, year_start, out) {
+                    if end.is_some_and(|end| ts > end) {
+                        self.done = true;
+                        return Ok(false);
+                    }
+                    self.reader.consume(used);
+                    return Ok(true);
+                }
+            }
+        }
         let Some((offset, _, raw)) = Self::fetch(
             &mut self.reader,
             &mut self.scratch,

@@ -74,6 +74,18 @@ impl<R: Read> LineReader<R> {
         (&self.buf[self.pos..self.filled], self.base + self.filled as u64)
     }
 
+    /// Unread buffered bytes (may end inside a line).
+    #[inline]
+    pub fn peek(&self) -> &[u8] {
+        &self.buf[self.pos..self.filled]
+    }
+
+    /// Marks `n` bytes of [`LineReader::peek`] as read.
+    #[inline]
+    pub fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.filled);
+    }
+
     /// The underlying reader.
     pub fn get_ref(&self) -> &R {
         &self.inner
@@ -158,7 +170,7 @@ impl<R: Read> LineReader<R> {
 /// Sample lines are short (≈21 bytes for a scalar), where a word-at-a-time
 /// scan beats a SIMD search's setup cost; long lines go to `memchr2`.
 #[inline]
-fn find_newline_or_escape(h: &[u8]) -> Option<usize> {
+pub(crate) fn find_newline_or_escape(h: &[u8]) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     const NL: u64 = LO * super::NEWLINE as u64;

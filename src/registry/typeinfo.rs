@@ -129,6 +129,18 @@ pub const LIMIT_FIELDS: [&str; 8] = [
     "upperWarningLimit",
 ];
 
+/// PVTypeInfo limit fields and the EPICS fields they come from.
+pub const LIMIT_EPICS_FIELDS: [(&str, &str); 8] = [
+    ("upperAlarmLimit", "HIHI"),
+    ("lowerAlarmLimit", "LOLO"),
+    ("upperWarningLimit", "HIGH"),
+    ("lowerWarningLimit", "LOW"),
+    ("upperDisplayLimit", "HOPR"),
+    ("lowerDisplayLimit", "LOPR"),
+    ("upperCtrlLimit", "DRVH"),
+    ("lowerCtrlLimit", "DRVL"),
+];
+
 impl PvTypeInfo {
     /// A new record with Java's defaults.
     pub fn new(pv_name: &str, dbr_type: ArchDbType, element_count: i32) -> Self {

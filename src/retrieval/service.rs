@@ -214,16 +214,7 @@ impl Retrieval {
                 }
             }
             if full {
-                for (java, epics) in [
-                    ("upperAlarmLimit", "HIHI"),
-                    ("lowerAlarmLimit", "LOLO"),
-                    ("upperWarningLimit", "HIGH"),
-                    ("lowerWarningLimit", "LOW"),
-                    ("upperDisplayLimit", "HOPR"),
-                    ("lowerDisplayLimit", "LOPR"),
-                    ("upperCtrlLimit", "DRVH"),
-                    ("lowerCtrlLimit", "DRVL"),
-                ] {
+                for (java, epics) in crate::registry::typeinfo::LIMIT_EPICS_FIELDS {
                     if let Some(v) = info.limits.get(java) {
                         let mut s = String::new();
                         format::java::push_double(&mut s, *v);

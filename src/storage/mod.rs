@@ -25,4 +25,18 @@ pub use rename::{rename_interrupted, RenameStop};
 pub use source::{MemLines, Source};
 pub use store::{FlushOutcome, PlainPbStore, PvWriteStats, WriteLimits};
 pub use tiered::TieredStore;
+/// Runs blocking file/index work on tokio's blocking pool (inline when no
+/// runtime is present).
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => h
+            .spawn_blocking(f)
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?,
+        Err(_) => f(),
+    }
+}
+
 pub use traits::{AppendMeta, EventStream, IngestFlushResult, PostProcessor, StoragePlugin, StoreSummary};

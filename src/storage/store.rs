@@ -14,6 +14,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
+use super::blocking;
 use super::buffer::{lock, Appended, Buffers, PvState, Segment};
 use super::config::{FsyncPolicy, TierConfig};
 use super::error::StoreError;
@@ -100,18 +101,6 @@ pub struct WriteLimits {
     pub total_bytes: usize,
     /// Fsync policy.
     pub fsync: FsyncPolicy,
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) => h
-            .spawn_blocking(f)
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))?,
-        Err(_) => f(),
-    }
 }
 
 impl PlainPbStore {

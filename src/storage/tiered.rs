@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
+use super::blocking;
 use super::config::StorageConfig;
 use super::error::StoreError;
 use super::reconcile::ReconcileReport;
@@ -26,18 +27,6 @@ pub struct TieredStore {
     tiers: Arc<Vec<PlainPbStore>>,
     index: Arc<Index>,
     keys: KeyOverrides,
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) => h
-            .spawn_blocking(f)
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))?,
-        Err(_) => f(),
-    }
 }
 
 impl TieredStore {
