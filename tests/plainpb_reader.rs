@@ -233,7 +233,7 @@ fn reusing_decoder_agrees_with_owned_decoder() {
     let mut ap = Appender::open(&target, None).unwrap();
     let mut buf = Vec::new();
     for i in 0..3000i64 {
-        let mut s = ArchiverSample::at(T0 + i, (i as u32 * 7_919_993) % 1_000_000_000, SampleValue::Double(i as f64 * -0.09));
+        let mut s = ArchiverSample::at(T0 + i, ((i as u64 * 7_919_993) % 1_000_000_000) as u32, SampleValue::Double(i as f64 * -0.09));
         if i % 7 == 0 {
             s = s.with_alarm((i % 4) as i32, (i % 20) as i32);
         }
