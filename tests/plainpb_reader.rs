@@ -233,7 +233,11 @@ fn reusing_decoder_agrees_with_owned_decoder() {
     let mut ap = Appender::open(&target, None).unwrap();
     let mut buf = Vec::new();
     for i in 0..3000i64 {
-        let mut s = ArchiverSample::at(T0 + i, ((i as u64 * 7_919_993) % 1_000_000_000) as u32, SampleValue::Double(i as f64 * -0.09));
+        let mut s = ArchiverSample::at(
+            T0 + i,
+            ((i as u64 * 7_919_993) % 1_000_000_000) as u32,
+            SampleValue::Double(i as f64 * -0.09),
+        );
         if i % 7 == 0 {
             s = s.with_alarm((i % 4) as i32, (i % 20) as i32);
         }
@@ -247,14 +251,23 @@ fn reusing_decoder_agrees_with_owned_decoder() {
     }
     ap.write_raw(&buf).unwrap();
     for from in [None, Some(Timestamp::new(T0 + 1500, 0))] {
-        let mut a = PbFile::open(&path).unwrap().stream(from, Some(Timestamp::new(T0 + 2500, 0))).unwrap();
-        let mut b = PbFile::open(&path).unwrap().stream(from, Some(Timestamp::new(T0 + 2500, 0))).unwrap();
+        let mut a = PbFile::open(&path)
+            .unwrap()
+            .stream(from, Some(Timestamp::new(T0 + 2500, 0)))
+            .unwrap();
+        let mut b = PbFile::open(&path)
+            .unwrap()
+            .stream(from, Some(Timestamp::new(T0 + 2500, 0)))
+            .unwrap();
         let mut reused = ArchiverSample::at(0, 0, SampleValue::Double(0.0)).with_field("stale", "x");
         let mut n = 0;
         while let Some(owned) = a.next_sample().unwrap() {
             assert!(b.next_sample_into(&mut reused).unwrap());
             assert_eq!(reused.ts(), owned.ts());
-            assert_eq!(reused.value.as_f64().unwrap().to_bits(), owned.value.as_f64().unwrap().to_bits());
+            assert_eq!(
+                reused.value.as_f64().unwrap().to_bits(),
+                owned.value.as_f64().unwrap().to_bits()
+            );
             assert_eq!((reused.severity, reused.status), (owned.severity, owned.status));
             assert_eq!(reused.field_values(), owned.field_values());
             n += 1;
