@@ -249,6 +249,8 @@ fn reusing_decoder_agrees_with_owned_decoder() {
         escape_into(&raw, &mut buf);
         buf.push(b'\n');
     }
+    // Enough escaped lines to exercise the escaped one-pass path.
+    assert!(buf.iter().filter(|&&b| b == 0x1B).count() > 100);
     ap.write_raw(&buf).unwrap();
     for from in [None, Some(Timestamp::new(T0 + 1500, 0))] {
         let mut a = PbFile::open(&path)

@@ -339,6 +339,67 @@ pub(crate) fn decode_canonical_line_into(
     year_start_secs: i64,
     out: &mut ArchiverSample,
 ) -> Option<(Timestamp, usize)> {
+    // The message must be the whole line and contain no escape or newline.
+    let plain_line = |end: usize| {
+        buf.get(end) == Some(&super::NEWLINE) && super::lines::find_newline_or_escape(&buf[..end]).is_none()
+    };
+    decode_canonical_checked(ty, buf, year_start_secs, out, plain_line).map(|(ts, end)| (ts, end + 1))
+}
+
+/// Like [`decode_canonical_line_into`] for a line that holds escapes: the
+/// line (which must end with a newline within the first 64 bytes of `buf`)
+/// is unescaped on the stack and decoded in one pass. Returns the sample
+/// time and the bytes consumed including the newline; `out` is untouched on
+/// `None` (not canonical, too long, or a bad escape: the general path then
+/// reports it).
+#[inline]
+pub(crate) fn decode_canonical_escaped_line_into(
+    ty: ArchDbType,
+    buf: &[u8],
+    year_start_secs: i64,
+    out: &mut ArchiverSample,
+) -> Option<(Timestamp, usize)> {
+    const MAX: usize = 64;
+    let nl = memchr::memchr(super::NEWLINE, &buf[..buf.len().min(MAX)])?;
+    let mut tmp = [0u8; MAX];
+    let mut n = 0;
+    let mut i = 0;
+    let line = &buf[..nl];
+    if memchr::memchr(super::ESCAPE, line).is_none() {
+        // Plain, so not canonical (the plain decoder declined it).
+        return None;
+    }
+    while i < line.len() {
+        let b = line[i];
+        tmp[n] = if b == super::ESCAPE {
+            i += 1;
+            match *line.get(i)? {
+                1 => super::ESCAPE,
+                2 => super::NEWLINE,
+                3 => 0x0D,
+                other => other,
+            }
+        } else {
+            b
+        };
+        n += 1;
+        i += 1;
+    }
+    let msg = &tmp[..n];
+    decode_canonical_checked(ty, msg, year_start_secs, out, |end| end == msg.len()).map(|(ts, _)| (ts, nl + 1))
+}
+
+/// The one-pass decoder of a canonical scalar message at the start of
+/// `buf`; `valid(end)` must accept the message's end before `out` is
+/// written. Returns the sample time and the message's end.
+#[inline(always)]
+fn decode_canonical_checked(
+    ty: ArchDbType,
+    buf: &[u8],
+    year_start_secs: i64,
+    out: &mut ArchiverSample,
+    valid: impl Fn(usize) -> bool,
+) -> Option<(Timestamp, usize)> {
     let mut c = Cursor::new(buf);
     if buf.first() != Some(&0x08) {
         return None;
@@ -371,8 +432,7 @@ pub(crate) fn decode_canonical_line_into(
         status = c.varint().ok()? as i32;
     }
     let end = c.pos;
-    // The message must be the whole line and contain no escape or newline.
-    if buf.get(end) != Some(&super::NEWLINE) || super::lines::find_newline_or_escape(&buf[..end]).is_some() {
+    if !valid(end) {
         return None;
     }
     if soy > u64::from(u32::MAX) || nano > u64::from(u32::MAX) {
@@ -383,20 +443,31 @@ pub(crate) fn decode_canonical_line_into(
         secs: year_start_secs + soy as i64 + i64::from(nano / 1_000_000_000),
         nanos: nano % 1_000_000_000,
     };
-    out.value = match ty {
-        ArchDbType::ScalarDouble => SampleValue::Double(f64::from_bits(bits)),
-        ArchDbType::ScalarFloat => SampleValue::Float(f32::from_bits(bits as u32)),
-        ArchDbType::ScalarInt => SampleValue::Int(bits as u32 as i32),
-        ArchDbType::ScalarShort => SampleValue::Short(unzigzag32(bits) as i16),
-        _ => SampleValue::Enum(unzigzag32(bits) as i16),
-    };
+    // Overwrite in place when the variant already matches: no drop glue
+    // for the old value on the hot path.
+    match (ty, &mut out.value) {
+        (ArchDbType::ScalarDouble, SampleValue::Double(v)) => *v = f64::from_bits(bits),
+        (ArchDbType::ScalarFloat, SampleValue::Float(v)) => *v = f32::from_bits(bits as u32),
+        (ArchDbType::ScalarInt, SampleValue::Int(v)) => *v = bits as u32 as i32,
+        (ArchDbType::ScalarShort, SampleValue::Short(v)) => *v = unzigzag32(bits) as i16,
+        (ArchDbType::ScalarEnum, SampleValue::Enum(v)) => *v = unzigzag32(bits) as i16,
+        _ => {
+            out.value = match ty {
+                ArchDbType::ScalarDouble => SampleValue::Double(f64::from_bits(bits)),
+                ArchDbType::ScalarFloat => SampleValue::Float(f32::from_bits(bits as u32)),
+                ArchDbType::ScalarInt => SampleValue::Int(bits as u32 as i32),
+                ArchDbType::ScalarShort => SampleValue::Short(unzigzag32(bits) as i16),
+                _ => SampleValue::Enum(unzigzag32(bits) as i16),
+            }
+        }
+    }
     out.timestamp = epoch_secs_to_system_time(ts.secs, ts.nanos);
     out.severity = severity;
     out.status = status;
     if out.extra.is_some() {
         out.extra = None;
     }
-    Some((ts, end + 1))
+    Some((ts, end))
 }
 
 fn decode_general(

@@ -11,7 +11,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::codec::{
-    decode_canonical_line_into, decode_into_at, decode_sample_at, decode_timestamp, SampleCodecError,
+    decode_canonical_escaped_line_into, decode_canonical_line_into, decode_into_at, decode_sample_at, decode_timestamp, SampleCodecError,
 };
 use super::escape::{is_plain, unescape_into};
 use super::header::decode_header;
@@ -730,7 +730,9 @@ impl<R: Read> SampleStream<R> {
             // One pass over a plain canonical scalar line in the buffer.
             let buf = self.reader.peek();
             if buf.len() >= FAST_LOOKAHEAD {
-                if let Some((ts, used)) = decode_canonical_line_into(ty, buf, year_start, out) {
+                let fast = decode_canonical_line_into(ty, buf, year_start, out)
+                    .or_else(|| decode_canonical_escaped_line_into(ty, buf, year_start, out));
+                if let Some((ts, used)) = fast {
                     if end.is_some_and(|end| ts > end) {
                         self.done = true;
                         return Ok(false);

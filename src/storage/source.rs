@@ -117,6 +117,7 @@ impl Source {
     }
 
     /// Decodes the next sample into `out`.
+    #[inline]
     pub fn next_into(&mut self, out: &mut ArchiverSample) -> anyhow::Result<bool> {
         match self {
             Source::File(f) => Ok(f.next_sample_into(out)?),
