@@ -15,14 +15,16 @@ use std::io::{self, Write};
 
 use super::value::{push_json_string, push_value_json};
 use super::{FormatWriter, NonFinite};
-use crate::types::{ArchiverSample, EventStreamDesc, Timestamp};
+use crate::types::{ArchiverSample, EventStreamDesc, SampleValue, Timestamp};
 
 const FLUSH_AT: usize = 32 * 1024;
 
 /// JSON writer.
 pub struct JsonWriter<W> {
     out: W,
-    buf: String,
+    buf: Vec<u8>,
+    /// Text of the rarer pieces (meta, strings, fields) before it joins `buf`.
+    tmp: String,
     nonfinite: NonFinite,
     pvs: usize,
     samples_in_pv: usize,
@@ -33,7 +35,8 @@ impl<W: Write> JsonWriter<W> {
     pub fn new(out: W, nonfinite: NonFinite) -> Self {
         JsonWriter {
             out,
-            buf: String::with_capacity(FLUSH_AT + 1024),
+            buf: Vec::with_capacity(FLUSH_AT + 1024),
+            tmp: String::new(),
             nonfinite,
             pvs: 0,
             samples_in_pv: 0,
@@ -42,10 +45,31 @@ impl<W: Write> JsonWriter<W> {
 
     fn spill(&mut self) -> io::Result<()> {
         if self.buf.len() >= FLUSH_AT {
-            self.out.write_all(self.buf.as_bytes())?;
+            self.out.write_all(&self.buf)?;
             self.buf.clear();
         }
         Ok(())
+    }
+
+    /// Appends what `f` writes into a string.
+    fn text(&mut self, f: impl FnOnce(&mut String)) {
+        self.tmp.clear();
+        f(&mut self.tmp);
+        self.buf.extend_from_slice(self.tmp.as_bytes());
+    }
+
+    /// `{ "meta": … },\n"data": [ \n` for a PV; `extra_meta` goes after the headers.
+    fn start_pv(&mut self, name: &str, meta: &EventStreamDesc, extra_meta: &str) {
+        if self.pvs > 0 {
+            self.buf.extend_from_slice(b",\n");
+        }
+        self.pvs += 1;
+        self.samples_in_pv = 0;
+        self.text(|t| {
+            push_meta(t, name, meta);
+            t.push_str(extra_meta);
+        });
+        self.buf.extend_from_slice(b"},\n\"data\": [ \n");
     }
 }
 
@@ -81,59 +105,173 @@ pub(crate) fn push_fields(buf: &mut String, s: &ArchiverSample) {
     buf.push('}');
 }
 
+/// Longest text of one sample on the fast path (scalar value, no fields).
+const LINE_MAX: usize = 192;
+
+/// One sample's text on the stack. Literal pieces have sizes known at
+/// compile time and become plain moves; the finished line joins the output
+/// with one copy. Invariant: callers write at most [`LINE_MAX`] bytes.
+struct Line {
+    b: [u8; LINE_MAX],
+    n: usize,
+}
+
+/// `PAIRS[n]` is the two-digit text of `n`.
+const PAIRS: [[u8; 2]; 100] = {
+    let mut t = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
+impl Line {
+    #[inline(always)]
+    fn lit<const N: usize>(&mut self, s: &[u8; N]) {
+        self.b[self.n..self.n + N].copy_from_slice(s);
+        self.n += N;
+    }
+
+    /// Decimal digits of `v`, written in place from the right.
+    #[inline]
+    fn uint(&mut self, mut v: u64) {
+        let len = v.checked_ilog10().map_or(1, |l| l as usize + 1);
+        let digits = &mut self.b[self.n..self.n + len];
+        let mut pairs = digits.rchunks_exact_mut(2);
+        for pair in &mut pairs {
+            pair.copy_from_slice(&PAIRS[(v % 100) as usize]);
+            v /= 100;
+        }
+        if let [d] = pairs.into_remainder() {
+            *d = b'0' + v as u8;
+        }
+        self.n += len;
+    }
+
+    #[inline]
+    fn int(&mut self, v: i64) {
+        if v < 0 {
+            self.lit(b"-");
+        }
+        self.uint(v.unsigned_abs());
+    }
+
+    /// A finite double in Java's `Double.toString` form when that is an
+    /// integer below 10^7 or plain decimal; `false` for the other forms.
+    #[inline]
+    fn java_double(&mut self, v: f64) -> bool {
+        let a = v.abs();
+        if v == 0.0 {
+            if v.is_sign_negative() {
+                self.lit(b"-0.0");
+            } else {
+                self.lit(b"0.0");
+            }
+        } else if a < 1e7 && v == v.trunc() {
+            self.int(v as i64);
+            self.lit(b".0");
+        } else if (1e-3..1e7).contains(&a) {
+            // Same rule as `java::push_double`: ryu's text is Java's here.
+            let room = &mut self.b[self.n..self.n + 24];
+            // SAFETY: `room` is 24 writable bytes, the most ryu writes for
+            // an f64, and `v` is finite.
+            self.n += unsafe { ryu::raw::format64(v, room.as_mut_ptr()) };
+        } else {
+            return false;
+        }
+        true
+    }
+}
+
 impl<W: Write> FormatWriter for JsonWriter<W> {
     fn begin(&mut self) -> io::Result<()> {
-        self.buf.push_str("[ \n");
+        self.buf.extend_from_slice(b"[ \n");
         Ok(())
     }
 
     fn begin_pv(&mut self, name: &str, meta: &EventStreamDesc) -> io::Result<()> {
-        if self.pvs > 0 {
-            self.buf.push_str(",\n");
-        }
-        self.pvs += 1;
-        self.samples_in_pv = 0;
-        push_meta(&mut self.buf, name, meta);
-        self.buf.push_str("},\n\"data\": [ \n");
+        self.start_pv(name, meta, "");
         Ok(())
     }
 
     fn sample(&mut self, s: &ArchiverSample, _desc: &EventStreamDesc) -> io::Result<()> {
+        let ts = s.ts();
+        let mut l = Line {
+            b: [0; LINE_MAX],
+            n: 0,
+        };
         if self.samples_in_pv > 0 {
-            self.buf.push_str(",\n");
+            l.lit(b",\n");
         }
         self.samples_in_pv += 1;
-        let ts = s.ts();
-        let mut ib = itoa::Buffer::new();
-        self.buf.push_str("{ \"secs\": ");
-        self.buf.push_str(ib.format(ts.secs));
-        self.buf.push_str(", \"val\": ");
-        push_value_json(&mut self.buf, &s.value, self.nonfinite);
-        self.buf.push_str(", \"nanos\": ");
-        self.buf.push_str(ib.format(ts.nanos));
-        self.buf.push_str(", \"severity\":");
-        self.buf.push_str(ib.format(s.severity));
-        self.buf.push_str(", \"status\":");
-        self.buf.push_str(ib.format(s.status));
-        push_fields(&mut self.buf, s);
-        self.buf.push_str(" }");
+        l.lit(b"{ \"secs\": ");
+        l.int(ts.secs);
+        l.lit(b", \"val\": ");
+        let fast_value = !s.has_fields()
+            && match &s.value {
+                SampleValue::Double(x) => l.java_double(*x),
+                SampleValue::Short(x) | SampleValue::Enum(x) => {
+                    l.int(i64::from(*x));
+                    true
+                }
+                SampleValue::Int(x) => {
+                    l.int(i64::from(*x));
+                    true
+                }
+                SampleValue::Byte(x) => {
+                    l.int(i64::from(*x));
+                    true
+                }
+                _ => false,
+            };
+        if !fast_value {
+            // Any other value or a sample with fields: the general path.
+            self.buf.extend_from_slice(&l.b[..l.n]);
+            let nf = self.nonfinite;
+            self.text(|t| {
+                push_value_json(t, &s.value, nf);
+                t.push_str(", \"nanos\": ");
+                t.push_str(itoa::Buffer::new().format(ts.nanos));
+                t.push_str(", \"severity\":");
+                t.push_str(itoa::Buffer::new().format(s.severity));
+                t.push_str(", \"status\":");
+                t.push_str(itoa::Buffer::new().format(s.status));
+                push_fields(t, s);
+                t.push_str(" }");
+            });
+            return self.spill();
+        }
+        l.lit(b", \"nanos\": ");
+        l.uint(u64::from(ts.nanos));
+        if s.severity == 0 && s.status == 0 {
+            l.lit(b", \"severity\":0, \"status\":0 }");
+        } else {
+            l.lit(b", \"severity\":");
+            l.int(i64::from(s.severity));
+            l.lit(b", \"status\":");
+            l.int(i64::from(s.status));
+            l.lit(b" }");
+        }
+        self.buf.extend_from_slice(&l.b[..l.n]);
         self.spill()
     }
 
     fn end_pv(&mut self) -> io::Result<()> {
         if self.samples_in_pv > 0 {
-            self.buf.push('\n');
+            self.buf.push(b'\n');
         }
-        self.buf.push_str("] }");
+        self.buf.extend_from_slice(b"] }");
         self.spill()
     }
 
     fn finish(&mut self) -> io::Result<()> {
         if self.pvs > 0 {
-            self.buf.push('\n');
+            self.buf.push(b'\n');
         }
-        self.buf.push_str(" ]\n");
-        self.out.write_all(self.buf.as_bytes())?;
+        self.buf.extend_from_slice(b" ]\n");
+        self.out.write_all(&self.buf)?;
         self.buf.clear();
         self.out.flush()
     }
@@ -160,35 +298,31 @@ impl<W: Write> FormatWriter for QwWriter<W> {
     }
 
     fn begin_pv(&mut self, name: &str, meta: &EventStreamDesc) -> io::Result<()> {
-        let j = &mut self.inner;
-        if j.pvs > 0 {
-            j.buf.push_str(",\n");
-        }
-        j.pvs += 1;
-        j.samples_in_pv = 0;
-        push_meta(&mut j.buf, name, meta);
-        j.buf.push_str(if meta.db_type.is_waveform() {
+        let extra = if meta.db_type.is_waveform() {
             ", \"waveform\": true "
         } else {
             ", \"waveform\": false "
-        });
-        j.buf.push_str("},\n\"data\": [ \n");
+        };
+        self.inner.start_pv(name, meta, extra);
         Ok(())
     }
 
     fn sample(&mut self, s: &ArchiverSample, _desc: &EventStreamDesc) -> io::Result<()> {
         let j = &mut self.inner;
-        if j.samples_in_pv > 0 {
-            j.buf.push_str(",\n");
-        }
+        let first = j.samples_in_pv == 0;
         j.samples_in_pv += 1;
         let ms = Timestamp::from_system_time(s.timestamp).millis();
-        j.buf.push_str("{ \"millis\": ");
-        j.buf.push_str(itoa::Buffer::new().format(ms));
-        j.buf.push_str(", \"val\": ");
-        push_value_json(&mut j.buf, &s.value, NonFinite::Null);
-        push_fields(&mut j.buf, s);
-        j.buf.push_str(" }");
+        j.text(|t| {
+            if !first {
+                t.push_str(",\n");
+            }
+            t.push_str("{ \"millis\": ");
+            t.push_str(itoa::Buffer::new().format(ms));
+            t.push_str(", \"val\": ");
+            push_value_json(t, &s.value, NonFinite::Null);
+            push_fields(t, s);
+            t.push_str(" }");
+        });
         j.spill()
     }
 
@@ -198,5 +332,89 @@ impl<W: Write> FormatWriter for QwWriter<W> {
 
     fn finish(&mut self) -> io::Result<()> {
         self.inner.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::ArchDbType;
+
+    /// The sample text as the general path builds it.
+    fn reference(s: &ArchiverSample) -> String {
+        let ts = s.ts();
+        let mut t = String::from("{ \"secs\": ");
+        t.push_str(&ts.secs.to_string());
+        t.push_str(", \"val\": ");
+        push_value_json(&mut t, &s.value, NonFinite::Bare);
+        t.push_str(&format!(
+            ", \"nanos\": {}, \"severity\":{}, \"status\":{}",
+            ts.nanos, s.severity, s.status
+        ));
+        push_fields(&mut t, s);
+        t.push_str(" }");
+        t
+    }
+
+    fn written(samples: &[ArchiverSample]) -> String {
+        let mut out = Vec::new();
+        let desc = EventStreamDesc::new("P", ArchDbType::ScalarDouble, 2024);
+        let mut w = JsonWriter::new(&mut out, NonFinite::Bare);
+        w.begin().unwrap();
+        w.begin_pv("P", &desc).unwrap();
+        for s in samples {
+            w.sample(s, &desc).unwrap();
+        }
+        w.end_pv().unwrap();
+        w.finish().unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn fast_path_matches_general_text() {
+        let doubles = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            9_999_999.0,
+            10_000_000.0,
+            1e7 + 0.5,
+            123_456_789.0,
+            0.001,
+            0.000_999,
+            -0.09,
+            1.5e-300,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            std::f64::consts::PI,
+            -2.5e-5,
+        ];
+        let mut samples = Vec::new();
+        for (i, d) in doubles.iter().enumerate() {
+            samples.push(ArchiverSample::at(1_704_067_200 + i as i64, (i as u32) * 7_654_321, SampleValue::Double(*d)));
+        }
+        let secs = [0i64, 9, 10, 99, 100, 101, 999_999_999, 1_000_000_000, -1, -86_400, 4_102_444_800];
+        for (i, t) in secs.iter().enumerate() {
+            samples.push(ArchiverSample::at(*t, [0, 1, 9, 10, 999_999_999][i % 5], SampleValue::Int(-(i as i32) * 1000)));
+        }
+        samples.push(ArchiverSample::at(5, 0, SampleValue::Short(i16::MIN)).with_alarm(2, 17));
+        samples.push(ArchiverSample::at(6, 0, SampleValue::Enum(3)).with_alarm(3, 100));
+        samples.push(ArchiverSample::at(7, 0, SampleValue::Byte(-128)));
+        samples.push(ArchiverSample::at(8, 0, SampleValue::Float(0.1)));
+        samples.push(ArchiverSample::at(9, 0, SampleValue::String("a\"b".into())));
+        samples.push(ArchiverSample::at(10, 0, SampleValue::Double(2.5)).with_field("HIHI", "4"));
+        samples.push(ArchiverSample::at(11, 0, SampleValue::VDouble(vec![1.0, f64::NAN])));
+        let text = written(&samples);
+        let expected: Vec<String> = samples.iter().map(reference).collect();
+        let expected = format!(
+            "[ \n{{ \"meta\": {{ \"name\": \"P\" }},\n\"data\": [ \n{}\n] }}\n ]\n",
+            expected.join(",\n")
+        );
+        assert_eq!(text, expected);
     }
 }
