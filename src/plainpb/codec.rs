@@ -365,10 +365,8 @@ pub(crate) fn decode_canonical_escaped_line_into(
     let mut n = 0;
     let mut i = 0;
     let line = &buf[..nl];
-    if memchr::memchr(super::ESCAPE, line).is_none() {
-        // Plain, so not canonical (the plain decoder declined it).
-        return None;
-    }
+    // A plain line is not canonical (the plain decoder declined it).
+    memchr::memchr(super::ESCAPE, line)?;
     while i < line.len() {
         let b = line[i];
         tmp[n] = if b == super::ESCAPE {
@@ -386,7 +384,8 @@ pub(crate) fn decode_canonical_escaped_line_into(
         i += 1;
     }
     let msg = &tmp[..n];
-    decode_canonical_checked(ty, msg, year_start_secs, out, |end| end == msg.len()).map(|(ts, _)| (ts, nl + 1))
+    decode_canonical_checked(ty, msg, year_start_secs, out, |end| end == msg.len())
+        .map(|(ts, _)| (ts, nl + 1))
 }
 
 /// The one-pass decoder of a canonical scalar message at the start of

@@ -11,7 +11,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::codec::{
-    decode_canonical_escaped_line_into, decode_canonical_line_into, decode_into_at, decode_sample_at, decode_timestamp, SampleCodecError,
+    decode_canonical_escaped_line_into, decode_canonical_line_into, decode_into_at, decode_sample_at,
+    decode_timestamp, SampleCodecError,
 };
 use super::escape::{is_plain, unescape_into};
 use super::header::decode_header;

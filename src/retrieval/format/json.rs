@@ -396,11 +396,31 @@ mod tests {
         ];
         let mut samples = Vec::new();
         for (i, d) in doubles.iter().enumerate() {
-            samples.push(ArchiverSample::at(1_704_067_200 + i as i64, (i as u32) * 7_654_321, SampleValue::Double(*d)));
+            samples.push(ArchiverSample::at(
+                1_704_067_200 + i as i64,
+                (i as u32) * 7_654_321,
+                SampleValue::Double(*d),
+            ));
         }
-        let secs = [0i64, 9, 10, 99, 100, 101, 999_999_999, 1_000_000_000, -1, -86_400, 4_102_444_800];
+        let secs = [
+            0i64,
+            9,
+            10,
+            99,
+            100,
+            101,
+            999_999_999,
+            1_000_000_000,
+            -1,
+            -86_400,
+            4_102_444_800,
+        ];
         for (i, t) in secs.iter().enumerate() {
-            samples.push(ArchiverSample::at(*t, [0, 1, 9, 10, 999_999_999][i % 5], SampleValue::Int(-(i as i32) * 1000)));
+            samples.push(ArchiverSample::at(
+                *t,
+                [0, 1, 9, 10, 999_999_999][i % 5],
+                SampleValue::Int(-(i as i32) * 1000),
+            ));
         }
         samples.push(ArchiverSample::at(5, 0, SampleValue::Short(i16::MIN)).with_alarm(2, 17));
         samples.push(ArchiverSample::at(6, 0, SampleValue::Enum(3)).with_alarm(3, 100));
@@ -408,7 +428,11 @@ mod tests {
         samples.push(ArchiverSample::at(8, 0, SampleValue::Float(0.1)));
         samples.push(ArchiverSample::at(9, 0, SampleValue::String("a\"b".into())));
         samples.push(ArchiverSample::at(10, 0, SampleValue::Double(2.5)).with_field("HIHI", "4"));
-        samples.push(ArchiverSample::at(11, 0, SampleValue::VDouble(vec![1.0, f64::NAN])));
+        samples.push(ArchiverSample::at(
+            11,
+            0,
+            SampleValue::VDouble(vec![1.0, f64::NAN]),
+        ));
         let text = written(&samples);
         let expected: Vec<String> = samples.iter().map(reference).collect();
         let expected = format!(
