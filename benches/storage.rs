@@ -113,12 +113,19 @@ async fn last_before_8760() {
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let mut lat = Vec::new();
     let mut lat_async = Vec::new();
-    for i in 0..20_000 {
+    // `$STRATA_BENCH_LAST_QUERIES` (default 20,000): more for profiling.
+    let queries: usize = std::env::var("STRATA_BENCH_LAST_QUERIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    for i in 0..queries {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
         let target = Timestamp::new(Y2024 + (rng % n as u64) as i64, (rng % 1_000_000_000) as u32);
-        if i % 2 == 0 {
+        // First half blocking calls, second half through the async API, so
+        // the blocking figure is not disturbed by the thread hand-offs.
+        if i < queries / 2 {
             let t = Instant::now();
             let s = store.last_before_blocking(pv, target).expect("last_before");
             lat.push(t.elapsed());

@@ -297,3 +297,31 @@ async fn thousand_pvs_interleaved_across_hour_and_year_boundaries() {
         Some(2 * n_pv as u64)
     );
 }
+
+#[tokio::test]
+async fn last_before_survives_a_file_shrunk_behind_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _, _kv) = common::store::open(dir.path());
+    for i in 0..3600 {
+        store
+            .append_event("SH:pv", ArchDbType::ScalarDouble, &dbl(Y2024 + i, i as f64))
+            .await
+            .unwrap();
+    }
+    store.flush_writes().await.unwrap();
+    // Someone cuts the file to half while the store runs (mid-record).
+    let path = dir.path().join("sts/SH/pv:2024_01_01_00.pb");
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len / 2 + 3)
+        .unwrap();
+    let at = UNIX_EPOCH + Duration::from_secs((Y2024 + 3000) as u64);
+    let s = store.get_last_event_before("SH:pv", at).await.unwrap().unwrap();
+    // The newest sample the file still holds, not an error.
+    let secs = s.ts().secs;
+    assert!((Y2024 + 1500..Y2024 + 1900).contains(&secs), "{secs}");
+    assert_eq!(s.value.as_f64(), Some((secs - Y2024) as f64));
+}

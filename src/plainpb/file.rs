@@ -27,6 +27,8 @@ const SMALL_FILE: u64 = 16 * 1024;
 /// Buffered bytes needed before trying the one-pass decoder (longer than
 /// any canonical scalar line; shorter remainders take the general path).
 const FAST_LOOKAHEAD: usize = 64;
+/// First read of a large file's head (header line).
+const HEAD_READ: u64 = 512;
 /// Java steps back at most this many lines looking for a parseable last sample.
 const MAX_BACKTRACK: usize = 1000;
 
@@ -148,6 +150,15 @@ impl PbFile {
         Self::from_file(path, file, len)
     }
 
+    /// Opens `path` looking only at its first `len` bytes, which the caller
+    /// knows to be complete lines (an index record's size); bytes appended
+    /// since are not seen. Saves the `stat` of [`PbFile::open`]. A file
+    /// shorter than `len` makes reads fail: callers fall back to `open`.
+    pub fn open_prefix(path: &Path, len: u64) -> Result<Self, Error> {
+        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        Self::from_file(path, file, len)
+    }
+
     /// Parses the header of an already open file of size `len`.
     pub fn from_file(path: &Path, file: File, len: u64) -> Result<Self, Error> {
         let bad = |reason: String| Error::BadHeader {
@@ -169,11 +180,29 @@ impl PbFile {
             Some(v) => Bytes::Mem(v),
             None => Bytes::File { file: &file, len },
         };
-        let nl = bytes
-            .newline_after(0)
-            .map_err(|e| Error::io("read", path, e))?
-            .ok_or_else(|| bad("no complete header line".into()))?;
-        let escaped = bytes.read(0, nl).map_err(|e| Error::io("read", path, e))?;
+        // Headers are short: one read of the head usually holds the line.
+        let head = match &mem {
+            Some(_) => None,
+            None => {
+                let mut v = vec![0u8; len.min(HEAD_READ) as usize];
+                file.read_exact_at(&mut v, 0)
+                    .map_err(|e| Error::io("read", path, e))?;
+                memchr::memchr(NEWLINE, &v).map(|i| {
+                    v.truncate(i);
+                    v
+                })
+            }
+        };
+        let (nl, escaped) = match head {
+            Some(v) => (v.len() as u64, Cow::Owned(v)),
+            None => {
+                let nl = bytes
+                    .newline_after(0)
+                    .map_err(|e| Error::io("read", path, e))?
+                    .ok_or_else(|| bad("no complete header line".into()))?;
+                (nl, bytes.read(0, nl).map_err(|e| Error::io("read", path, e))?)
+            }
+        };
         let mut raw = Vec::with_capacity(escaped.len());
         unescape_into(&escaped, &mut raw).map_err(|e| bad(e.to_string()))?;
         let header = decode_header(&raw).map_err(|e| bad(e.to_string()))?;

@@ -713,6 +713,17 @@ impl Inner {
         if let Some(s) = self.buffered_before(pv, t)? {
             return Ok(Some(s));
         }
+        // The summary (one point look-up) settles a tier without this PV,
+        // a `t` before all its data and a `t` after all of it.
+        let Some(sum) = self.index.summary(pv, self.tier)? else {
+            return Ok(None);
+        };
+        if sum.first.is_some_and(|f| entry_ts(f) >= t) {
+            return Ok(None);
+        }
+        if sum.last.is_some_and(|l| entry_ts(l) < t) {
+            return Self::sample_from_record(sum.db_type, sum.last_year, &sum.last_sample);
+        }
         for e in self.index.at_or_before(pv, self.tier, t) {
             let e = e?;
             if entry_ts(e.first) >= t {
@@ -722,8 +733,15 @@ impl Inner {
                 return Self::sample_from_record(e.db_type, e.year, &e.last_sample);
             }
             let path = self.root.join(&e.path);
-            let file = PbFile::open(&path)?;
-            return Ok(file.last_at_or_before_guided(t, true, entry_ts(e.first), entry_ts(e.last))?);
+            let (first, last) = (entry_ts(e.first), entry_ts(e.last));
+            // The answer lies in the indexed bytes (`t` <= the entry's last
+            // time); a file that no longer matches its record is read whole.
+            let quick = PbFile::open_prefix(&path, e.bytes)
+                .and_then(|f| f.last_at_or_before_guided(t, true, first, last));
+            return match quick {
+                Ok(s) => Ok(s),
+                Err(_) => Ok(PbFile::open(&path)?.last_at_or_before_guided(t, true, first, last)?),
+            };
         }
         Ok(None)
     }
