@@ -191,6 +191,32 @@ mod tests {
     }
 
     #[test]
+    fn varint_every_length_with_and_without_trailing_bytes() {
+        // Every length 1..=10, with and without 8 readable bytes after it.
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for bits in 0..64u32 {
+            for _ in 0..50 {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let v = if bits == 0 { 0 } else { (rng >> (64 - bits)) | (1 << (bits - 1)) };
+                for pad in [0usize, 3, 9] {
+                    let mut out = Vec::new();
+                    put_varint(&mut out, v);
+                    let len = out.len();
+                    out.extend(std::iter::repeat_n(0xff, pad));
+                    let mut c = Cursor::new(&out);
+                    assert_eq!(c.varint().unwrap(), v, "{v} pad {pad}");
+                    assert_eq!(c.pos, len);
+                }
+            }
+        }
+        // Unterminated and over-long varints are still errors.
+        assert!(Cursor::new(&[0x80; 4]).varint().is_err());
+        assert!(Cursor::new(&[0xff; 12]).varint().is_err());
+    }
+
+    #[test]
     fn zigzag() {
         for v in [0, -1, 1, i32::MIN, i32::MAX, 5, -32768] {
             assert_eq!(unzigzag32(zigzag32(v)), v);
