@@ -755,6 +755,14 @@ impl<R: Read> SampleStream<R> {
     /// `Ok(false)` at the end of the range or file. After an error the
     /// stream continues with the next line.
     pub fn next_sample_into(&mut self, out: &mut ArchiverSample) -> Result<bool, Error> {
+        Ok(self.next_sample_into_ts(out)?.is_some())
+    }
+
+    /// [`SampleStream::next_sample_into`] that also returns the sample's
+    /// time (`None` at the end), sparing callers the conversion back from
+    /// `SystemTime`.
+    #[inline]
+    pub fn next_sample_into_ts(&mut self, out: &mut ArchiverSample) -> Result<Option<Timestamp>, Error> {
         let (ty, year_start, end) = (self.desc.db_type, self.year_start, self.end);
         if !self.done {
             // One pass over a plain canonical scalar line in the buffer.
@@ -765,10 +773,10 @@ impl<R: Read> SampleStream<R> {
                 if let Some((ts, used)) = fast {
                     if end.is_some_and(|end| ts > end) {
                         self.done = true;
-                        return Ok(false);
+                        return Ok(None);
                     }
                     self.reader.consume(used);
-                    return Ok(true);
+                    return Ok(Some(ts));
                 }
             }
         }
@@ -780,7 +788,7 @@ impl<R: Read> SampleStream<R> {
             &mut self.truncated_tail,
         )?
         else {
-            return Ok(false);
+            return Ok(None);
         };
         let ts = match decode_into_at(ty, raw, year_start, out) {
             Ok(ts) => ts,
@@ -794,9 +802,9 @@ impl<R: Read> SampleStream<R> {
         };
         if end.is_some_and(|end| ts > end) {
             self.done = true;
-            return Ok(false);
+            return Ok(None);
         }
-        Ok(true)
+        Ok(Some(ts))
     }
 
     /// Next decoded sample (`None` at the end of the range or file).

@@ -199,7 +199,11 @@ mod tests {
                 rng ^= rng << 13;
                 rng ^= rng >> 7;
                 rng ^= rng << 17;
-                let v = if bits == 0 { 0 } else { (rng >> (64 - bits)) | (1 << (bits - 1)) };
+                let v = if bits == 0 {
+                    0
+                } else {
+                    (rng >> (64 - bits)) | (1 << (bits - 1))
+                };
                 for pad in [0usize, 3, 9] {
                     let mut out = Vec::new();
                     put_varint(&mut out, v);

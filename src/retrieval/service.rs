@@ -320,6 +320,29 @@ impl Retrieval {
                 written += self.write_raw(sources, from, &meta, &mut started, w)?;
                 continue;
             }
+            if pp.is_none() && pv.resolved.field.is_none() {
+                // Stored samples as they are: the merged stream hands each
+                // sample's time along, no conversions on the way.
+                let mut stream = MergedStream::new(sources, from, meta.clone());
+                let mut s = ArchiverSample::new(std::time::UNIX_EPOCH, SampleValue::Double(0.0));
+                let mut desc: Option<EventStreamDesc> = None;
+                while let Some(ts) = stream.next_with_ts(&mut s).map_err(classify)? {
+                    let d = match &desc {
+                        Some(d) => d,
+                        None => desc.insert(self.start_pv(
+                            pv,
+                            &meta,
+                            stream.description(),
+                            false,
+                            &mut started,
+                            w,
+                        )?),
+                    };
+                    w.sample_at(&s, ts, d)?;
+                    written += 1;
+                }
+                continue;
+            }
             let mut stream: Box<dyn EventStream> = Box::new(MergedStream::new(sources, from, meta.clone()));
             if let Some(f) = &pv.resolved.field {
                 stream = Box::new(FieldStream::new(stream, f, &pv.resolved.name));
@@ -332,20 +355,14 @@ impl Retrieval {
             while stream.next_event_into(&mut s).map_err(classify)? {
                 let d = match &desc {
                     Some(d) => d,
-                    None => {
-                        // The stream's description is fixed once it yields.
-                        let mut d = stream.description().clone();
-                        if pp.is_some() {
-                            d.source = "pp".into();
-                        }
-                        if !started {
-                            started = true;
-                            let mut m = meta.clone();
-                            m.db_type = d.db_type;
-                            w.begin_pv(&pv.resolved.name, &m)?;
-                        }
-                        desc.insert(d)
-                    }
+                    None => desc.insert(self.start_pv(
+                        pv,
+                        &meta,
+                        stream.description(),
+                        pp.is_some(),
+                        &mut started,
+                        w,
+                    )?),
                 };
                 w.sample(&s, d)?;
                 written += 1;
@@ -355,6 +372,30 @@ impl Retrieval {
             w.end_pv()?;
         }
         Ok(written)
+    }
+
+    /// The description of a stream that has just yielded its first sample
+    /// (fixed from then on); begins the PV in `w` unless already `started`.
+    fn start_pv(
+        &self,
+        pv: &PvRequest,
+        meta: &EventStreamDesc,
+        stream_desc: &EventStreamDesc,
+        post_processed: bool,
+        started: &mut bool,
+        w: &mut dyn FormatWriter,
+    ) -> Result<EventStreamDesc, RetrievalError> {
+        let mut d = stream_desc.clone();
+        if post_processed {
+            d.source = "pp".into();
+        }
+        if !*started {
+            *started = true;
+            let mut m = meta.clone();
+            m.db_type = d.db_type;
+            w.begin_pv(&pv.resolved.name, &m)?;
+        }
+        Ok(d)
     }
 
     /// Stored lines straight through the merge rule (raw format, no post-processing).

@@ -13,12 +13,12 @@ pub struct MergedStream {
     sources: Vec<Source>,
     idx: usize,
     merge: Merge,
-    held: Option<ArchiverSample>,
-    pending: Option<ArchiverSample>,
+    held: Option<(ArchiverSample, Timestamp)>,
+    pending: Option<(ArchiverSample, Timestamp)>,
     desc: EventStreamDesc,
     bad: u32,
     /// Time of the newest sample passed through without checks (steady state).
-    steady_last: Option<std::time::SystemTime>,
+    steady_last: Option<Timestamp>,
     /// Lines skipped because they could not be decoded.
     pub skipped: u64,
 }
@@ -39,38 +39,31 @@ impl MergedStream {
             skipped: 0,
         }
     }
-}
 
-impl EventStream for MergedStream {
-    fn description(&self) -> &EventStreamDesc {
-        &self.desc
-    }
-
-    fn next_event(&mut self) -> anyhow::Result<Option<ArchiverSample>> {
-        let mut s = ArchiverSample::new(std::time::UNIX_EPOCH, SampleValue::Double(0.0));
-        Ok(self.next_event_into(&mut s)?.then_some(s))
-    }
-
-    fn next_event_into(&mut self, out: &mut ArchiverSample) -> anyhow::Result<bool> {
-        if let Some(p) = self.pending.take() {
+    /// The next merged sample into `out`, with its time; `None` at the end.
+    pub fn next_with_ts(&mut self, out: &mut ArchiverSample) -> anyhow::Result<Option<Timestamp>> {
+        if let Some((p, ts)) = self.pending.take() {
             *out = p;
-            return Ok(true);
+            return Ok(Some(ts));
         }
         loop {
             let Some(src) = self.sources.get_mut(self.idx) else {
                 if self.merge.finish() {
-                    if let Some(h) = self.held.take() {
+                    if let Some((h, ts)) = self.held.take() {
                         *out = h;
-                        return Ok(true);
+                        return Ok(Some(ts));
                     }
                 }
-                return Ok(false);
+                return Ok(None);
             };
-            match src.next_into(out) {
-                Ok(true) => self.bad = 0,
-                Ok(false) => {
+            let ts = match src.next_into_ts(out) {
+                Ok(Some(ts)) => {
+                    self.bad = 0;
+                    ts
+                }
+                Ok(None) => {
                     if let Some(t) = self.steady_last.take() {
-                        self.merge.emitted(Timestamp::from_system_time(t));
+                        self.merge.emitted(t);
                     }
                     self.merge.end_source();
                     self.idx += 1;
@@ -88,35 +81,51 @@ impl EventStream for MergedStream {
                     }
                     continue;
                 }
-            }
+            };
             if self.merge.steady() {
                 // The rest of this source passes unchecked; only its newest
                 // time matters (for the next source's de-duplication).
-                self.steady_last = Some(out.timestamp);
-                return Ok(true);
+                self.steady_last = Some(ts);
+                return Ok(Some(ts));
             }
-            match self.merge.offer(out.ts()) {
+            match self.merge.offer(ts) {
                 Verdict::Skip => continue,
                 Verdict::Hold => {
-                    self.held = Some(out.clone());
+                    self.held = Some((out.clone(), ts));
                     continue;
                 }
-                Verdict::Emit => return Ok(true),
+                Verdict::Emit => return Ok(Some(ts)),
                 Verdict::EmitHeldThenThis => {
-                    if let Some(h) = self.held.take() {
-                        self.pending = Some(std::mem::replace(out, h));
+                    if let Some((h, hts)) = self.held.take() {
+                        self.pending = Some((std::mem::replace(out, h), ts));
+                        return Ok(Some(hts));
                     }
-                    return Ok(true);
+                    return Ok(Some(ts));
                 }
                 Verdict::EmitHeldOnly => {
-                    if let Some(h) = self.held.take() {
+                    if let Some((h, hts)) = self.held.take() {
                         *out = h;
-                        return Ok(true);
+                        return Ok(Some(hts));
                     }
                     continue;
                 }
             }
         }
+    }
+}
+
+impl EventStream for MergedStream {
+    fn description(&self) -> &EventStreamDesc {
+        &self.desc
+    }
+
+    fn next_event(&mut self) -> anyhow::Result<Option<ArchiverSample>> {
+        let mut s = ArchiverSample::new(std::time::UNIX_EPOCH, SampleValue::Double(0.0));
+        Ok(self.next_event_into(&mut s)?.then_some(s))
+    }
+
+    fn next_event_into(&mut self, out: &mut ArchiverSample) -> anyhow::Result<bool> {
+        Ok(self.next_with_ts(out)?.is_some())
     }
 }
 

@@ -119,17 +119,24 @@ impl Source {
     /// Decodes the next sample into `out`.
     #[inline]
     pub fn next_into(&mut self, out: &mut ArchiverSample) -> anyhow::Result<bool> {
+        Ok(self.next_into_ts(out)?.is_some())
+    }
+
+    /// Decodes the next sample into `out` and returns its time (`None` at
+    /// the end).
+    #[inline]
+    pub fn next_into_ts(&mut self, out: &mut ArchiverSample) -> anyhow::Result<Option<Timestamp>> {
         match self {
-            Source::File(f) => Ok(f.next_sample_into(out)?),
+            Source::File(f) => Ok(f.next_sample_into_ts(out)?),
             Source::Mem(m) => {
-                let Some(&(_, a, b)) = m.lines.get(m.next) else {
-                    return Ok(false);
+                let Some(&(ts, a, b)) = m.lines.get(m.next) else {
+                    return Ok(None);
                 };
                 m.next += 1;
                 let mut raw = Vec::with_capacity(b - a);
                 crate::plainpb::unescape_into(&m.bytes[a..b], &mut raw)?;
                 *out = decode_sample(m.desc.db_type, &raw, m.desc.year)?;
-                Ok(true)
+                Ok(Some(ts))
             }
         }
     }

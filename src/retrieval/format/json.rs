@@ -196,8 +196,11 @@ impl<W: Write> FormatWriter for JsonWriter<W> {
         Ok(())
     }
 
-    fn sample(&mut self, s: &ArchiverSample, _desc: &EventStreamDesc) -> io::Result<()> {
-        let ts = s.ts();
+    fn sample(&mut self, s: &ArchiverSample, desc: &EventStreamDesc) -> io::Result<()> {
+        self.sample_at(s, s.ts(), desc)
+    }
+
+    fn sample_at(&mut self, s: &ArchiverSample, ts: Timestamp, _desc: &EventStreamDesc) -> io::Result<()> {
         let mut l = Line {
             b: [0; LINE_MAX],
             n: 0,

@@ -92,6 +92,11 @@ pub trait FormatWriter {
     }
     /// One decoded sample; `desc` describes its stream.
     fn sample(&mut self, s: &ArchiverSample, desc: &EventStreamDesc) -> io::Result<()>;
+    /// [`FormatWriter::sample`] when the caller already has the sample's
+    /// time (`ts == s.ts()`).
+    fn sample_at(&mut self, s: &ArchiverSample, _ts: Timestamp, desc: &EventStreamDesc) -> io::Result<()> {
+        self.sample(s, desc)
+    }
     /// One stored line, for writers that pass stored bytes through.
     fn raw_line(&mut self, _ts: Timestamp, _line: &[u8], _desc: &EventStreamDesc) -> io::Result<()> {
         Err(io::Error::other("this format needs decoded samples"))
