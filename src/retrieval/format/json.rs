@@ -25,6 +25,8 @@ pub struct JsonWriter<W> {
     buf: Vec<u8>,
     /// Text of the rarer pieces (meta, strings, fields) before it joins `buf`.
     tmp: String,
+    /// The sample being written (reused: no per-sample initialisation).
+    line: Line,
     nonfinite: NonFinite,
     pvs: usize,
     samples_in_pv: usize,
@@ -37,6 +39,10 @@ impl<W: Write> JsonWriter<W> {
             out,
             buf: Vec::with_capacity(FLUSH_AT + 1024),
             tmp: String::new(),
+            line: Line {
+                b: [0; LINE_MAX],
+                n: 0,
+            },
             nonfinite,
             pvs: 0,
             samples_in_pv: 0,
@@ -134,6 +140,26 @@ impl Line {
         self.n += N;
     }
 
+    /// Appends a short slice; up to 32 bytes take fixed-size (overlapping)
+    /// copies, which compile to a few moves instead of a `memcpy` call.
+    #[inline(always)]
+    fn short(&mut self, s: &[u8]) {
+        let (n, len) = (self.n, s.len());
+        let dst = &mut self.b[n..n + len];
+        if len > 32 {
+            dst.copy_from_slice(s);
+        } else if len >= 16 {
+            dst[..16].copy_from_slice(&s[..16]);
+            dst[len - 16..].copy_from_slice(&s[len - 16..]);
+        } else if len >= 8 {
+            dst[..8].copy_from_slice(&s[..8]);
+            dst[len - 8..].copy_from_slice(&s[len - 8..]);
+        } else {
+            dst.copy_from_slice(s);
+        }
+        self.n += len;
+    }
+
     /// Decimal digits of `v`, written in place from the right.
     #[inline]
     fn uint(&mut self, mut v: u64) {
@@ -173,11 +199,11 @@ impl Line {
             self.int(v as i64);
             self.lit(b".0");
         } else if (1e-3..1e7).contains(&a) {
-            // Same rule as `java::push_double`: ryu's text is Java's here.
-            let room = &mut self.b[self.n..self.n + 24];
-            // SAFETY: `room` is 24 writable bytes, the most ryu writes for
-            // an f64, and `v` is finite.
-            self.n += unsafe { ryu::raw::format64(v, room.as_mut_ptr()) };
+            // Same rule as `java::push_double`: the shortest round-trip
+            // digits in plain decimal are Java's text here. zmij prints
+            // them as ryu does (fixed notation for this range), faster.
+            let mut z = zmij::Buffer::new();
+            self.short(z.format_finite(v).as_bytes());
         } else {
             return false;
         }
@@ -201,10 +227,8 @@ impl<W: Write> FormatWriter for JsonWriter<W> {
     }
 
     fn sample_at(&mut self, s: &ArchiverSample, ts: Timestamp, _desc: &EventStreamDesc) -> io::Result<()> {
-        let mut l = Line {
-            b: [0; LINE_MAX],
-            n: 0,
-        };
+        let l = &mut self.line;
+        l.n = 0;
         if self.samples_in_pv > 0 {
             l.lit(b",\n");
         }
@@ -231,7 +255,7 @@ impl<W: Write> FormatWriter for JsonWriter<W> {
             };
         if !fast_value {
             // Any other value or a sample with fields: the general path.
-            self.buf.extend_from_slice(&l.b[..l.n]);
+            self.buf.extend_from_slice(&self.line.b[..self.line.n]);
             let nf = self.nonfinite;
             self.text(|t| {
                 push_value_json(t, &s.value, nf);
@@ -357,6 +381,58 @@ mod tests {
         push_fields(&mut t, s);
         t.push_str(" }");
         t
+    }
+
+    #[test]
+    fn plain_range_doubles_match_the_java_text() {
+        // Random non-integers in [1e-3, 1e7), both signs, against
+        // `java::push_double` (ryu), which the golden tests pin to Java.
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut n = 0;
+        while n < 200_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let v = f64::from_bits(rng);
+            let a = v.abs();
+            if !(1e-3..1e7).contains(&a) || v == v.trunc() {
+                // Map into the range keeping the random mantissa.
+                let m = f64::from_bits((rng & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+                let e = (rng >> 52) % 33;
+                let w = m * 2f64.powi(e as i32 - 9) * if rng >> 63 == 1 { -1.0 } else { 1.0 };
+                if !(1e-3..1e7).contains(&w.abs()) || w == w.trunc() {
+                    continue;
+                }
+                check_double(w);
+            } else {
+                check_double(v);
+            }
+            n += 1;
+        }
+        for v in [
+            0.001,
+            0.0010000000000000002,
+            9_999_999.5,
+            9_999_999.999999998,
+            0.1,
+            0.2,
+            0.3,
+            1.0 / 3.0,
+        ] {
+            check_double(v);
+            check_double(-v);
+        }
+    }
+
+    fn check_double(v: f64) {
+        let mut l = Line {
+            b: [0; LINE_MAX],
+            n: 0,
+        };
+        assert!(l.java_double(v));
+        let mut want = String::new();
+        crate::retrieval::format::java::push_double(&mut want, v);
+        assert_eq!(std::str::from_utf8(&l.b[..l.n]).unwrap(), want, "{v:e}");
     }
 
     fn written(samples: &[ArchiverSample]) -> String {
