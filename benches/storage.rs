@@ -104,7 +104,7 @@ async fn read_30d() {
     let from = UNIX_EPOCH + Duration::from_secs(Y2024 as u64);
     let to = from + Duration::from_secs(n as u64);
     let mut best = f64::MAX;
-    for _ in 0..5 {
+    for _ in 0..15 {
         let t = Instant::now();
         let mut count = 0u64;
         let mut s = sample(0, 0.0);
