@@ -19,14 +19,73 @@ use crate::types::{ArchiverSample, EventStreamDesc, SampleValue, Timestamp};
 
 const FLUSH_AT: usize = 32 * 1024;
 
+/// Output bytes on their way to the writer: a block zeroed once, so each
+/// sample's text is formatted straight into place (no per-sample copy).
+struct OutBuf {
+    b: Box<[u8]>,
+    len: usize,
+}
+
+impl OutBuf {
+    fn new() -> Self {
+        OutBuf {
+            b: vec![0; FLUSH_AT + 2 * LINE_MAX].into_boxed_slice(),
+            len: 0,
+        }
+    }
+
+    /// Makes room for `extra` more bytes.
+    fn reserve(&mut self, extra: usize) {
+        if self.len + extra > self.b.len() {
+            let mut v = std::mem::take(&mut self.b).into_vec();
+            v.resize((self.len + extra).max(2 * v.len()), 0);
+            self.b = v.into_boxed_slice();
+        }
+    }
+
+    #[inline]
+    fn extend_from_slice(&mut self, d: &[u8]) {
+        self.reserve(d.len());
+        self.b[self.len..self.len + d.len()].copy_from_slice(d);
+        self.len += d.len();
+    }
+
+    fn push(&mut self, c: u8) {
+        self.extend_from_slice(&[c]);
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.b[..self.len]
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// The next [`LINE_MAX`] bytes, to format into; [`OutBuf::advance`]
+    /// then keeps what was written.
+    #[inline]
+    fn slot(&mut self) -> &mut [u8] {
+        self.reserve(LINE_MAX);
+        &mut self.b[self.len..self.len + LINE_MAX]
+    }
+
+    #[inline]
+    fn advance(&mut self, n: usize) {
+        self.len += n;
+    }
+}
+
 /// JSON writer.
 pub struct JsonWriter<W> {
     out: W,
-    buf: Vec<u8>,
+    buf: OutBuf,
     /// Text of the rarer pieces (meta, strings, fields) before it joins `buf`.
     tmp: String,
-    /// The sample being written (reused: no per-sample initialisation).
-    line: Line,
     nonfinite: NonFinite,
     pvs: usize,
     samples_in_pv: usize,
@@ -37,12 +96,8 @@ impl<W: Write> JsonWriter<W> {
     pub fn new(out: W, nonfinite: NonFinite) -> Self {
         JsonWriter {
             out,
-            buf: Vec::with_capacity(FLUSH_AT + 1024),
+            buf: OutBuf::new(),
             tmp: String::new(),
-            line: Line {
-                b: [0; LINE_MAX],
-                n: 0,
-            },
             nonfinite,
             pvs: 0,
             samples_in_pv: 0,
@@ -51,7 +106,7 @@ impl<W: Write> JsonWriter<W> {
 
     fn spill(&mut self) -> io::Result<()> {
         if self.buf.len() >= FLUSH_AT {
-            self.out.write_all(&self.buf)?;
+            self.out.write_all(self.buf.as_slice())?;
             self.buf.clear();
         }
         Ok(())
@@ -114,11 +169,11 @@ pub(crate) fn push_fields(buf: &mut String, s: &ArchiverSample) {
 /// Longest text of one sample on the fast path (scalar value, no fields).
 const LINE_MAX: usize = 192;
 
-/// One sample's text on the stack. Literal pieces have sizes known at
-/// compile time and become plain moves; the finished line joins the output
-/// with one copy. Invariant: callers write at most [`LINE_MAX`] bytes.
-struct Line {
-    b: [u8; LINE_MAX],
+/// One sample's text, formatted in place in the output buffer. Literal
+/// pieces have sizes known at compile time and become plain moves.
+/// Invariant: callers write at most [`LINE_MAX`] bytes.
+struct Line<'a> {
+    b: &'a mut [u8],
     n: usize,
 }
 
@@ -133,7 +188,7 @@ const PAIRS: [[u8; 2]; 100] = {
     t
 };
 
-impl Line {
+impl Line<'_> {
     #[inline(always)]
     fn lit<const N: usize>(&mut self, s: &[u8; N]) {
         self.b[self.n..self.n + N].copy_from_slice(s);
@@ -227,12 +282,15 @@ impl<W: Write> FormatWriter for JsonWriter<W> {
     }
 
     fn sample_at(&mut self, s: &ArchiverSample, ts: Timestamp, _desc: &EventStreamDesc) -> io::Result<()> {
-        let l = &mut self.line;
-        l.n = 0;
-        if self.samples_in_pv > 0 {
+        let first = self.samples_in_pv == 0;
+        self.samples_in_pv += 1;
+        let mut l = Line {
+            b: self.buf.slot(),
+            n: 0,
+        };
+        if !first {
             l.lit(b",\n");
         }
-        self.samples_in_pv += 1;
         l.lit(b"{ \"secs\": ");
         l.int(ts.secs);
         l.lit(b", \"val\": ");
@@ -255,7 +313,8 @@ impl<W: Write> FormatWriter for JsonWriter<W> {
             };
         if !fast_value {
             // Any other value or a sample with fields: the general path.
-            self.buf.extend_from_slice(&self.line.b[..self.line.n]);
+            let n = l.n;
+            self.buf.advance(n);
             let nf = self.nonfinite;
             self.text(|t| {
                 push_value_json(t, &s.value, nf);
@@ -281,7 +340,8 @@ impl<W: Write> FormatWriter for JsonWriter<W> {
             l.int(i64::from(s.status));
             l.lit(b" }");
         }
-        self.buf.extend_from_slice(&l.b[..l.n]);
+        let n = l.n;
+        self.buf.advance(n);
         self.spill()
     }
 
@@ -298,7 +358,7 @@ impl<W: Write> FormatWriter for JsonWriter<W> {
             self.buf.push(b'\n');
         }
         self.buf.extend_from_slice(b" ]\n");
-        self.out.write_all(&self.buf)?;
+        self.out.write_all(self.buf.as_slice())?;
         self.buf.clear();
         self.out.flush()
     }
@@ -384,6 +444,24 @@ mod tests {
     }
 
     #[test]
+    fn texts_larger_than_the_buffer_are_written_whole() {
+        let big = "x".repeat(3 * FLUSH_AT + 17);
+        let samples: Vec<ArchiverSample> = (0..2000)
+            .map(|i| {
+                if i % 500 == 7 {
+                    ArchiverSample::at(i, 0, SampleValue::String(big.clone()))
+                } else {
+                    ArchiverSample::at(i, 0, SampleValue::Double(i as f64 / 7.0))
+                }
+            })
+            .collect();
+        let text = written(&samples);
+        let expected: Vec<String> = samples.iter().map(reference).collect();
+        assert!(text.contains(&expected.join(",\n")));
+        assert_eq!(text.matches(big.as_str()).count(), 4);
+    }
+
+    #[test]
     fn plain_range_doubles_match_the_java_text() {
         // Random non-integers in [1e-3, 1e7), both signs, against
         // `java::push_double` (ryu), which the golden tests pin to Java.
@@ -425,10 +503,8 @@ mod tests {
     }
 
     fn check_double(v: f64) {
-        let mut l = Line {
-            b: [0; LINE_MAX],
-            n: 0,
-        };
+        let mut b = [0u8; LINE_MAX];
+        let mut l = Line { b: &mut b, n: 0 };
         assert!(l.java_double(v));
         let mut want = String::new();
         crate::retrieval::format::java::push_double(&mut want, v);
