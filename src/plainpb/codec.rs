@@ -221,18 +221,8 @@ pub(crate) fn decode_into_at(
     year_start_secs: i64,
     out: &mut ArchiverSample,
 ) -> Result<Timestamp, SampleCodecError> {
-    if let Some(p) = decode_canonical_parts(ty, raw, year_start_secs) {
-        out.timestamp = epoch_secs_to_system_time(p.secs, p.nanos);
-        out.value = p.value;
-        out.severity = p.severity;
-        out.status = p.status;
-        if out.extra.is_some() {
-            out.extra = None;
-        }
-        return Ok(Timestamp {
-            secs: p.secs,
-            nanos: p.nanos,
-        });
+    if let Some((ts, _)) = decode_canonical_checked(ty, raw, year_start_secs, out, |end| end == raw.len()) {
+        return Ok(ts);
     }
     *out = decode_general(ty, raw, year_start_secs)?;
     Ok(out.ts())
@@ -257,35 +247,33 @@ pub(crate) fn decode_sample_at(
 /// decoder, which gives the same result for canonical input.
 #[inline]
 fn decode_canonical_scalar(ty: ArchDbType, raw: &[u8], year_start_secs: i64) -> Option<ArchiverSample> {
-    let p = decode_canonical_parts(ty, raw, year_start_secs)?;
+    let p = parse_canonical(ty, raw, year_start_secs).filter(|p| p.end == raw.len())?;
     Some(ArchiverSample {
-        timestamp: epoch_secs_to_system_time(p.secs, p.nanos),
-        value: p.value,
+        timestamp: epoch_secs_to_system_time(p.ts.secs, p.ts.nanos),
+        value: scalar_value(ty, p.bits),
         severity: p.severity,
         status: p.status,
         extra: None,
     })
 }
 
-/// The fields of a canonical numeric scalar sample.
-pub(crate) struct ScalarParts {
-    pub(crate) secs: i64,
-    pub(crate) nanos: u32,
-    pub(crate) value: SampleValue,
-    pub(crate) severity: i32,
-    pub(crate) status: i32,
+/// The fields of a canonical numeric scalar message, the value as raw bits.
+struct Canonical {
+    ts: Timestamp,
+    bits: u64,
+    severity: i32,
+    status: i32,
+    /// Offset just past the message's last field.
+    end: usize,
 }
 
-/// See [`decode_canonical_scalar`]; returns the parts so callers can build
-/// the sample in place.
-#[inline]
-pub(crate) fn decode_canonical_parts(
-    ty: ArchDbType,
-    raw: &[u8],
-    year_start_secs: i64,
-) -> Option<ScalarParts> {
-    let mut c = Cursor::new(raw);
-    if raw.first() != Some(&0x08) {
+/// Parses a canonical numeric scalar message (fields `1, 2, 3[, 4][, 5]`)
+/// at the start of `buf`, which may continue past it: the one parser of
+/// the fast paths.
+#[inline(always)]
+fn parse_canonical(ty: ArchDbType, buf: &[u8], year_start_secs: i64) -> Option<Canonical> {
+    let mut c = Cursor::new(buf);
+    if buf.first() != Some(&0x08) {
         return None;
     }
     c.pos = 1;
@@ -297,12 +285,12 @@ pub(crate) fn decode_canonical_parts(
     let nano = c.varint().ok()?;
     let tag = *c.buf.get(c.pos)?;
     c.pos += 1;
-    let value = match (ty, tag) {
-        (ArchDbType::ScalarDouble, 0x19) => SampleValue::Double(f64::from_le_bytes(c.fixed64().ok()?)),
-        (ArchDbType::ScalarFloat, 0x1d) => SampleValue::Float(f32::from_le_bytes(c.fixed32().ok()?)),
-        (ArchDbType::ScalarInt, 0x1d) => SampleValue::Int(i32::from_le_bytes(c.fixed32().ok()?)),
-        (ArchDbType::ScalarShort, 0x18) => SampleValue::Short(unzigzag32(c.varint().ok()?) as i16),
-        (ArchDbType::ScalarEnum, 0x18) => SampleValue::Enum(unzigzag32(c.varint().ok()?) as i16),
+    let bits: u64 = match (ty, tag) {
+        (ArchDbType::ScalarDouble, 0x19) => u64::from_le_bytes(c.fixed64().ok()?),
+        (ArchDbType::ScalarFloat, 0x1d) | (ArchDbType::ScalarInt, 0x1d) => {
+            u64::from(u32::from_le_bytes(c.fixed32().ok()?))
+        }
+        (ArchDbType::ScalarShort, 0x18) | (ArchDbType::ScalarEnum, 0x18) => c.varint().ok()?,
         _ => return None,
     };
     let (mut severity, mut status) = (0, 0);
@@ -314,17 +302,32 @@ pub(crate) fn decode_canonical_parts(
         c.pos += 1;
         status = c.varint().ok()? as i32;
     }
-    if !c.done() || soy > u64::from(u32::MAX) || nano > u64::from(u32::MAX) {
+    if soy > u64::from(u32::MAX) || nano > u64::from(u32::MAX) {
         return None;
     }
     let nano = nano as u32;
-    Some(ScalarParts {
-        secs: year_start_secs + soy as i64 + i64::from(nano / 1_000_000_000),
-        nanos: nano % 1_000_000_000,
-        value,
+    Some(Canonical {
+        ts: Timestamp {
+            secs: year_start_secs + soy as i64 + i64::from(nano / 1_000_000_000),
+            nanos: nano % 1_000_000_000,
+        },
+        bits,
         severity,
         status,
+        end: c.pos,
     })
+}
+
+/// The value of type `ty` (a numeric scalar) from [`Canonical::bits`].
+#[inline(always)]
+fn scalar_value(ty: ArchDbType, bits: u64) -> SampleValue {
+    match ty {
+        ArchDbType::ScalarDouble => SampleValue::Double(f64::from_bits(bits)),
+        ArchDbType::ScalarFloat => SampleValue::Float(f32::from_bits(bits as u32)),
+        ArchDbType::ScalarInt => SampleValue::Int(bits as u32 as i32),
+        ArchDbType::ScalarShort => SampleValue::Short(unzigzag32(bits) as i16),
+        _ => SampleValue::Enum(unzigzag32(bits) as i16),
+    }
 }
 
 /// Decodes a canonical numeric scalar straight from an *escaped* line at
@@ -361,28 +364,11 @@ pub(crate) fn decode_canonical_escaped_line_into(
 ) -> Option<(Timestamp, usize)> {
     const MAX: usize = 64;
     let nl = memchr::memchr(super::NEWLINE, &buf[..buf.len().min(MAX)])?;
-    let mut tmp = [0u8; MAX];
-    let mut n = 0;
-    let mut i = 0;
     let line = &buf[..nl];
     // A plain line is not canonical (the plain decoder declined it).
     memchr::memchr(super::ESCAPE, line)?;
-    while i < line.len() {
-        let b = line[i];
-        tmp[n] = if b == super::ESCAPE {
-            i += 1;
-            match *line.get(i)? {
-                1 => super::ESCAPE,
-                2 => super::NEWLINE,
-                3 => 0x0D,
-                other => other,
-            }
-        } else {
-            b
-        };
-        n += 1;
-        i += 1;
-    }
+    let mut tmp = [0u8; MAX];
+    let n = super::escape::unescape_to_slice(line, &mut tmp)?;
     let msg = &tmp[..n];
     decode_canonical_checked(ty, msg, year_start_secs, out, |end| end == msg.len())
         .map(|(ts, _)| (ts, nl + 1))
@@ -399,74 +385,24 @@ fn decode_canonical_checked(
     out: &mut ArchiverSample,
     valid: impl Fn(usize) -> bool,
 ) -> Option<(Timestamp, usize)> {
-    let mut c = Cursor::new(buf);
-    if buf.first() != Some(&0x08) {
-        return None;
-    }
-    c.pos = 1;
-    let soy = c.varint().ok()?;
-    if c.buf.get(c.pos) != Some(&0x10) {
-        return None;
-    }
-    c.pos += 1;
-    let nano = c.varint().ok()?;
-    let tag = *c.buf.get(c.pos)?;
-    c.pos += 1;
-    // The value is kept as raw bits until the line is validated.
-    let bits: u64 = match (ty, tag) {
-        (ArchDbType::ScalarDouble, 0x19) => u64::from_le_bytes(c.fixed64().ok()?),
-        (ArchDbType::ScalarFloat, 0x1d) | (ArchDbType::ScalarInt, 0x1d) => {
-            u64::from(u32::from_le_bytes(c.fixed32().ok()?))
-        }
-        (ArchDbType::ScalarShort, 0x18) | (ArchDbType::ScalarEnum, 0x18) => c.varint().ok()?,
-        _ => return None,
-    };
-    let (mut severity, mut status) = (0, 0);
-    if c.buf.get(c.pos) == Some(&0x20) {
-        c.pos += 1;
-        severity = c.varint().ok()? as i32;
-    }
-    if c.buf.get(c.pos) == Some(&0x28) {
-        c.pos += 1;
-        status = c.varint().ok()? as i32;
-    }
-    let end = c.pos;
-    if !valid(end) {
-        return None;
-    }
-    if soy > u64::from(u32::MAX) || nano > u64::from(u32::MAX) {
-        return None;
-    }
-    let nano = nano as u32;
-    let ts = Timestamp {
-        secs: year_start_secs + soy as i64 + i64::from(nano / 1_000_000_000),
-        nanos: nano % 1_000_000_000,
-    };
+    let p = parse_canonical(ty, buf, year_start_secs).filter(|p| valid(p.end))?;
     // Overwrite in place when the variant already matches: no drop glue
     // for the old value on the hot path.
     match (ty, &mut out.value) {
-        (ArchDbType::ScalarDouble, SampleValue::Double(v)) => *v = f64::from_bits(bits),
-        (ArchDbType::ScalarFloat, SampleValue::Float(v)) => *v = f32::from_bits(bits as u32),
-        (ArchDbType::ScalarInt, SampleValue::Int(v)) => *v = bits as u32 as i32,
-        (ArchDbType::ScalarShort, SampleValue::Short(v)) => *v = unzigzag32(bits) as i16,
-        (ArchDbType::ScalarEnum, SampleValue::Enum(v)) => *v = unzigzag32(bits) as i16,
-        _ => {
-            out.value = match ty {
-                ArchDbType::ScalarDouble => SampleValue::Double(f64::from_bits(bits)),
-                ArchDbType::ScalarFloat => SampleValue::Float(f32::from_bits(bits as u32)),
-                ArchDbType::ScalarInt => SampleValue::Int(bits as u32 as i32),
-                ArchDbType::ScalarShort => SampleValue::Short(unzigzag32(bits) as i16),
-                _ => SampleValue::Enum(unzigzag32(bits) as i16),
-            }
-        }
+        (ArchDbType::ScalarDouble, SampleValue::Double(v)) => *v = f64::from_bits(p.bits),
+        (ArchDbType::ScalarFloat, SampleValue::Float(v)) => *v = f32::from_bits(p.bits as u32),
+        (ArchDbType::ScalarInt, SampleValue::Int(v)) => *v = p.bits as u32 as i32,
+        (ArchDbType::ScalarShort, SampleValue::Short(v)) => *v = unzigzag32(p.bits) as i16,
+        (ArchDbType::ScalarEnum, SampleValue::Enum(v)) => *v = unzigzag32(p.bits) as i16,
+        _ => out.value = scalar_value(ty, p.bits),
     }
-    out.timestamp = epoch_secs_to_system_time(ts.secs, ts.nanos);
-    out.severity = severity;
-    out.status = status;
+    out.timestamp = epoch_secs_to_system_time(p.ts.secs, p.ts.nanos);
+    out.severity = p.severity;
+    out.status = p.status;
     if out.extra.is_some() {
         out.extra = None;
     }
-    Some((ts, end))
+    Some((p.ts, p.end))
 }
 
 fn decode_general(

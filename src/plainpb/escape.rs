@@ -35,23 +35,10 @@ pub fn unescape_into(src: &[u8], dst: &mut Vec<u8>) -> Result<(), EscapeError> {
     dst.reserve(src.len());
     if src.len() <= 64 {
         // Short records: a plain loop beats repeated SIMD searches.
-        let mut i = 0;
-        while i < src.len() {
-            let b = src[i];
-            if b == ESCAPE {
-                let code = *src.get(i + 1).ok_or(EscapeError)?;
-                dst.push(match code {
-                    1 => ESCAPE,
-                    2 => NEWLINE,
-                    3 => CR,
-                    other => other,
-                });
-                i += 2;
-            } else {
-                dst.push(b);
-                i += 1;
-            }
-        }
+        let start = dst.len();
+        dst.resize(start + src.len(), 0);
+        let n = unescape_to_slice(src, &mut dst[start..]).ok_or(EscapeError)?;
+        dst.truncate(start + n);
         return Ok(());
     }
     let mut rest = src;
@@ -68,6 +55,31 @@ pub fn unescape_into(src: &[u8], dst: &mut Vec<u8>) -> Result<(), EscapeError> {
     }
     dst.extend_from_slice(rest);
     Ok(())
+}
+
+/// Writes the unescaped form of `src` into `dst` (which must be at least
+/// as long) and returns its length; `None` for a trailing lone `1B`. For
+/// short records decoded on the stack.
+#[inline]
+pub(crate) fn unescape_to_slice(src: &[u8], dst: &mut [u8]) -> Option<usize> {
+    let (mut i, mut n) = (0, 0);
+    while i < src.len() {
+        let b = src[i];
+        dst[n] = if b == ESCAPE {
+            i += 1;
+            match *src.get(i)? {
+                1 => ESCAPE,
+                2 => NEWLINE,
+                3 => CR,
+                other => other,
+            }
+        } else {
+            b
+        };
+        n += 1;
+        i += 1;
+    }
+    Some(n)
 }
 
 /// True if `src` needs no unescaping.
