@@ -324,23 +324,15 @@ impl Retrieval {
                 // Stored samples as they are: the merged stream hands each
                 // sample's time along, no conversions on the way.
                 let mut stream = MergedStream::new(sources, from, meta.clone());
-                let mut s = ArchiverSample::new(std::time::UNIX_EPOCH, SampleValue::Double(0.0));
-                let mut desc: Option<EventStreamDesc> = None;
-                while let Some(ts) = stream.next_with_ts(&mut s).map_err(classify)? {
-                    let d = match &desc {
-                        Some(d) => d,
-                        None => desc.insert(self.start_pv(
-                            pv,
-                            &meta,
-                            stream.description(),
-                            false,
-                            &mut started,
-                            w,
-                        )?),
-                    };
-                    w.sample_at(&s, ts, d)?;
-                    written += 1;
-                }
+                written += self.drain(
+                    &mut stream,
+                    MergedStream::next_with_ts,
+                    pv,
+                    &meta,
+                    false,
+                    &mut started,
+                    w,
+                )?;
                 continue;
             }
             let mut stream: Box<dyn EventStream> = Box::new(MergedStream::new(sources, from, meta.clone()));
@@ -350,26 +342,47 @@ impl Retrieval {
             if let Some(pp) = &pp {
                 stream = pp.apply(stream, from, to);
             }
-            let mut s = ArchiverSample::new(std::time::UNIX_EPOCH, SampleValue::Double(0.0));
-            let mut desc: Option<EventStreamDesc> = None;
-            while stream.next_event_into(&mut s).map_err(classify)? {
-                let d = match &desc {
-                    Some(d) => d,
-                    None => desc.insert(self.start_pv(
-                        pv,
-                        &meta,
-                        stream.description(),
-                        pp.is_some(),
-                        &mut started,
-                        w,
-                    )?),
-                };
-                w.sample(&s, d)?;
-                written += 1;
-            }
+            written += self.drain(
+                stream.as_mut(),
+                next_timed,
+                pv,
+                &meta,
+                pp.is_some(),
+                &mut started,
+                w,
+            )?;
         }
         if started {
             w.end_pv()?;
+        }
+        Ok(written)
+    }
+
+    /// Writes every sample `next` takes from `stream` (with its time);
+    /// begins the PV on the first one. Returns the samples written.
+    #[allow(clippy::too_many_arguments)]
+    fn drain<S: EventStream + ?Sized>(
+        &self,
+        stream: &mut S,
+        next: impl Fn(&mut S, &mut ArchiverSample) -> anyhow::Result<Option<Timestamp>>,
+        pv: &PvRequest,
+        meta: &EventStreamDesc,
+        post_processed: bool,
+        started: &mut bool,
+        w: &mut dyn FormatWriter,
+    ) -> Result<u64, RetrievalError> {
+        let mut s = ArchiverSample::new(std::time::UNIX_EPOCH, SampleValue::Double(0.0));
+        let mut desc: Option<EventStreamDesc> = None;
+        let mut written = 0;
+        while let Some(ts) = next(stream, &mut s).map_err(classify)? {
+            let d = match &desc {
+                Some(d) => d,
+                None => {
+                    desc.insert(self.start_pv(pv, meta, stream.description(), post_processed, started, w)?)
+                }
+            };
+            w.sample_at(&s, ts, d)?;
+            written += 1;
         }
         Ok(written)
     }
@@ -537,6 +550,15 @@ impl Retrieval {
         }
         Ok(out)
     }
+}
+
+/// [`EventStream::next_event_into`] with the sample's time, for streams
+/// that do not hand it along.
+fn next_timed<S: EventStream + ?Sized>(
+    s: &mut S,
+    out: &mut ArchiverSample,
+) -> anyhow::Result<Option<Timestamp>> {
+    Ok(s.next_event_into(out)?.then(|| out.ts()))
 }
 
 /// Post-processor input errors are the client's (400); the rest internal.
