@@ -19,18 +19,13 @@ const HZ: u64 = 100;
 const SECS: u64 = 10;
 
 fn ca_env() {
-    for (k, v) in [
-        ("EPICS_CA_AUTO_ADDR_LIST", "NO"),
-        ("EPICS_CA_ADDR_LIST", "127.0.0.1"),
-        ("EPICS_CAS_AUTO_BEACON_ADDR_LIST", "NO"),
-        ("EPICS_CAS_BEACON_ADDR_LIST", "127.0.0.1"),
-        ("EPICS_CAS_INTF_ADDR_LIST", "127.0.0.1"),
+    for (k, v) in strata::engine::LOOPBACK_CA_ENV.into_iter().chain([
         ("EPICS_CAS_DRAIN_GRACE_SECS", "0"),
         // A deeper per-channel event queue in the test IOC, so that bursts
         // on the shared 2-core machine are not coalesced before strata
         // sees them (the default 36 is EPICS's).
         ("EPICS_CAS_MAX_EVENTS_PER_CHAN", "400"),
-    ] {
+    ]) {
         std::env::set_var(k, v);
     }
 }

@@ -12,14 +12,12 @@ use common::ioc::{ca_env, free_port, Ioc};
 use common::process::{run_tool, ServeProcess};
 use epics_base_rs::types::EpicsValue;
 
-const ENV: [(&str, &str); 6] = [
-    ("EPICS_CA_AUTO_ADDR_LIST", "NO"),
-    ("EPICS_CA_ADDR_LIST", "127.0.0.1"),
-    ("EPICS_CAS_AUTO_BEACON_ADDR_LIST", "NO"),
-    ("EPICS_CAS_BEACON_ADDR_LIST", "127.0.0.1"),
-    ("EPICS_CAS_INTF_ADDR_LIST", "127.0.0.1"),
-    ("EPICS_CA_MAX_SEARCH_PERIOD", "60"),
-];
+/// The strata process's CA environment: loopback only.
+fn env() -> Vec<(&'static str, &'static str)> {
+    let mut env = strata::engine::LOOPBACK_CA_ENV.to_vec();
+    env.push(("EPICS_CA_MAX_SEARCH_PERIOD", "60"));
+    env
+}
 
 async fn get(base: &str, path: &str) -> serde_json::Value {
     reqwest::get(format!("{base}{path}"))
@@ -53,7 +51,7 @@ async fn sigkill_while_ingesting_keeps_every_acknowledged_sample_once() {
     )
     .unwrap();
     let args = ["--config", cfg.to_str().unwrap()];
-    let srv = ServeProcess::start_env(&data, &args, &ENV);
+    let srv = ServeProcess::start_env(&data, &args, &env());
     let v = get(&srv.base, "/mgmt/bpl/archivePV?pv=K:counter").await;
     assert_eq!(v[0]["status"], "Archive request submitted", "{v}");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -107,7 +105,7 @@ async fn sigkill_while_ingesting_keeps_every_acknowledged_sample_once() {
     poster.join().unwrap();
 
     // Restart on the same data: repair on open, then read everything back.
-    let srv = ServeProcess::start_env(&data, &args, &ENV);
+    let srv = ServeProcess::start_env(&data, &args, &env());
     let q = format!(
         "pv=K:counter&from={}&to={}",
         iso(base_ms / 1000 - 5),

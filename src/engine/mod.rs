@@ -4,6 +4,17 @@
 //! it works the same with the CA engine or with no engine at all
 //! ([`NullEngine`]: requests wait in "Initial sampling").
 
+/// Channel Access variables that keep clients and servers on the loopback
+/// interface (nothing searched or beaconed elsewhere): for tests, benches
+/// and demos on shared machines.
+pub const LOOPBACK_CA_ENV: [(&str, &str); 5] = [
+    ("EPICS_CA_AUTO_ADDR_LIST", "NO"),
+    ("EPICS_CA_ADDR_LIST", "127.0.0.1"),
+    ("EPICS_CAS_AUTO_BEACON_ADDR_LIST", "NO"),
+    ("EPICS_CAS_BEACON_ADDR_LIST", "127.0.0.1"),
+    ("EPICS_CAS_INTF_ADDR_LIST", "127.0.0.1"),
+];
+
 pub mod ca;
 pub mod convert;
 pub mod demo;

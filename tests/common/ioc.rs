@@ -17,15 +17,10 @@ use epics_ca_rs::server::CaServerBuilder;
 pub fn ca_env() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        for (k, v) in [
-            ("EPICS_CA_AUTO_ADDR_LIST", "NO"),
-            ("EPICS_CA_ADDR_LIST", "127.0.0.1"),
-            ("EPICS_CAS_AUTO_BEACON_ADDR_LIST", "NO"),
-            ("EPICS_CAS_BEACON_ADDR_LIST", "127.0.0.1"),
-            ("EPICS_CAS_INTF_ADDR_LIST", "127.0.0.1"),
+        for (k, v) in strata::engine::LOOPBACK_CA_ENV.into_iter().chain([
             ("EPICS_CA_MAX_SEARCH_PERIOD", "60"),
             ("EPICS_CAS_DRAIN_GRACE_SECS", "0"),
-        ] {
+        ]) {
             std::env::set_var(k, v);
         }
     });
