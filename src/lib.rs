@@ -13,6 +13,7 @@
 pub mod api;
 pub mod config;
 pub mod engine;
+pub mod etl;
 pub mod index;
 pub mod mgmt;
 pub mod pb;
