@@ -172,12 +172,12 @@ pub fn eligible(parts: &[Candidate], g: PartitionGranularity, hg: HoldGather, t:
 }
 
 /// [`eligible`] over index records.
-pub fn eligible_entries<'a>(
-    entries: &'a [PartitionEntry],
+pub fn eligible_entries(
+    entries: &[PartitionEntry],
     g: PartitionGranularity,
     hg: HoldGather,
     t: Timestamp,
-) -> Vec<&'a PartitionEntry> {
+) -> Vec<&PartitionEntry> {
     let cands: Vec<Candidate> = entries.iter().map(Candidate::from).collect();
     eligible(&cands, g, hg, t)
         .into_iter()
