@@ -8,6 +8,7 @@
 
 use crate::index::entry::ts as entry_ts;
 use crate::index::PartitionEntry;
+use crate::storage::Compression;
 use crate::types::{PartitionGranularity, Timestamp};
 
 /// A stage runs this long after each multiple of its delay (Java: 5 minutes).
@@ -238,15 +239,6 @@ pub fn due(
     sched.run_at_or_after(t)
 }
 
-/// How a destination stores partitions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileKind {
-    /// `.pb`
-    Plain,
-    /// `.pb.zst` (independent zstd frames of whole lines)
-    Zstd,
-}
-
 /// What the plan needs to know of a destination store.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Dest {
@@ -259,7 +251,7 @@ pub enum Dest {
         /// Newest sample stored for the PV (its summary).
         last: Option<Timestamp>,
         /// Form of new partitions.
-        kind: FileKind,
+        kind: Compression,
         /// `reducedata=` post-processor.
         reduce: Option<String>,
         /// `etlIntoStoreIf=` flag is false: drop, report success (Java).

@@ -306,7 +306,7 @@ fn store(g: PartitionGranularity, last: Option<i64>) -> Dest {
     Dest::Store {
         granularity: g,
         last: last.map(t),
-        kind: FileKind::Plain,
+        kind: Compression::None,
         reduce: None,
         into_blocked: false,
     }
@@ -360,7 +360,7 @@ fn discards_and_reduction() {
     let blocked = Dest::Store {
         granularity: Day,
         last: None,
-        kind: FileKind::Zstd,
+        kind: Compression::Zstd,
         reduce: None,
         into_blocked: true,
     };
@@ -371,7 +371,7 @@ fn discards_and_reduction() {
     let reduce = Dest::Store {
         granularity: Year,
         last: Some(t(s - 10)),
-        kind: FileKind::Plain,
+        kind: Compression::None,
         reduce: Some("firstSample_3600".into()),
         into_blocked: false,
     };
