@@ -99,6 +99,21 @@ impl Config {
         Self::from_toml(&text, path)
     }
 
+    /// The effective configuration of a command line: `file` (embedded
+    /// defaults when `None`), its paths put under `data_dir` when given,
+    /// validated.
+    pub fn resolve(file: Option<&Path>, data_dir: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut cfg = match file {
+            Some(p) => Config::load(p)?,
+            None => Config::default(),
+        };
+        if let Some(d) = data_dir {
+            cfg.set_data_dir(d);
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
     /// Puts every tier and the index under `dir` (`<dir>/<tier name lowercased>`, `<dir>/index`).
     pub fn set_data_dir(&mut self, dir: &Path) {
         for t in &mut self.storage.tiers {

@@ -227,5 +227,5 @@ async fn archive_over_ca_values_metadata_reconnect_and_pause() {
     // The first sample after start-up carries the startup fields.
     assert!(got.iter().any(|d| d["fields"]["startup"] == "true"), "{got:?}");
     ioc.stop();
-    srv.stop();
+    srv.stop().await;
 }

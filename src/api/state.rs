@@ -1,39 +1,21 @@
 //! Shared state of the HTTP handlers.
 
-use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
+use std::sync::Arc;
 
 use crate::config::Config;
-use crate::engine::ArchiveEngine;
-use crate::mgmt::policy::Policies;
-use crate::registry::Registry;
+use crate::mgmt::Mgmt;
 use crate::retrieval::Retrieval;
-use crate::storage::TieredStore;
 
-/// Everything a handler may use. Cheap to clone.
+/// Everything a handler may use: the two services, the configuration and
+/// the HTTP metrics. Cheap to clone. Built by [`crate::app::App::open`].
 #[derive(Clone)]
 pub struct AppState {
     /// Retrieval service.
     pub retrieval: Retrieval,
-    /// Storage.
-    pub store: TieredStore,
-    /// Registry.
-    pub registry: Arc<Registry>,
-    /// Ingest engine.
-    pub engine: Arc<dyn ArchiveEngine>,
-    /// Policies (replaceable at run time).
-    pub policies: Arc<RwLock<Policies>>,
+    /// Management service (registry, storage, engine, policies).
+    pub mgmt: Mgmt,
     /// Configuration.
     pub cfg: Arc<Config>,
-    /// Process start.
-    pub started: SystemTime,
     /// HTTP metrics.
     pub http: Arc<super::metrics::HttpMetrics>,
-}
-
-impl AppState {
-    /// The management service over this state.
-    pub fn mgmt(&self) -> crate::mgmt::Mgmt {
-        super::mgmt::mgmt(self)
-    }
 }

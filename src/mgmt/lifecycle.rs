@@ -157,6 +157,47 @@ impl Mgmt {
         Ok(out)
     }
 
+    /// Starts the engine's channels of every archived PV that is not
+    /// paused, then re-issues the pending archive requests (start-up).
+    pub async fn start_engine_channels(&self) {
+        let t = std::time::Instant::now();
+        let mut names = Vec::new();
+        self.registry.for_each_name(|n, r| {
+            if !r.paused {
+                names.push(n.to_string());
+            }
+            true
+        });
+        let mut started = 0usize;
+        for name in names {
+            match self.registry.get(&name) {
+                Ok(Some(info)) => {
+                    if let Err(e) = self.engine.start(&info).await {
+                        tracing::error!(pv = %name, error = %e, "channel not started");
+                    }
+                    started += 1;
+                    if started % 10_000 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(pv = %name, error = %e, "unreadable registry record"),
+            }
+        }
+        let requests = self.registry.requests();
+        for req in &requests {
+            if let Err(e) = self.engine.request(req).await {
+                tracing::warn!(pv = %req.pv, error = %e, "pending archive request not resumed");
+            }
+        }
+        tracing::info!(
+            channels = started,
+            pending = requests.len(),
+            secs = t.elapsed().as_secs_f64(),
+            "engine channels started"
+        );
+    }
+
     /// Completes the archive workflow of a requested PV: chooses the policy,
     /// writes the PVTypeInfo and starts the channel.
     pub async fn complete_request(&self, probe: ProbeResult) -> MgmtResult<PvTypeInfo> {

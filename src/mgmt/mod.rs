@@ -3,9 +3,11 @@
 //! the engine. Responses are JSON values in the Java appliance's shapes
 //! (scalars as strings); the HTTP layer only parses and encodes.
 
+mod gauges;
 mod lifecycle;
 mod lookup;
 pub mod policy;
+mod repair;
 mod reports;
 
 use std::sync::{Arc, RwLock};
@@ -14,6 +16,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+pub use gauges::Gauge;
 pub use lifecycle::{ArchiveParams, ProbeResult};
 pub use lookup::glob_or_regex;
 
