@@ -20,10 +20,10 @@ use crate::api::{self, AppState, HttpMetrics};
 use crate::config::Config;
 use crate::engine::ca::CaEngine;
 use crate::engine::demo::DemoServer;
-use crate::engine::{ArchiveEngine, NullEngine};
+use crate::engine::{ArchiveEngine, NullEngine, ProbeResult};
 use crate::index::{KvError, KvStore, SledKv};
 use crate::mgmt::policy::{Policies, PolicyError};
-use crate::mgmt::{ArchiveParams, Mgmt, ProbeResult};
+use crate::mgmt::{ArchiveParams, Mgmt};
 use crate::registry::{Registry, RegistryError};
 use crate::retrieval::Retrieval;
 use crate::storage::{ReconcileReport, StorageConfig, StoragePlugin, StoreError, TieredStore};
@@ -245,7 +245,7 @@ impl App {
                 store,
                 registry,
                 cfg: cfg.retrieval.clone(),
-                engine: Some(engine.clone()),
+                engine: engine.buffers(),
             },
             mgmt: mgmt.clone(),
             cfg,

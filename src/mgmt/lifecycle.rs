@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 
 use super::{obj, s, Mgmt, MgmtError, MgmtResult};
+use crate::engine::ProbeResult;
 use crate::registry::{ArchiveRequest, PvTypeInfo, SamplingMethod};
-use crate::types::ArchDbType;
 
 /// Per-PV parameters of an archive request.
 #[derive(Debug, Clone, Default)]
@@ -20,31 +20,6 @@ pub struct ArchiveParams {
     pub policy: Option<String>,
     /// Conditional archiving PV.
     pub controlling_pv: Option<String>,
-}
-
-/// What the engine learned about a requested PV.
-#[derive(Debug, Clone)]
-pub struct ProbeResult {
-    /// PV name.
-    pub pv: String,
-    /// Native type.
-    pub dbr_type: ArchDbType,
-    /// Element count.
-    pub element_count: i32,
-    /// Events per second seen while sampling.
-    pub event_rate: f64,
-    /// Bytes per second seen while sampling.
-    pub storage_rate: f64,
-    /// EGU.
-    pub units: Option<String>,
-    /// PREC.
-    pub precision: Option<f64>,
-    /// Limits by Java field name.
-    pub limits: Vec<(String, f64)>,
-    /// IOC host.
-    pub host: Option<String>,
-    /// Extra fields (RTYP, DESC, …).
-    pub extra_fields: Vec<(String, String)>,
 }
 
 /// Minimum sampling period accepted (Java's site default).

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 pub use gauges::Gauge;
-pub use lifecycle::{ArchiveParams, ProbeResult};
+pub use lifecycle::ArchiveParams;
 pub use lookup::glob_or_regex;
 
 use crate::engine::ArchiveEngine;

@@ -92,8 +92,8 @@ pub struct Retrieval {
     pub registry: Arc<Registry>,
     /// Settings.
     pub cfg: RetrievalConfig,
-    /// The ingest engine, whose not yet written samples are served too.
-    pub engine: Option<Arc<dyn crate::engine::ArchiveEngine>>,
+    /// The ingest engine's write buffers, whose samples are served too.
+    pub engine: Option<Arc<dyn crate::engine::BufferedSamples>>,
 }
 
 /// Strips `pva://`/`ca://` and `.VAL`.
