@@ -188,6 +188,7 @@ impl Engine {
 
 /// The appliance, open and bound, not yet serving.
 pub struct App {
+    cfg: Config,
     state: AppState,
     kv: SledKv,
     listener: TcpListener,
@@ -229,7 +230,6 @@ impl App {
             demo,
             probes,
         } = Engine::start(&cfg, &store, engine).await?;
-        let cfg = Arc::new(cfg);
         let mgmt = Mgmt {
             registry: registry.clone(),
             store: store.clone(),
@@ -248,7 +248,7 @@ impl App {
                 engine: engine.buffers(),
             },
             mgmt: mgmt.clone(),
-            cfg,
+            security: cfg.security.clone(),
             http: Arc::new(HttpMetrics::new()),
         };
         if let Some(probes) = probes {
@@ -258,6 +258,7 @@ impl App {
             .running()
             .then(|| tokio::spawn(start_channels(mgmt, demo.is_some())));
         Ok(App {
+            cfg,
             state,
             kv,
             listener,
@@ -272,6 +273,11 @@ impl App {
     /// The bound HTTP address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The effective configuration (with the bound listen address).
+    pub fn config(&self) -> &Config {
+        &self.cfg
     }
 
     /// The state the HTTP handlers share (services, configuration).

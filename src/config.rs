@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::SecurityConfig;
 use crate::retrieval::RetrievalConfig;
 use crate::storage::StorageConfig;
 
@@ -27,15 +28,6 @@ impl Default for ServerConfig {
             identity: "appliance0".into(),
         }
     }
-}
-
-/// Access control for mutating management calls.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SecurityConfig {
-    /// When set, mutating endpoints require `Authorization: Bearer <key>` or
-    /// `X-API-Key: <key>`.
-    pub api_key: Option<String>,
 }
 
 /// The whole configuration.

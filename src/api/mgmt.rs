@@ -49,7 +49,7 @@ fn same_secret(given: &str, key: &str) -> bool {
 }
 
 fn authorized(st: &AppState, headers: &HeaderMap) -> bool {
-    let Some(key) = st.cfg.security.api_key.as_deref() else {
+    let Some(key) = st.security.api_key.as_deref() else {
         return true;
     };
     // The auth scheme is case-insensitive (RFC 9110 §11.1).

@@ -15,7 +15,7 @@ use axum::Router;
 use tower_http::compression::CompressionLayer;
 
 pub use metrics::HttpMetrics;
-pub use state::AppState;
+pub use state::{AppState, SecurityConfig};
 
 /// The whole application router.
 pub fn app(state: AppState) -> Router {

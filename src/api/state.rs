@@ -1,21 +1,32 @@
-//! Shared state of the HTTP handlers.
+//! Shared state of the HTTP handlers, and the `[security]` section that
+//! guards the mutating management calls.
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use serde::{Deserialize, Serialize};
+
 use crate::mgmt::Mgmt;
 use crate::retrieval::Retrieval;
 
-/// Everything a handler may use: the two services, the configuration and
-/// the HTTP metrics. Cheap to clone. Built by [`crate::app::App::open`].
+/// Access control for mutating management calls.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// When set, mutating endpoints require `Authorization: Bearer <key>` or
+    /// `X-API-Key: <key>`.
+    pub api_key: Option<String>,
+}
+
+/// Everything a handler may use: the two services, access control and the
+/// HTTP metrics. Cheap to clone. Built by `app::App::open`.
 #[derive(Clone)]
 pub struct AppState {
     /// Retrieval service.
     pub retrieval: Retrieval,
     /// Management service (registry, storage, engine, policies).
     pub mgmt: Mgmt,
-    /// Configuration.
-    pub cfg: Arc<Config>,
+    /// Access control.
+    pub security: SecurityConfig,
     /// HTTP metrics.
     pub http: Arc<super::metrics::HttpMetrics>,
 }

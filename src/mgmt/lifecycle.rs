@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use super::{obj, s, Mgmt, MgmtError, MgmtResult};
 use crate::engine::ProbeResult;
 use crate::registry::{ArchiveRequest, PvTypeInfo, SamplingMethod};
+use crate::types::PvName;
 
 /// Per-PV parameters of an archive request.
 #[derive(Debug, Clone, Default)]
@@ -41,7 +42,7 @@ impl Mgmt {
     fn check_request(&self, r: &ArchiveParams) -> MgmtResult<(String, bool)> {
         let raw = r.pv.trim();
         let use_pva = raw.starts_with("pva://");
-        let name = crate::retrieval::normalize_name(raw);
+        let name = PvName::new(raw);
         if !valid_pv_name(&name) {
             return Err(MgmtError::bad("pv", format!("{raw:?} is not a valid PV name")));
         }
@@ -71,7 +72,7 @@ impl Mgmt {
                 return Err(MgmtError::bad("policy", format!("unknown policy {p}")));
             }
         }
-        Ok((name, use_pva))
+        Ok((name.into(), use_pva))
     }
 
     /// `archivePV`: one result object per requested PV. Every request is
@@ -327,7 +328,7 @@ impl Mgmt {
 
     /// `abortArchivingPV`: drops a pending request.
     pub async fn abort(&self, name: &str) -> MgmtResult<Value> {
-        let pv = crate::retrieval::normalize_name(name);
+        let pv = PvName::new(name);
         if self.registry.remove_request(&pv)? {
             self.engine.abort(&pv).await?;
             return Ok(obj([
@@ -344,7 +345,7 @@ impl Mgmt {
     /// `renamePV`: moves the data and the record (a real rename, not a copy).
     pub async fn rename(&self, name: &str, new_name: &str) -> MgmtResult<Value> {
         let real = self.real_name(name);
-        let new_name = crate::retrieval::normalize_name(new_name);
+        let new_name = PvName::new(new_name);
         if !valid_pv_name(&new_name) {
             return Err(MgmtError::bad(
                 "newname",
@@ -370,7 +371,7 @@ impl Mgmt {
         self.engine.stop(&real).await?;
         let files = self.store.rename(&real, &new_name).await?;
         let mut moved = info.clone();
-        moved.pv_name = new_name.clone();
+        moved.pv_name = new_name.to_string();
         moved.chunk_key = Some(self.store.chunk_key(&new_name));
         moved.modification_time = Some(Mgmt::now());
         moved.extra_fields.remove("NAME");

@@ -56,6 +56,7 @@ impl TestServer {
         let mut app = App::open(cfg, engine).await.unwrap();
         app.channels_started().await;
         let state = app.state().clone();
+        let cfg = app.config().clone();
         let ca = app.ca_engine().cloned();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -66,11 +67,11 @@ impl TestServer {
             .unwrap();
         });
         let srv = TestServer {
-            base: format!("http://{}", state.cfg.server.listen),
+            base: format!("http://{}", cfg.server.listen),
             store: state.mgmt.store.clone(),
             registry: state.mgmt.registry.clone(),
             dir: dir.to_path_buf(),
-            cfg: (*state.cfg).clone(),
+            cfg,
             stop,
             task,
         };

@@ -471,7 +471,7 @@ impl PpSpec {
                 if *adel == DEFAULT_ADEL {
                     id.to_string()
                 } else {
-                    format!("{id}_{}", crate::retrieval::format::java::double_to_string(*adel))
+                    format!("{id}_{}", crate::types::java::double_to_string(*adel))
                 }
             }
             Op::Flyers { interval, k, .. } => {
@@ -479,7 +479,7 @@ impl PpSpec {
                     id.to_string()
                 } else {
                     let mut s = format!("{id}_{interval}_");
-                    crate::retrieval::format::java::push_float(&mut s, *k);
+                    crate::types::java::push_float(&mut s, *k);
                     s
                 }
             }

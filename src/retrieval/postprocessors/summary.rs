@@ -270,7 +270,7 @@ impl<C: BinStat> Summary<C> {
             out.set_field("connectionChange", "true");
         }
         if let Some(s) = c.value.stdz {
-            out.set_field("stdz", crate::retrieval::format::java::double_to_string(s));
+            out.set_field("stdz", crate::types::java::double_to_string(s));
         }
     }
 
