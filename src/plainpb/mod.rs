@@ -12,6 +12,8 @@ mod file;
 mod header;
 mod lines;
 mod path;
+mod search;
+mod stream;
 mod wire;
 mod writer;
 
@@ -21,12 +23,13 @@ pub use codec::{
 };
 pub use error::Error;
 pub use escape::{escape_into, unescape_into, EscapeError};
-pub use file::{FileInfo, PbFile, RawLine, SampleStream};
+pub use file::{FileInfo, PbFile};
 pub use header::{decode_header, encode_header, header_line};
 pub use lines::{LineEvent, LineReader};
 pub use path::{
     key_to_relative_dir, partition_path, pv_key, split_file_name, PV_KEY_SEPARATORS, PV_KEY_TERMINATOR,
 };
+pub use stream::{RawLine, SampleStream};
 pub use writer::{AppendTarget, Appender};
 
 /// Line terminator.
