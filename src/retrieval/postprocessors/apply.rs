@@ -5,6 +5,7 @@ use crate::storage::{EventStream, PostProcessor};
 use crate::types::Timestamp;
 
 use super::bins::BinGrid;
+use super::pump::Pumped;
 use super::spec::{Op, PpSpec};
 use super::{caplot, filter, lttb, merge, optimized, select, summary};
 
@@ -20,56 +21,42 @@ impl PpSpec {
     /// non-numeric samples for numeric operators) surface from `next_event`.
     pub fn apply(&self, input: Box<dyn EventStream>, from: Timestamp, to: Timestamp) -> Box<dyn EventStream> {
         let name = self.name();
+        let grid = |interval: u32| BinGrid::new(interval, from, to);
         let inner: Box<dyn EventStream> = match &self.op {
-            Op::FirstSample { interval } => Box::new(select::FirstSample::new(
-                input,
-                name,
-                BinGrid::new(*interval, from, to),
-            )),
-            Op::LastSample { interval } => Box::new(select::LastSample::new(
-                input,
-                name,
-                BinGrid::new(*interval, from, to),
-            )),
-            Op::FirstFill { interval } => Box::new(select::FillSelect::new(
-                input,
-                name,
-                BinGrid::new(*interval, from, to),
-                false,
-            )),
-            Op::LastFill { interval } => Box::new(select::FillSelect::new(
-                input,
-                name,
-                BinGrid::new(*interval, from, to),
-                true,
-            )),
-            Op::Nth { n } => Box::new(select::Nth::new(input, name, *n, from, to)),
-            Op::NCount => Box::new(select::NCount::new(input, name, from, to)),
-            Op::Summary { stat, interval, fill } => summary::summary_stream(
-                input,
-                name,
-                *stat,
-                BinGrid::new(*interval, from, to),
-                from,
-                to,
-                *fill,
-            ),
+            Op::FirstSample { interval } => {
+                Pumped::boxed(input, &name, select::FirstSample::new(grid(*interval)))
+            }
+            Op::LastSample { interval } => {
+                Pumped::boxed(input, &name, select::LastSample::new(grid(*interval)))
+            }
+            Op::FirstFill { interval } => {
+                Pumped::boxed(input, &name, select::FillSelect::new(grid(*interval), false))
+            }
+            Op::LastFill { interval } => {
+                Pumped::boxed(input, &name, select::FillSelect::new(grid(*interval), true))
+            }
+            Op::Nth { n } => Pumped::boxed(input, &name, select::Nth::new(*n, from, to)),
+            Op::NCount => Pumped::boxed(input, &name, select::NCount::new(from, to)),
+            Op::Summary { stat, interval, fill } => {
+                summary::summary_stream(input, name.clone(), *stat, grid(*interval), from, to, *fill)
+            }
             Op::Flyers {
                 interval,
                 k,
                 keep_outliers,
-            } => Box::new(filter::Flyers::new(input, name, *interval, *k, *keep_outliers)),
-            Op::DeadBand { adel } => Box::new(filter::DeadBand::new(input, name, *adel)),
-            Op::Optimized { n, fill } => optimized::optimized(input, name, *n, from, to, *fill),
-            Op::OptimLast { n, fill } => optimized::optim_last(input, name, *n, from, to, *fill),
-            Op::CaPlot { interval } => Box::new(caplot::CaPlot::new(
-                input,
-                name,
-                BinGrid::new(*interval, from, to),
-            )),
-            Op::Lttb { n } => Box::new(lttb::Lttb::new(input, name, *n, from, to)),
+            } => {
+                let op = filter::Flyers::new(name.clone(), *interval, *k, *keep_outliers);
+                Pumped::boxed(input, &name, op)
+            }
+            Op::DeadBand { adel } => Pumped::boxed(input, &name, filter::DeadBand::new(name.clone(), *adel)),
+            Op::Optimized { n, fill } => optimized::optimized(input, name.clone(), *n, from, to, *fill),
+            Op::OptimLast { n, fill } => optimized::optim_last(input, name.clone(), *n, from, to, *fill),
+            Op::CaPlot { interval } => {
+                Pumped::boxed(input, &name, caplot::CaPlot::new(name.clone(), grid(*interval)))
+            }
+            Op::Lttb { n } => Pumped::boxed(input, &name, lttb::Lttb::new(name.clone(), *n, from, to)),
         };
-        Box::new(merge::Leading::new(inner, from))
+        Pumped::boxed(inner, &name, merge::Leading::new(from))
     }
 
     /// Binds the range to get an object implementing the seed `PostProcessor` trait.

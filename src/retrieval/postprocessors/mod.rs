@@ -46,6 +46,7 @@ mod loess;
 mod lttb;
 mod merge;
 mod optimized;
+mod pump;
 mod select;
 mod spec;
 mod summary;
