@@ -1,7 +1,7 @@
 //! The Channel Access engine: a CA client, one monitor per archived PV
-//! ([`super::channel`]), the archive workflow of new PVs
-//! ([`super::workflow`]) and the protocol-neutral buffers and write cycle
-//! ([`super::write`]) that move samples into storage every write period.
+//! (`channel.rs`), the archive workflow of new PVs (`workflow.rs`) and the
+//! protocol-neutral buffers and write cycle (`write.rs`) that move samples
+//! into storage every write period.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
