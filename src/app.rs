@@ -126,12 +126,13 @@ pub enum EngineChoice {
         /// Run and archive the demo IOC.
         demo: bool,
     },
-    /// An engine made by the caller (tests with a fake engine).
+    /// An engine made by the caller (tests and benches: a fake engine or
+    /// `NullEngine`).
     Given(Arc<dyn ArchiveEngine>),
 }
 
 /// The engine that runs, with the CA parts when it is Channel Access.
-struct Engine {
+struct RunningEngine {
     engine: Arc<dyn ArchiveEngine>,
     ca: Option<CaEngine>,
     demo: Option<DemoServer>,
@@ -139,11 +140,11 @@ struct Engine {
     probes: Option<mpsc::UnboundedReceiver<ProbeResult>>,
 }
 
-impl Engine {
+impl RunningEngine {
     async fn start(cfg: &Config, store: &TieredStore, choice: EngineChoice) -> Result<Self, AppError> {
         let demo = match choice {
             EngineChoice::Given(engine) => {
-                return Ok(Engine {
+                return Ok(RunningEngine {
                     engine,
                     ca: None,
                     demo: None,
@@ -152,7 +153,7 @@ impl Engine {
             }
             EngineChoice::ChannelAccess { demo } => demo,
         };
-        let none = || Engine {
+        let none = || RunningEngine {
             engine: Arc::new(NullEngine),
             ca: None,
             demo: None,
@@ -172,7 +173,7 @@ impl Engine {
             .collect();
         let (tx, rx) = mpsc::unbounded_channel();
         match CaEngine::start(cfg.engine.clone(), store.clone(), tx, extra).await {
-            Ok(ca) => Ok(Engine {
+            Ok(ca) => Ok(RunningEngine {
                 engine: Arc::new(ca.clone()),
                 ca: Some(ca),
                 demo,
@@ -180,7 +181,7 @@ impl Engine {
             }),
             Err(e) => {
                 tracing::error!(error = %e, "Channel Access engine unavailable; archiving is stopped");
-                Ok(Engine { demo, ..none() })
+                Ok(RunningEngine { demo, ..none() })
             }
         }
     }
@@ -197,7 +198,6 @@ pub struct App {
     demo: Option<DemoServer>,
     /// Starts the archived PVs' channels in the background.
     channel_start: Option<JoinHandle<()>>,
-    reconciled: ReconcileReport,
 }
 
 impl App {
@@ -208,10 +208,7 @@ impl App {
     pub async fn open(mut cfg: Config, engine: EngineChoice) -> Result<Self, AppError> {
         let started = SystemTime::now();
         let Stores {
-            kv,
-            registry,
-            store,
-            reconciled,
+            kv, registry, store, ..
         } = Stores::open(&cfg.storage)?;
         let tier_names: Vec<String> = cfg.storage.tiers.iter().map(|t| t.name.clone()).collect();
         let policies =
@@ -224,12 +221,12 @@ impl App {
             .local_addr()
             .map_err(|source| AppError::Bind { addr: listen, source })?;
         cfg.server.listen = addr;
-        let Engine {
+        let RunningEngine {
             engine,
             ca,
             demo,
             probes,
-        } = Engine::start(&cfg, &store, engine).await?;
+        } = RunningEngine::start(&cfg, &store, engine).await?;
         let mgmt = Mgmt {
             registry: registry.clone(),
             store: store.clone(),
@@ -266,7 +263,6 @@ impl App {
             ca,
             demo,
             channel_start,
-            reconciled,
         })
     }
 
@@ -280,7 +276,8 @@ impl App {
         &self.cfg
     }
 
-    /// The state the HTTP handlers share (services, configuration).
+    /// The state the HTTP handlers share (the services, access control,
+    /// HTTP metrics).
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -288,11 +285,6 @@ impl App {
     /// The Channel Access engine, when it runs.
     pub fn ca_engine(&self) -> Option<&CaEngine> {
         self.ca.as_ref()
-    }
-
-    /// What the reconcile on open found and repaired.
-    pub fn reconciled(&self) -> &ReconcileReport {
-        &self.reconciled
     }
 
     /// Waits until the background start of the archived PVs' channels (and
