@@ -65,7 +65,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::temporary(BASE) }))
         .route("/mgmt/ui", get(|| async { Redirect::permanent(BASE) }))
-        .route("/mgmt/ui/", get(|headers: HeaderMap| async move { serve("index.html", &headers) }))
+        .route(
+            "/mgmt/ui/",
+            get(|headers: HeaderMap| async move { serve("index.html", &headers) }),
+        )
         .route(
             "/mgmt/ui/{*path}",
             get(|Path(path): Path<String>, headers: HeaderMap| async move { serve(&path, &headers) }),
@@ -125,7 +128,10 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
     };
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     if let Ok(v) = HeaderValue::from_str(etag) {
         h.insert(header::ETAG, v);

@@ -2,7 +2,7 @@
 // the API key dialog.
 
 import { apiKey, mgmt, onKeyChange, setApiKey, setKeyPrompt } from './api.js';
-import { $, $$ } from './dom.js';
+import { $, $$, rememberRoute, restoreRoutes } from './dom.js';
 import * as appliance from './appliance.js';
 import * as plot from './plot.js';
 import * as pvs from './pvs.js';
@@ -35,6 +35,7 @@ function route() {
     if (a.dataset.view === name) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
+  if (r.view === name && r.params.toString()) rememberRoute(name, location.hash);
   document.title = `${TITLES[name]} · strata`;
   current = name;
   VIEWS[name].show(r.params);
@@ -104,6 +105,7 @@ function start() {
     ev.preventDefault();
     $('#main').focus();
   });
+  restoreRoutes();
   window.addEventListener('hashchange', route);
   identity();
   route();

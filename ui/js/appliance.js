@@ -8,6 +8,8 @@ import { $, fill, fmtBytes, fmtLocal, fmtNum, h, toast } from './dom.js';
 import { openPv } from './pvdialog.js';
 
 const AUTO_MS = 10000;
+/** Optional reports found on this server (probed once per tab). */
+const PROBED_KEY = 'strata.optionalReports';
 
 /** Reports; `optional` ones are probed once and hidden when absent. */
 const REPORTS = [
@@ -118,13 +120,30 @@ async function probe() {
   if (state.probed) return;
   state.probed = true;
   for (const r of REPORTS) if (!r.optional) state.available.add(r.id);
-  await Promise.all(REPORTS.filter((r) => r.optional).map(async (r) => {
+  let known = null;
+  try {
+    known = JSON.parse(sessionStorage.getItem(PROBED_KEY) || 'null');
+  } catch {
+    known = null;
+  }
+  if (Array.isArray(known)) {
+    known.forEach((id) => state.available.add(id));
+  } else {
+    const found = [];
+    await Promise.all(REPORTS.filter((r) => r.optional).map(async (r) => {
+      try {
+        if ((await optional(r.action, { limit: 1 })) !== undefined) found.push(r.id);
+      } catch {
+        // Not offered in a usable way: leave it out.
+      }
+    }));
+    found.forEach((id) => state.available.add(id));
     try {
-      if ((await optional(r.action, { limit: 1 })) !== undefined) state.available.add(r.id);
+      sessionStorage.setItem(PROBED_KEY, JSON.stringify(found));
     } catch {
-      // Not offered in a usable way: leave it out.
+      // Probed again after a reload.
     }
-  }));
+  }
   renderReportButtons();
 }
 

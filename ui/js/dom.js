@@ -118,7 +118,32 @@ export function navigate(view, params) {
 /** Rewrites the current route's parameters without a history entry. */
 export function replaceParams(view, params) {
   const q = new URLSearchParams(params).toString();
-  history.replaceState(null, '', `#/${view}${q ? `?${q}` : ''}`);
+  const hash = `#/${view}${q ? `?${q}` : ''}`;
+  history.replaceState(null, '', hash);
+  rememberRoute(view, hash);
+}
+
+/** The navigation link of a view returns to its last parameters. */
+export function rememberRoute(view, hash) {
+  const link = document.querySelector(`nav.views a[data-view="${view}"]`);
+  if (link) link.setAttribute('href', hash);
+  try {
+    sessionStorage.setItem(`strata.route.${view}`, hash);
+  } catch {
+    // Storage disabled: the link still works for this page.
+  }
+}
+
+/** Restores the navigation links saved by rememberRoute (after a reload). */
+export function restoreRoutes() {
+  for (const link of document.querySelectorAll('nav.views a[data-view]')) {
+    try {
+      const hash = sessionStorage.getItem(`strata.route.${link.dataset.view}`);
+      if (hash) link.setAttribute('href', hash);
+    } catch {
+      return;
+    }
+  }
 }
 
 /**

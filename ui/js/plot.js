@@ -438,7 +438,7 @@ function renderLegend(plotted) {
       },
       h('span', { class: 'swatch', dataset: { color: String(i % COLORS.length) } }),
       h('span', { class: 'pvname' }, s.pv),
-      s.meta?.EGU ? h('span', { class: 'muted' }, ` (${s.meta.EGU})`) : null,
+      s.meta?.EGU ? h('span', { class: 'muted' }, `(${s.meta.EGU})`) : null,
       h('span', { class: 'value' }, '')));
   }));
 }
@@ -475,7 +475,7 @@ function updateLegendValues(cursorIdx) {
     }
     const prec = Number(plotted[i]?.meta?.PREC);
     const text = v === null || v === undefined ? '' : (Number.isInteger(prec) && prec >= 0 && prec <= 12 ? v.toFixed(prec) : String(v));
-    btn.querySelector('.value').textContent = text ? `: ${text}` : '';
+    btn.querySelector('.value').textContent = text;
   });
 }
 
