@@ -184,3 +184,18 @@ export function statusClass(status) {
 export function hasTypeInfo(status) {
   return status === 'Being archived' || status === 'Paused' || status === 'Appliance assigned';
 }
+
+/**
+ * Runs `render` (which replaces children of `container`) and gives the
+ * focus back to the element with the same `data-focus-key`, so that
+ * refreshes do not throw keyboard users back to the top.
+ */
+export function keepFocus(container, render) {
+  const active = document.activeElement;
+  const key = active && container.contains(active) ? active.dataset.focusKey : undefined;
+  render();
+  if (key) {
+    const again = container.querySelector(`[data-focus-key="${CSS.escape(key)}"]`);
+    if (again) again.focus();
+  }
+}

@@ -12,7 +12,7 @@ import uPlot from '../vendor/uPlot.esm.js';
 import { dataText, dataUrl, retrievalBpl } from './api.js';
 import { exportCsv, numbersOf, parseDataCsv, xOf } from './csv.js';
 import {
-  $, fill, fmtLocal, fromLocalInput, h, replaceParams, splitNames, toLocalInput, toast, tzLabel,
+  $, fill, fmtLocal, fromLocalInput, h, keepFocus, replaceParams, splitNames, toLocalInput, toast, tzLabel,
 } from './dom.js';
 
 const COLORS = ['#1f6fd1', '#d1495b', '#2a9d55', '#9b5de5', '#e07a00', '#00838f', '#6d4c41', '#c2185b'];
@@ -37,6 +37,7 @@ const state = {
   fetchedWidth: 0,
   resizeTimer: null,
   hidden: new Set(),
+  reported: new Set(),
 };
 const metaCache = new Map();
 const els = {};
@@ -142,6 +143,8 @@ function applyForm() {
     state.range = { kind: 'preset', span: Number(els.range.value) };
   }
   state.zoomStack = [];
+  state.reported.clear();
+  $('#zoom-back').disabled = true;
   writeParams();
   load();
 }
@@ -480,18 +483,24 @@ function updateLegendValues(cursorIdx) {
 }
 
 function renderSources() {
-  fill(els.sources, state.series.map((s) => h('li', {},
+  keepFocus(els.sources, () => fill(els.sources, state.series.map((s) => h('li', {},
     h('span', { class: 'pvname' }, s.pv), ': ',
     s.error
       ? h('span', { class: 'error' }, s.error)
       : [`${s.samples.length} samples${s.pp ? ` (${s.pp})` : ' (raw)'} `,
-        h('a', { href: s.url, dataset: { sourcePv: s.pv }, target: '_blank', rel: 'noopener' }, 'getData.csv')])));
-  const errors = state.series.filter((s) => s.error);
-  errors.forEach((s) => toast(`${s.pv}: ${s.error}`, 'error'));
+        h('a', {
+          href: s.url, dataset: { sourcePv: s.pv, focusKey: `src:${s.pv}` }, target: '_blank', rel: 'noopener',
+        }, 'getData.csv')]))));
+  // Each error once, not at every live refresh.
+  for (const s of state.series.filter((x) => x.error)) {
+    const key = `${s.pv}\n${s.error}`;
+    if (!state.reported.has(key)) toast(`${s.pv}: ${s.error}`, 'error');
+    state.reported.add(key);
+  }
 }
 
 function exportShown() {
-  const series = state.series.filter((s) => s.samples);
+  const series = state.series.filter((s) => s.samples && !state.hidden.has(s.pv));
   if (!series.length) return;
   const text = exportCsv(series);
   const blob = new Blob([text], { type: 'text/csv' });

@@ -147,13 +147,13 @@ function summary(name, real, st, info) {
 
 function storesSection(stores) {
   const rows = Object.entries(stores).map(([k, v]) => h('tr', {},
-    h('th', { scope: 'row' }, k),
-    h('td', { class: 'num' }, v.files ?? '—'),
-    h('td', { class: 'num' }, v.bytes === undefined ? '—' : fmtBytes(v.bytes)),
-    h('td', { class: 'num' }, v.samples ?? '—'),
-    h('td', { class: 'url' }, typeof v === 'string' ? v : v.url ?? '')));
+    h('th', { scope: 'row', 'data-label': 'Store' }, k),
+    h('td', { class: 'num', 'data-label': 'Files' }, v.files ?? '—'),
+    h('td', { class: 'num', 'data-label': 'Bytes' }, v.bytes === undefined ? '—' : fmtBytes(v.bytes)),
+    h('td', { class: 'num', 'data-label': 'Samples' }, v.samples ?? '—'),
+    h('td', { class: 'url', 'data-label': 'URL' }, typeof v === 'string' ? v : v.url ?? '')));
   return h('section', { class: 'dsec' }, h('h3', {}, 'Stores'),
-    h('div', { class: 'table-wrap' }, h('table', { class: 'data' },
+    h('div', { class: 'table-wrap' }, h('table', { class: 'data stack' },
       h('thead', {}, h('tr', {}, ['Store', 'Files', 'Bytes', 'Samples', 'URL'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, rows))));
 }

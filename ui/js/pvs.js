@@ -8,7 +8,7 @@
 
 import { ApiError, mgmt, mgmtPost } from './api.js';
 import {
-  $, fill, fmtBytes, fmtNum, h, hasTypeInfo, navigate, pool, replaceParams, splitNames,
+  $, fill, fmtBytes, fmtNum, h, hasTypeInfo, keepFocus, navigate, pool, replaceParams, splitNames,
   statusClass, toast,
 } from './dom.js';
 import { openPv } from './pvdialog.js';
@@ -158,11 +158,10 @@ function render() {
 
 function renderRows() {
   const names = pageNames();
-  if (!names.length) {
-    fill(els.tbody, h('tr', {}, h('td', { colspan: 8, class: 'empty' }, 'No PV matches.')));
-  } else {
-    fill(els.tbody, names.map(row));
-  }
+  keepFocus(els.tbody, () => {
+    if (!names.length) fill(els.tbody, h('tr', {}, h('td', { colspan: 8, class: 'empty' }, 'No PV matches.')));
+    else fill(els.tbody, names.map(row));
+  });
   els.selectAll.checked = names.length > 0 && names.every((x) => state.selected.has(x));
   const none = state.selected.size === 0;
   $('#bulk-pause').disabled = none;
@@ -177,16 +176,16 @@ function row(name) {
       type: 'checkbox',
       'aria-label': `Select ${name}`,
       checked: state.selected.has(name),
+      dataset: { focusKey: `select:${name}` },
       onchange: (ev) => {
         if (ev.target.checked) state.selected.add(name);
         else state.selected.delete(name);
         renderRows();
-        const box = els.tbody.querySelector(`tr[data-pv="${CSS.escape(name)}"] input[type=checkbox]`);
-        if (box) box.focus();
       },
     })),
-    h('th', { scope: 'row', 'data-label': 'PV' },
-      h('button', { type: 'button', class: 'link pvname', onclick: () => details(name) }, name)),
+    h('th', { scope: 'row', 'data-label': 'PV' }, h('button', {
+      type: 'button', class: 'link pvname', dataset: { focusKey: `name:${name}` }, onclick: () => details(name),
+    }, name)),
     h('td', { 'data-label': 'Status' }, h('span', { class: `badge ${statusClass(st.status)}` }, st.status)),
     h('td', { 'data-label': 'Connected' }, connection(st)),
     h('td', { 'data-label': 'Last event' }, st.lastEvent || '—'),
@@ -204,18 +203,19 @@ function connection(st) {
 }
 
 function actions(name, st) {
+  const button = (label, title, onclick) => h('button', {
+    type: 'button', onclick, 'aria-label': `${title} ${name}`, dataset: { focusKey: `${label}:${name}` },
+  }, label);
   const out = [];
-  if (hasTypeInfo(st.status)) {
-    out.push(h('button', { type: 'button', onclick: () => plot([name]), 'aria-label': `Plot ${name}` }, 'Plot'));
-  }
+  if (hasTypeInfo(st.status)) out.push(button('Plot', 'Plot', () => plot([name])));
   if (st.status === 'Being archived') {
-    out.push(h('button', { type: 'button', onclick: () => act('pauseArchivingPV', [name]), 'aria-label': `Pause ${name}` }, 'Pause'));
+    out.push(button('Pause', 'Pause', () => act('pauseArchivingPV', [name])));
   } else if (st.status === 'Paused') {
-    out.push(h('button', { type: 'button', onclick: () => act('resumeArchivingPV', [name]), 'aria-label': `Resume ${name}` }, 'Resume'));
+    out.push(button('Resume', 'Resume', () => act('resumeArchivingPV', [name])));
   } else if (st.status === 'Not being archived') {
-    out.push(h('button', { type: 'button', onclick: () => archiveNames([name], ''), 'aria-label': `Archive ${name}` }, 'Archive'));
+    out.push(button('Archive', 'Archive', () => archiveNames([name], '')));
   }
-  out.push(h('button', { type: 'button', onclick: () => details(name), 'aria-label': `Details of ${name}` }, 'Details'));
+  out.push(button('Details', 'Details of', () => details(name)));
   return out;
 }
 
