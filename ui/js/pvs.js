@@ -172,7 +172,7 @@ function renderRows() {
 function row(name) {
   const st = state.statuses.get(name) || { status: '…' };
   const tr = h('tr', { dataset: { pv: name } },
-    h('td', { class: 'sel' }, h('input', {
+    h('td', { class: 'sel', 'data-label': 'Select' }, h('input', {
       type: 'checkbox',
       'aria-label': `Select ${name}`,
       checked: state.selected.has(name),
