@@ -304,6 +304,37 @@ try {
     check(!(await keyDialogOpen()) && keyPrompts === 1, `key asked ${keyPrompts} times`);
   });
 
+  await step('aliases and rename in the dialog', async () => {
+    const alias = `${RAMP}-alias`;
+    const renamed = `${RAMP}2`;
+    const title = () => page.$eval('#pv-dialog-title', (e) => e.textContent);
+    await page.click(`${rowSel(RAMP)} button[aria-label="Details of ${RAMP}"]`);
+    await page.waitForSelector('#pv-dialog[open] #alias-new');
+    await page.type('#alias-new', alias);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector(`#pv-dialog button[aria-label="Remove alias ${alias}"]`);
+    const all = await (await fetch(`${BASE}/mgmt/bpl/getAllAliases`)).json();
+    check(all.some((a) => a.aliasName === alias && a.srcPVName === RAMP), `alias not stored: ${JSON.stringify(all)}`);
+    await page.click(`#pv-dialog button[aria-label="Remove alias ${alias}"]`);
+    await page.waitForFunction(() => /No alias/.test(document.querySelector('#pv-dialog-body').textContent));
+    check(await page.$eval('#rename-new', (i) => i.disabled), 'rename enabled for an archived PV');
+    await page.click('#pv-pause');
+    await page.waitForSelector('#pv-dialog[open] #pv-resume');
+    for (const to of [renamed, RAMP]) {
+      await page.type('#rename-new', to);
+      await page.keyboard.press('Enter');
+      await page.waitForSelector(`#pv-dialog-body[data-pv="${to}"]:not([aria-busy]) #pv-resume`);
+      const status = await page.$eval('#pv-dialog-body .badge', (b) => b.textContent);
+      check(status === 'Paused', `${to} is ${status} after the rename`);
+    }
+    check((await title()) === RAMP, 'not renamed back');
+    await page.click('#pv-resume');
+    await page.waitForSelector('#pv-dialog[open] #pv-pause');
+    await page.click('#pv-dialog-close');
+    await page.waitForSelector('#pv-dialog:not([open])');
+    await waitStatus(RAMP, 'Being archived');
+  });
+
   await step('keyboard: PVs view', async () => {
     await search('strata:demo:*', 'glob');
     await waitRows(DEMO);

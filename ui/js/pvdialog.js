@@ -31,6 +31,7 @@ export async function openPv(name, { onChange } = {}) {
   const d = dialog();
   current = { name, onChange, changed: false };
   $('#pv-dialog-title').textContent = name;
+  delete $('#pv-dialog-body').dataset.pv;
   fill($('#pv-dialog-body'), h('p', { class: 'muted' }, 'Loading…'));
   if (!d.open) d.showModal();
   $('#pv-dialog-close').focus();
@@ -39,6 +40,7 @@ export async function openPv(name, { onChange } = {}) {
 
 async function load(name, focusSel) {
   const body = $('#pv-dialog-body');
+  body.setAttribute('aria-busy', 'true');
   try {
     const [st] = await mgmtPost('getPVStatus', {}, [name]);
     const archived = hasTypeInfo(st.status);
@@ -60,10 +62,13 @@ async function load(name, focusSel) {
       archived ? deleteSection(real, st) : null,
       info ? kvDetails('Type info', Object.entries(info).map(([k, v]) => [k, display(v)])) : null,
       details.length ? rowsDetails('Engine and storage details', details) : null);
+    body.dataset.pv = name;
     const target = focusSel && body.querySelector(focusSel);
     if (target) target.focus();
   } catch (e) {
     fill(body, h('p', { class: 'error', role: 'alert' }, e.message));
+  } finally {
+    body.removeAttribute('aria-busy');
   }
 }
 
@@ -202,7 +207,7 @@ function renameSection(real, st) {
         if (await run(`Renamed ${real} to ${to}`, () => mgmt('renamePV', { pv: real, newname: to }))) {
           current.name = to;
           $('#pv-dialog-title').textContent = to;
-          changed(to, '#pv-resume');
+          changed(to, '#rename-new');
         }
       },
     }, h('div', { class: 'field grow' }, h('label', { for: 'rename-new' }, 'New name'), input),
