@@ -167,3 +167,22 @@ async fn references_of_the_page_and_modules_resolve() {
     }
     assert!(checked >= 15, "only {checked} references found");
 }
+
+/// ui/vendor/ holds what tools/vendor-ui.sh copies for the pinned versions.
+#[test]
+fn vendored_uplot_matches_the_lock_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lock: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("tools/ui-vendor/package-lock.json")).unwrap())
+            .unwrap();
+    let version = lock["packages"]["node_modules/uplot"]["version"]
+        .as_str()
+        .unwrap();
+    let versions = std::fs::read_to_string(ui_dir().join("vendor/VERSIONS")).unwrap();
+    assert!(versions.contains(&format!("uPlot {version} ")), "{versions}");
+    let js = std::fs::read_to_string(ui_dir().join("vendor/uPlot.esm.js")).unwrap();
+    assert!(
+        js[..400].contains(&format!("(v{version})")),
+        "uPlot.esm.js is not uPlot {version}"
+    );
+}

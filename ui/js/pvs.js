@@ -370,9 +370,10 @@ export function show(params) {
   bind();
   state.visible = true;
   loadPolicies();
+  const mode = params.get('mode') ?? state.query?.mode ?? 'glob';
   const query = {
     q: params.get('q') ?? state.query?.q ?? '*',
-    mode: params.get('mode') === 'regex' ? 'regex' : params.get('mode') ?? state.query?.mode ?? 'glob',
+    mode: mode === 'regex' ? 'regex' : 'glob',
     limit: params.get('limit') ?? state.query?.limit ?? '500',
   };
   const same = state.query && state.query.q === query.q && state.query.mode === query.mode
