@@ -11,7 +11,7 @@ use epics_base_rs::server::snapshot::Snapshot;
 use epics_base_rs::types::{EpicsValue, WallTime};
 use strata::engine::ArchiveEngine;
 use strata::registry::PvTypeInfo;
-use strata::storage::{StorageConfig, StoragePlugin, TieredStore};
+use strata::storage::{StorageConfig, StoragePlugin};
 use strata::types::{ArchDbType, ArchiverSample, SampleValue, Timestamp};
 
 const NPV: usize = 1000;
@@ -79,9 +79,8 @@ fn cpu_secs() -> f64 {
 
 async fn archive(port: u16) {
     let dir = tempfile::tempdir().expect("tmp");
-    let cfg = StorageConfig::under(dir.path());
-    let kv = strata::index::SledKv::open(&cfg.index_dir).expect("sled");
-    let (store, _) = TieredStore::open(&cfg, &kv).expect("store");
+    let stores = strata::app::Stores::open(&StorageConfig::under(dir.path())).expect("open");
+    let store = stores.store.clone();
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let ecfg = strata::engine::EngineConfig {
         write_period: 1.0,

@@ -20,17 +20,13 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use strata::api::{self, AppState, HttpMetrics};
+use strata::app::{App, EngineChoice, Stores};
 use strata::config::Config;
 use strata::engine::NullEngine;
-use strata::index::SledKv;
-use strata::mgmt::policy::Policies;
-use strata::registry::{PvTypeInfo, Registry};
-use strata::retrieval::Retrieval;
-use strata::storage::TieredStore;
+use strata::registry::PvTypeInfo;
 use strata::types::ArchDbType;
 
 const N: usize = 1_000_000;
@@ -77,10 +73,9 @@ fn typeinfo(i: usize, stores: &[String], now: chrono::DateTime<chrono::Utc>) -> 
 
 fn build_registry(dir: &Path) {
     let cfg = config(dir);
-    std::fs::create_dir_all(&cfg.storage.index_dir).expect("mkdir");
-    let kv = SledKv::open(&cfg.storage.index_dir).expect("sled");
-    let registry = Registry::open(&kv).expect("registry");
-    let (store, _) = TieredStore::open(&cfg.storage, &kv).expect("store");
+    let Stores {
+        kv, registry, store, ..
+    } = Stores::open(&cfg.storage).expect("open");
     let stores: Vec<String> = store.tiers().iter().map(|t| t.url()).collect();
     let now = chrono::Utc::now();
     let t = Instant::now();
@@ -103,55 +98,31 @@ fn build_registry(dir: &Path) {
 
 struct Server {
     base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
 }
 
-async fn serve(dir: &Path) -> (Server, SledKv) {
-    let mut cfg = config(dir);
+/// The appliance in process (no engine), opened as `strata serve` opens it.
+async fn serve(dir: &Path) -> Server {
     let t = Instant::now();
-    let kv = SledKv::open(&cfg.storage.index_dir).expect("sled");
-    let t_kv = t.elapsed();
-    let registry = Arc::new(Registry::open(&kv).expect("registry"));
-    let t_reg = t.elapsed();
-    let (store, _) = TieredStore::open(&cfg.storage, &kv).expect("store");
+    let app = App::open(config(dir), EngineChoice::Given(Arc::new(NullEngine)))
+        .await
+        .expect("open");
     eprintln!(
-        "in-process open of {} PVs: {:.2} s (sled {:.2} s, registry {:.2} s)",
-        registry.len(),
-        t.elapsed().as_secs_f64(),
-        t_kv.as_secs_f64(),
-        (t_reg - t_kv).as_secs_f64()
+        "in-process open of {} PVs: {:.2} s",
+        app.state().mgmt.registry.len(),
+        t.elapsed().as_secs_f64()
     );
-    let names: Vec<String> = cfg.storage.tiers.iter().map(|t| t.name.clone()).collect();
-    let policies = Policies::load(None, &names).expect("policies");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    cfg.server.listen = addr;
-    let state = AppState {
-        retrieval: Retrieval {
-            store: store.clone(),
-            registry: registry.clone(),
-            cfg: cfg.retrieval.clone(),
-            engine: None,
-        },
-        store,
-        registry,
-        engine: Arc::new(NullEngine),
-        policies: Arc::new(RwLock::new(policies)),
-        cfg: Arc::new(cfg),
-        started: std::time::SystemTime::now(),
-        http: Arc::new(HttpMetrics::new()),
-    };
-    let app = api::app(state);
+    let base = format!("http://{}", app.addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("serve");
+        app.serve(async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("serve");
     });
-    (
-        Server {
-            base: format!("http://{addr}"),
-            task,
-        },
-        kv,
-    )
+    Server { base, stop, task }
 }
 
 fn p50(mut v: Vec<Duration>) -> f64 {
@@ -178,7 +149,7 @@ async fn time_calls(make: impl Fn() -> reqwest::RequestBuilder, check: impl Fn(&
 }
 
 async fn http_figures(dir: &Path, run: &dyn Fn(&str) -> bool) {
-    let (srv, _kv) = serve(dir).await;
+    let srv = serve(dir).await;
     let client = reqwest::Client::new();
     if run("getallpvs_glob_p50") {
         let url = format!("{}/mgmt/bpl/getAllPVs?pv={GLOB}&limit=-1", srv.base);
@@ -224,8 +195,8 @@ async fn http_figures(dir: &Path, run: &dyn Fn(&str) -> bool) {
         .await;
         println!("bench metrics_p50 {ms:.3} ms");
     }
-    srv.task.abort();
-    let _ = srv.task.await;
+    let _ = srv.stop.send(());
+    srv.task.await.expect("server task");
 }
 
 fn free_addr() -> SocketAddr {

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use strata::config::Config;
-use strata::index::{Index, SledKv};
+use strata::index::Index;
 use strata::plainpb::{encode_sample, escape_into, header_line, partition_path, pv_key};
 use strata::registry::Registry;
 use strata::types::{ArchDbType, ArchiverSample, PartitionGranularity, SampleValue};
@@ -54,8 +54,7 @@ fn main() {
             });
         }
     });
-    std::fs::create_dir_all(&cfg.storage.index_dir).expect("index dir");
-    let kv = SledKv::open(&cfg.storage.index_dir).expect("sled");
+    let kv = strata::app::open_kv(&cfg.storage).expect("sled");
     let index = Index::open(&kv).expect("index");
     let registry = Registry::open(&kv).expect("registry");
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());

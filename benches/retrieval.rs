@@ -5,20 +5,17 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use strata::api::{self, AppState, HttpMetrics};
+use strata::app::{App, EngineChoice};
 use strata::config::Config;
 use strata::engine::NullEngine;
-use strata::index::SledKv;
-use strata::mgmt::policy::Policies;
 use strata::plainpb::{encode_sample, escape_into, AppendTarget, Appender};
 use strata::registry::Registry;
 use strata::retrieval::format::Format;
 use strata::retrieval::DataQuery;
 use strata::retrieval::Retrieval;
-use strata::storage::TieredStore;
 use strata::types::{ArchDbType, ArchiverSample, PartitionGranularity, SampleValue, Timestamp};
 
 const Y2024: i64 = 1_704_067_200;
@@ -64,57 +61,33 @@ fn write_files(root: &Path, pv: &str, start: i64, n: u64, hz: u32, granularity: 
 struct Server {
     base: String,
     retrieval: Retrieval,
-    _kv: SledKv,
 }
 
+/// Indexes the files under `dir` as `strata-rebuild-index` does, then opens
+/// the appliance in process (no engine) as `strata serve` opens it.
 async fn serve(dir: &Path) -> Server {
     let mut cfg = Config::default();
     cfg.set_data_dir(dir);
-    std::fs::create_dir_all(&cfg.storage.index_dir).expect("dir");
+    cfg.server.listen = "127.0.0.1:0".parse().expect("addr");
     {
-        let kv = SledKv::open(&cfg.storage.index_dir).expect("sled");
+        let kv = strata::app::open_kv(&cfg.storage).expect("sled");
         let index = strata::index::Index::open(&kv).expect("index");
         let reg = Registry::open(&kv).expect("registry");
         let scan = strata::rebuild::scan(&cfg.storage, 2, &|_| {});
         strata::rebuild::apply(&cfg.storage, &index, &reg, "appliance0", scan, Instant::now())
             .expect("rebuild");
     }
-    let kv = SledKv::open(&cfg.storage.index_dir).expect("sled");
-    let registry = Arc::new(Registry::open(&kv).expect("registry"));
-    let (store, _) = TieredStore::open(&cfg.storage, &kv).expect("store");
-    let names: Vec<String> = cfg.storage.tiers.iter().map(|t| t.name.clone()).collect();
-    let policies = Policies::load(None, &names).expect("policies");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let retrieval = Retrieval {
-        store: store.clone(),
-        registry: registry.clone(),
-        cfg: cfg.retrieval.clone(),
-        engine: None,
-    };
-    let state = AppState {
-        retrieval: Retrieval {
-            store: store.clone(),
-            registry: registry.clone(),
-            cfg: cfg.retrieval.clone(),
-            engine: None,
-        },
-        store,
-        registry,
-        engine: Arc::new(NullEngine),
-        policies: Arc::new(RwLock::new(policies)),
-        cfg: Arc::new(cfg),
-        started: std::time::SystemTime::now(),
-        http: Arc::new(HttpMetrics::new()),
+    let app = App::open(cfg, EngineChoice::Given(Arc::new(NullEngine)))
+        .await
+        .expect("open");
+    let srv = Server {
+        base: format!("http://{}", app.addr()),
+        retrieval: app.state().retrieval.clone(),
     };
     tokio::spawn(async move {
-        axum::serve(listener, api::app(state)).await.expect("serve");
+        app.serve(std::future::pending()).await.expect("serve");
     });
-    Server {
-        base: format!("http://{addr}"),
-        retrieval,
-        _kv: kv,
-    }
+    srv
 }
 
 fn iso(t: i64) -> String {

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use strata::app::Stores;
 use strata::index::SledKv;
 use strata::registry::{PvTypeInfo, Registry};
 use strata::storage::{StorageConfig, StoragePlugin, TieredStore};
@@ -19,10 +20,8 @@ fn tmpdir() -> tempfile::TempDir {
 }
 
 fn open(dir: &std::path::Path) -> (TieredStore, SledKv) {
-    let cfg = StorageConfig::under(dir);
-    let kv = SledKv::open(&cfg.index_dir).expect("sled");
-    let (store, _) = TieredStore::open(&cfg, &kv).expect("store");
-    (store, kv)
+    let stores = Stores::open(&StorageConfig::under(dir)).expect("open");
+    (stores.store, stores.kv)
 }
 
 fn sample(secs: i64, v: f64) -> ArchiverSample {

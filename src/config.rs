@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::SecurityConfig;
 use crate::retrieval::RetrievalConfig;
 use crate::storage::StorageConfig;
 
@@ -27,15 +28,6 @@ impl Default for ServerConfig {
             identity: "appliance0".into(),
         }
     }
-}
-
-/// Access control for mutating management calls.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SecurityConfig {
-    /// When set, mutating endpoints require `Authorization: Bearer <key>` or
-    /// `X-API-Key: <key>`.
-    pub api_key: Option<String>,
 }
 
 /// The whole configuration.
@@ -97,6 +89,21 @@ impl Config {
             source: e,
         })?;
         Self::from_toml(&text, path)
+    }
+
+    /// The effective configuration of a command line: `file` (embedded
+    /// defaults when `None`), its paths put under `data_dir` when given,
+    /// validated.
+    pub fn resolve(file: Option<&Path>, data_dir: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut cfg = match file {
+            Some(p) => Config::load(p)?,
+            None => Config::default(),
+        };
+        if let Some(d) = data_dir {
+            cfg.set_data_dir(d);
+        }
+        cfg.validate()?;
+        Ok(cfg)
     }
 
     /// Puts every tier and the index under `dir` (`<dir>/<tier name lowercased>`, `<dir>/index`).

@@ -120,8 +120,9 @@ async fn export_import_round_trip_into_a_fresh_data_dir() {
 
     // Imported records survive a restart of the appliance.
     let index_dir = b.cfg.storage.index_dir.clone();
-    b.stop();
-    // The aborted server's connections release the database shortly after.
+    b.stop().await;
+    // The last connection tasks of the stopped server may still hold the
+    // database for a moment.
     for _ in 0..100 {
         if strata::index::SledKv::open(&index_dir).is_ok() {
             break;

@@ -15,7 +15,6 @@ use anyhow::Context;
 use clap::Parser;
 use serde_json::Value;
 use strata::config::Config;
-use strata::index::SledKv;
 use strata::registry::{PvTypeInfo, Registry};
 
 /// Import a Java EPICS Archiver Appliance configuration.
@@ -177,14 +176,7 @@ fn add_table(text: &str, cfg: &Config, imp: &mut Imported, src: &str) -> anyhow:
 
 fn run() -> anyhow::Result<bool> {
     let args = Args::parse();
-    let mut cfg = match &args.config {
-        Some(p) => Config::load(p)?,
-        None => Config::default(),
-    };
-    if let Some(d) = &args.data {
-        cfg.set_data_dir(d);
-    }
-    cfg.validate()?;
+    let cfg = Config::resolve(args.config.as_deref(), args.data.as_deref())?;
     let mut imp = Imported::default();
     for path in &args.inputs {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -201,8 +193,7 @@ fn run() -> anyhow::Result<bool> {
         println!("error: {e}");
     }
     if !args.dry_run {
-        std::fs::create_dir_all(&cfg.storage.index_dir)?;
-        let kv = SledKv::open(&cfg.storage.index_dir).with_context(|| {
+        let kv = strata::app::open_kv(&cfg.storage).with_context(|| {
             format!(
                 "opening {} (is strata serve running?)",
                 cfg.storage.index_dir.display()

@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use serde_json::{json, Map, Value};
 use strata::plainpb::{ChunkItem, ChunkReader};
-use strata::retrieval::format::java::{push_double, push_float};
+use strata::types::java::{push_double, push_float};
 use strata::types::{ArchiverSample, SampleValue};
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use strata::config::Config;
-use strata::index::{Index, SledKv};
+use strata::index::Index;
 use strata::rebuild::{self, Scan};
 use strata::registry::Registry;
 
@@ -36,18 +36,6 @@ struct Args {
     /// Scan and report without writing.
     #[arg(long)]
     dry_run: bool,
-}
-
-fn config(args: &Args) -> anyhow::Result<Config> {
-    let mut cfg = match &args.config {
-        Some(p) => Config::load(p)?,
-        None => Config::default(),
-    };
-    if let Some(d) = &args.data {
-        cfg.set_data_dir(d);
-    }
-    cfg.validate()?;
-    Ok(cfg)
 }
 
 /// Scans with a progress bar on a terminal, log lines otherwise.
@@ -91,7 +79,7 @@ fn print_problems(scan: &Scan) {
 
 fn run() -> anyhow::Result<bool> {
     let args = Args::parse();
-    let cfg = config(&args)?;
+    let cfg = Config::resolve(args.config.as_deref(), args.data.as_deref())?;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -110,8 +98,7 @@ fn run() -> anyhow::Result<bool> {
         );
         return Ok(true);
     }
-    std::fs::create_dir_all(&cfg.storage.index_dir)?;
-    let kv = SledKv::open(&cfg.storage.index_dir).with_context(|| {
+    let kv = strata::app::open_kv(&cfg.storage).with_context(|| {
         format!(
             "opening {} (is strata serve running?)",
             cfg.storage.index_dir.display()

@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use prometheus::{Encoder, GaugeVec, HistogramOpts, HistogramVec, Opts, Registry, TextEncoder};
 
 use super::state::AppState;
-use crate::storage::StoragePlugin;
 
 /// HTTP request metrics.
 pub struct HttpMetrics {
@@ -83,35 +82,11 @@ pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Resp
 
 /// `GET /metrics`.
 pub async fn render(State(st): State<AppState>) -> Response {
-    let m = super::mgmt::mgmt(&st);
-    let (total, paused, pending, connected, disconnected) = m.status_counts();
-    let g = &st.http.gauges;
-    g.with_label_values(&["pvs", "total"]).set(total as f64);
-    g.with_label_values(&["pvs", "paused"]).set(paused as f64);
-    g.with_label_values(&["pvs", "initial_sampling"])
-        .set(pending as f64);
-    g.with_label_values(&["pvs", "connected"]).set(connected as f64);
-    g.with_label_values(&["pvs", "disconnected"])
-        .set(disconnected as f64);
-    let em = st.engine.metrics();
-    g.with_label_values(&["engine", "event_rate"]).set(em.event_rate);
-    g.with_label_values(&["engine", "data_rate_bytes"])
-        .set(em.data_rate);
-    g.with_label_values(&["engine", "skipped_write_cycles"])
-        .set(em.skipped_write_cycles as f64);
-    if let Ok(tiers) = st.store.appliance_metrics() {
-        for t in tiers {
-            g.with_label_values(&["tier_files", &t.name])
-                .set(t.total_files.unwrap_or(0) as f64);
-            g.with_label_values(&["tier_bytes", &t.name])
-                .set(t.total_size_bytes.unwrap_or(0) as f64);
-        }
-    }
-    for t in st.store.tiers() {
-        g.with_label_values(&["buffered_bytes", t.name()])
-            .set(t.buffered_bytes() as f64);
-        g.with_label_values(&["dropped_not_after_last", t.name()])
-            .set(t.dropped_time_total() as f64);
+    for gauge in st.mgmt.gauges() {
+        st.http
+            .gauges
+            .with_label_values(&[gauge.name, &gauge.label])
+            .set(gauge.value);
     }
     let mut buf = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&st.http.registry.gather(), &mut buf) {

@@ -49,7 +49,7 @@ fn same_secret(given: &str, key: &str) -> bool {
 }
 
 fn authorized(st: &AppState, headers: &HeaderMap) -> bool {
-    let Some(key) = st.cfg.security.api_key.as_deref() else {
+    let Some(key) = st.security.api_key.as_deref() else {
         return true;
     };
     // The auth scheme is case-insensitive (RFC 9110 §11.1).
@@ -67,16 +67,7 @@ fn authorized(st: &AppState, headers: &HeaderMap) -> bool {
 }
 
 pub(crate) fn mgmt(st: &AppState) -> Mgmt {
-    Mgmt {
-        registry: st.registry.clone(),
-        store: st.store.clone(),
-        engine: st.engine.clone(),
-        policies: st.policies.clone(),
-        identity: st.cfg.server.identity.clone(),
-        base_url: format!("http://{}", st.cfg.server.listen),
-        started: st.started,
-        engine_enabled: st.cfg.engine.enabled,
-    }
+    st.mgmt.clone()
 }
 
 fn json(v: Value) -> ApiResult<Response> {
@@ -210,7 +201,7 @@ async fn dispatch(
             ))
         }
         "getAllPVs" | "getMatchingPVs" | "getMatchingPVsForThisAppliance" => matching_pvs(st, p, false),
-        "getPVsForThisAppliance" | "getTypeInfoKeys" => json(json!(st.registry.names())),
+        "getPVsForThisAppliance" | "getTypeInfoKeys" => json(json!(m.registry.names())),
         "getPVStatus" => {
             let n = names(p, method, headers, body)?;
             json(Value::Array(m.pv_statuses(&n)))
@@ -233,7 +224,7 @@ async fn dispatch(
                 _ => {
                     let given: std::collections::HashSet<String> =
                         list.iter().map(|n| m.real_name(n)).collect();
-                    st.registry
+                    m.registry
                         .names()
                         .into_iter()
                         .filter(|n| !given.contains(n))
@@ -281,7 +272,7 @@ async fn dispatch(
             json(m.import_config(&v)?)
         }
         "getPolicyList" => {
-            let list = st.policies.read().map_err(ApiError::internal)?.list();
+            let list = m.policies.read().map_err(ApiError::internal)?.list();
             let mut o = serde_json::Map::new();
             for (k, v) in list {
                 o.insert(k, Value::String(v));
@@ -289,7 +280,7 @@ async fn dispatch(
             json(Value::Object(o))
         }
         "getPolicyText" => {
-            let text = st.policies.read().map_err(ApiError::internal)?.text().to_string();
+            let text = m.policies.read().map_err(ApiError::internal)?.text().to_string();
             Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
         }
         "reconcile" => reconcile(st, p).await,
@@ -416,22 +407,5 @@ pub(crate) fn archived_pvs(st: &AppState, headers: &HeaderMap, body: &[u8]) -> A
 
 /// reconcile: compares the index with the files for one PV (`pv`) or all.
 async fn reconcile(st: &AppState, p: &Params) -> ApiResult<Response> {
-    let store = st.store.clone();
-    let pv = p.get("pv").map(|s| st.registry.resolve(s));
-    let report = tokio::task::spawn_blocking(move || match pv {
-        Some(pv) => store.reconcile_pv(&pv),
-        None => store.reconcile_all(),
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
-    json(json!({
-        "status": "ok",
-        "checked": report.checked.to_string(),
-        "rescanned": report.rescanned,
-        "missing": report.missing,
-        "trimmed": report.trimmed.iter().map(|(p, o)| format!("{p}@{o}")).collect::<Vec<_>>(),
-        "recovered": report.recovered,
-        "unreadable": report.unreadable.iter().map(|(p, e)| format!("{p}: {e}")).collect::<Vec<_>>(),
-    }))
+    json(mgmt(st).reconcile(p.get("pv")).await?)
 }

@@ -9,13 +9,14 @@ pub(crate) mod mgmt;
 mod params;
 mod retrieval;
 mod state;
+mod ui;
 
 use axum::routing::get;
 use axum::Router;
 use tower_http::compression::CompressionLayer;
 
 pub use metrics::HttpMetrics;
-pub use state::AppState;
+pub use state::{AppState, SecurityConfig};
 
 /// The whole application router.
 pub fn app(state: AppState) -> Router {
@@ -23,10 +24,7 @@ pub fn app(state: AppState) -> Router {
         .merge(retrieval::router())
         .merge(mgmt::router())
         .route("/metrics", get(metrics::render))
-        .route(
-            "/",
-            get(|| async { axum::response::Redirect::temporary("/mgmt/bpl/getApplianceInfo") }),
-        )
+        .merge(ui::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -17,7 +17,7 @@ use super::state::AppState;
 use crate::retrieval::format::Format;
 use crate::retrieval::time::parse_instant;
 use crate::retrieval::{default_range, DataQuery, RetrievalError};
-use crate::types::Timestamp;
+use crate::types::{PvName, Timestamp};
 
 /// Routes under `/retrieval`.
 pub fn router() -> Router<AppState> {
@@ -224,7 +224,7 @@ async fn bpl(
 }
 
 fn are_we_archiving(st: &AppState, p: &Params) -> ApiResult<Response> {
-    let pv = crate::retrieval::normalize_name(p.require("pv")?);
+    let pv = PvName::new(p.require("pv")?);
     let ok = st.retrieval.resolve(&pv).is_ok();
     Ok(Json(json!({ "status": if ok { "true" } else { "false" } })).into_response())
 }

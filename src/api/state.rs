@@ -1,39 +1,32 @@
-//! Shared state of the HTTP handlers.
+//! Shared state of the HTTP handlers, and the `[security]` section that
+//! guards the mutating management calls.
 
-use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
+use std::sync::Arc;
 
-use crate::config::Config;
-use crate::engine::ArchiveEngine;
-use crate::mgmt::policy::Policies;
-use crate::registry::Registry;
+use serde::{Deserialize, Serialize};
+
+use crate::mgmt::Mgmt;
 use crate::retrieval::Retrieval;
-use crate::storage::TieredStore;
 
-/// Everything a handler may use. Cheap to clone.
+/// Access control for mutating management calls.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// When set, mutating endpoints require `Authorization: Bearer <key>` or
+    /// `X-API-Key: <key>`.
+    pub api_key: Option<String>,
+}
+
+/// Everything a handler may use: the two services, access control and the
+/// HTTP metrics. Cheap to clone. Built by `app::App::open`.
 #[derive(Clone)]
 pub struct AppState {
     /// Retrieval service.
     pub retrieval: Retrieval,
-    /// Storage.
-    pub store: TieredStore,
-    /// Registry.
-    pub registry: Arc<Registry>,
-    /// Ingest engine.
-    pub engine: Arc<dyn ArchiveEngine>,
-    /// Policies (replaceable at run time).
-    pub policies: Arc<RwLock<Policies>>,
-    /// Configuration.
-    pub cfg: Arc<Config>,
-    /// Process start.
-    pub started: SystemTime,
+    /// Management service (registry, storage, engine, policies).
+    pub mgmt: Mgmt,
+    /// Access control.
+    pub security: SecurityConfig,
     /// HTTP metrics.
     pub http: Arc<super::metrics::HttpMetrics>,
-}
-
-impl AppState {
-    /// The management service over this state.
-    pub fn mgmt(&self) -> crate::mgmt::Mgmt {
-        super::mgmt::mgmt(self)
-    }
 }

@@ -90,17 +90,17 @@ pub fn metadata(s: &Snapshot) -> Vec<(String, String)> {
             ("LOW", d.lower_warning_limit),
             ("LOLO", d.lower_alarm_limit),
         ] {
-            out.push((k.to_string(), crate::retrieval::format::java::double_to_string(v)));
+            out.push((k.to_string(), crate::types::java::double_to_string(v)));
         }
     }
     if let Some(c) = &s.control {
         out.push((
             "DRVH".into(),
-            crate::retrieval::format::java::double_to_string(c.upper_ctrl_limit),
+            crate::types::java::double_to_string(c.upper_ctrl_limit),
         ));
         out.push((
             "DRVL".into(),
-            crate::retrieval::format::java::double_to_string(c.lower_ctrl_limit),
+            crate::types::java::double_to_string(c.lower_ctrl_limit),
         ));
     }
     if let Some(e) = &s.enums {

@@ -1,4 +1,7 @@
 //! The ingest engine: Channel Access monitors → per-PV buffers → storage.
+//! The buffers and the write cycle ([`write`]) know no protocol, so that a
+//! pvAccess front end can share them; retrieval sees the buffers only
+//! through [`BufferedSamples`]. Knows no retrieval, management or HTTP.
 //!
 //! The management API talks to the engine only through [`ArchiveEngine`], so
 //! it works the same with the CA engine or with no engine at all
@@ -16,15 +19,20 @@ pub const LOOPBACK_CA_ENV: [(&str, &str); 5] = [
 ];
 
 pub mod ca;
+mod channel;
 pub mod convert;
 pub mod demo;
+mod workflow;
+mod write;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::registry::{ArchiveRequest, PvTypeInfo};
+use crate::types::{ArchDbType, ArchiverSample};
 
 /// `[engine]` settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,11 +153,44 @@ pub trait ArchiveEngine: Send + Sync {
     fn metrics(&self) -> EngineMetrics;
     /// True if the engine runs (CA available).
     fn running(&self) -> bool;
-    /// Samples of `pv` received but not yet handed to storage (retrieval
-    /// shows them, as Java consults the engine for recent data).
-    fn buffered(&self, _pv: &str) -> Vec<crate::types::ArchiverSample> {
-        Vec::new()
+    /// The engine's write buffers, for retrieval; `None` when it buffers
+    /// nothing.
+    fn buffers(&self) -> Option<Arc<dyn BufferedSamples>> {
+        None
     }
+}
+
+/// What retrieval may see of an engine: samples received but not yet handed
+/// to storage (Java consults the engine for recent data the same way).
+pub trait BufferedSamples: Send + Sync {
+    /// Samples of `pv` in the engine's buffer, oldest first.
+    fn buffered(&self, pv: &str) -> Vec<ArchiverSample>;
+}
+
+/// What an engine's archive workflow learned about a requested PV; the
+/// management service completes the request with it.
+#[derive(Debug, Clone)]
+pub struct ProbeResult {
+    /// PV name.
+    pub pv: String,
+    /// Native type.
+    pub dbr_type: ArchDbType,
+    /// Element count.
+    pub element_count: i32,
+    /// Events per second seen while sampling.
+    pub event_rate: f64,
+    /// Bytes per second seen while sampling.
+    pub storage_rate: f64,
+    /// EGU.
+    pub units: Option<String>,
+    /// PREC.
+    pub precision: Option<f64>,
+    /// Limits by Java field name.
+    pub limits: Vec<(String, f64)>,
+    /// IOC host.
+    pub host: Option<String>,
+    /// Extra fields (RTYP, DESC, …).
+    pub extra_fields: Vec<(String, String)>,
 }
 
 /// No Channel Access: requests stay pending, nothing is monitored.

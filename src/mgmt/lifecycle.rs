@@ -4,8 +4,9 @@
 use serde_json::{json, Value};
 
 use super::{obj, s, Mgmt, MgmtError, MgmtResult};
+use crate::engine::ProbeResult;
 use crate::registry::{ArchiveRequest, PvTypeInfo, SamplingMethod};
-use crate::types::ArchDbType;
+use crate::types::PvName;
 
 /// Per-PV parameters of an archive request.
 #[derive(Debug, Clone, Default)]
@@ -20,31 +21,6 @@ pub struct ArchiveParams {
     pub policy: Option<String>,
     /// Conditional archiving PV.
     pub controlling_pv: Option<String>,
-}
-
-/// What the engine learned about a requested PV.
-#[derive(Debug, Clone)]
-pub struct ProbeResult {
-    /// PV name.
-    pub pv: String,
-    /// Native type.
-    pub dbr_type: ArchDbType,
-    /// Element count.
-    pub element_count: i32,
-    /// Events per second seen while sampling.
-    pub event_rate: f64,
-    /// Bytes per second seen while sampling.
-    pub storage_rate: f64,
-    /// EGU.
-    pub units: Option<String>,
-    /// PREC.
-    pub precision: Option<f64>,
-    /// Limits by Java field name.
-    pub limits: Vec<(String, f64)>,
-    /// IOC host.
-    pub host: Option<String>,
-    /// Extra fields (RTYP, DESC, …).
-    pub extra_fields: Vec<(String, String)>,
 }
 
 /// Minimum sampling period accepted (Java's site default).
@@ -66,7 +42,7 @@ impl Mgmt {
     fn check_request(&self, r: &ArchiveParams) -> MgmtResult<(String, bool)> {
         let raw = r.pv.trim();
         let use_pva = raw.starts_with("pva://");
-        let name = crate::retrieval::normalize_name(raw);
+        let name = PvName::new(raw);
         if !valid_pv_name(&name) {
             return Err(MgmtError::bad("pv", format!("{raw:?} is not a valid PV name")));
         }
@@ -96,7 +72,7 @@ impl Mgmt {
                 return Err(MgmtError::bad("policy", format!("unknown policy {p}")));
             }
         }
-        Ok((name, use_pva))
+        Ok((name.into(), use_pva))
     }
 
     /// `archivePV`: one result object per requested PV. Every request is
@@ -155,6 +131,47 @@ impl Mgmt {
             ]));
         }
         Ok(out)
+    }
+
+    /// Starts the engine's channels of every archived PV that is not
+    /// paused, then re-issues the pending archive requests (start-up).
+    pub async fn start_engine_channels(&self) {
+        let t = std::time::Instant::now();
+        let mut names = Vec::new();
+        self.registry.for_each_name(|n, r| {
+            if !r.paused {
+                names.push(n.to_string());
+            }
+            true
+        });
+        let mut started = 0usize;
+        for name in names {
+            match self.registry.get(&name) {
+                Ok(Some(info)) => {
+                    if let Err(e) = self.engine.start(&info).await {
+                        tracing::error!(pv = %name, error = %e, "channel not started");
+                    }
+                    started += 1;
+                    if started % 10_000 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(pv = %name, error = %e, "unreadable registry record"),
+            }
+        }
+        let requests = self.registry.requests();
+        for req in &requests {
+            if let Err(e) = self.engine.request(req).await {
+                tracing::warn!(pv = %req.pv, error = %e, "pending archive request not resumed");
+            }
+        }
+        tracing::info!(
+            channels = started,
+            pending = requests.len(),
+            secs = t.elapsed().as_secs_f64(),
+            "engine channels started"
+        );
     }
 
     /// Completes the archive workflow of a requested PV: chooses the policy,
@@ -311,7 +328,7 @@ impl Mgmt {
 
     /// `abortArchivingPV`: drops a pending request.
     pub async fn abort(&self, name: &str) -> MgmtResult<Value> {
-        let pv = crate::retrieval::normalize_name(name);
+        let pv = PvName::new(name);
         if self.registry.remove_request(&pv)? {
             self.engine.abort(&pv).await?;
             return Ok(obj([
@@ -328,7 +345,7 @@ impl Mgmt {
     /// `renamePV`: moves the data and the record (a real rename, not a copy).
     pub async fn rename(&self, name: &str, new_name: &str) -> MgmtResult<Value> {
         let real = self.real_name(name);
-        let new_name = crate::retrieval::normalize_name(new_name);
+        let new_name = PvName::new(new_name);
         if !valid_pv_name(&new_name) {
             return Err(MgmtError::bad(
                 "newname",
@@ -354,7 +371,7 @@ impl Mgmt {
         self.engine.stop(&real).await?;
         let files = self.store.rename(&real, &new_name).await?;
         let mut moved = info.clone();
-        moved.pv_name = new_name.clone();
+        moved.pv_name = new_name.to_string();
         moved.chunk_key = Some(self.store.chunk_key(&new_name));
         moved.modification_time = Some(Mgmt::now());
         moved.extra_fields.remove("NAME");

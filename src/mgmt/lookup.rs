@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::policy::glob_regex;
 use super::{jfloat, obj, s, status_time, Mgmt, MgmtError, MgmtResult};
 use crate::registry::PvTypeInfo;
+use crate::types::PvName;
 
 /// A name filter: comma-separated globs or a full-match regex.
 pub enum NameFilter {
@@ -192,8 +193,8 @@ impl Mgmt {
         create_new: bool,
     ) -> MgmtResult<Value> {
         let mut info = PvTypeInfo::from_json(body).map_err(|e| MgmtError::bad("body", e.to_string()))?;
-        let pv = crate::retrieval::normalize_name(name);
-        if info.pv_name != pv {
+        let pv = PvName::new(name);
+        if info.pv_name != pv.as_str() {
             return Err(MgmtError::bad(
                 "pv",
                 format!(
@@ -424,7 +425,7 @@ impl Mgmt {
         if !self.registry.contains(&real) {
             return Err(MgmtError::bad("pv", format!("PV {real} is not archived")));
         }
-        let alias = crate::retrieval::normalize_name(alias);
+        let alias = PvName::new(alias);
         if !super::lifecycle::valid_pv_name(&alias) {
             return Err(MgmtError::bad(
                 "aliasname",

@@ -3,9 +3,11 @@
 //! the engine. Responses are JSON values in the Java appliance's shapes
 //! (scalars as strings); the HTTP layer only parses and encodes.
 
+mod gauges;
 mod lifecycle;
 mod lookup;
 pub mod policy;
+mod repair;
 mod reports;
 
 use std::sync::{Arc, RwLock};
@@ -14,12 +16,14 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-pub use lifecycle::{ArchiveParams, ProbeResult};
+pub use gauges::Gauge;
+pub use lifecycle::ArchiveParams;
 pub use lookup::glob_or_regex;
 
 use crate::engine::ArchiveEngine;
 use crate::registry::{PvTypeInfo, Registry};
 use crate::storage::TieredStore;
+use crate::types::PvName;
 use policy::Policies;
 
 /// A management call failed.
@@ -97,14 +101,14 @@ pub(crate) fn s(v: impl ToString) -> Value {
 /// Java `Float.toString`.
 pub(crate) fn jfloat(v: f32) -> String {
     let mut out = String::new();
-    crate::retrieval::format::java::push_float(&mut out, v);
+    crate::types::java::push_float(&mut out, v);
     out
 }
 
 /// Java `Double.toString`.
 pub(crate) fn jdouble(v: f64) -> String {
     let mut out = String::new();
-    crate::retrieval::format::java::push_double(&mut out, v);
+    crate::types::java::push_double(&mut out, v);
     out
 }
 
@@ -131,7 +135,7 @@ pub(crate) fn status_time(epoch_secs: i64) -> String {
 impl Mgmt {
     /// Real name of `name` (alias resolved, `.VAL` and protocol prefix stripped).
     pub fn real_name(&self, name: &str) -> String {
-        self.registry.resolve(&crate::retrieval::normalize_name(name))
+        self.registry.resolve(&PvName::new(name))
     }
 
     /// The record of `name` (404 when unknown).

@@ -13,6 +13,8 @@ mod file;
 mod header;
 mod lines;
 mod path;
+mod search;
+mod stream;
 mod wire;
 mod writer;
 mod zst;
@@ -23,12 +25,13 @@ pub use codec::{
 };
 pub use error::Error;
 pub use escape::{escape_into, unescape_into, EscapeError};
-pub use file::{FileInfo, PbFile, RawLine, SampleStream};
+pub use file::{FileInfo, PbFile};
 pub use header::{decode_header, encode_header, header_line};
 pub use lines::{LineEvent, LineReader};
 pub use path::{
     key_to_relative_dir, partition_path, pv_key, split_file_name, PV_KEY_SEPARATORS, PV_KEY_TERMINATOR,
 };
+pub use stream::{RawLine, SampleStream};
 pub use writer::{AppendTarget, Appender};
 pub use zst::{
     is_compressed, FrameEntry, FrameRead, FrameTable, ZstOptions, ZstReader, ZstWriter, ZSTD_MAGIC,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
-use crate::retrieval::format::java::{push_double, push_float};
+use crate::types::java::{push_double, push_float};
 use crate::types::ArchDbType;
 
 /// How a PV is sampled.

@@ -10,7 +10,5 @@ mod stream;
 pub mod time;
 
 pub use error::RetrievalError;
-pub use service::{
-    default_range, normalize_name, DataQuery, PvRequest, Resolved, Retrieval, RetrievalConfig, RunStats,
-};
+pub use service::{default_range, DataQuery, PvRequest, Resolved, Retrieval, RetrievalConfig, RunStats};
 pub use stream::{FieldStream, MergedStream};

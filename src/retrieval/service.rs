@@ -15,7 +15,7 @@ use super::postprocessors::{split_function_call, PpSpec};
 use super::stream::{FieldStream, MergedStream};
 use crate::registry::{PvTypeInfo, Registry};
 use crate::storage::{EventStream, Source, TieredStore};
-use crate::types::{ArchiverSample, EventStreamDesc, SampleValue, Timestamp};
+use crate::types::{ArchiverSample, EventStreamDesc, PvName, SampleValue, Timestamp};
 
 /// Retrieval settings (`[retrieval]` in the config file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,18 +92,8 @@ pub struct Retrieval {
     pub registry: Arc<Registry>,
     /// Settings.
     pub cfg: RetrievalConfig,
-    /// The ingest engine, whose not yet written samples are served too.
-    pub engine: Option<Arc<dyn crate::engine::ArchiveEngine>>,
-}
-
-/// Strips `pva://`/`ca://` and `.VAL`.
-pub fn normalize_name(name: &str) -> String {
-    let n = name.trim();
-    let n = n
-        .strip_prefix("pva://")
-        .or_else(|| n.strip_prefix("ca://"))
-        .unwrap_or(n);
-    n.strip_suffix(".VAL").unwrap_or(n).to_string()
+    /// The ingest engine's write buffers, whose samples are served too.
+    pub engine: Option<Arc<dyn crate::engine::BufferedSamples>>,
 }
 
 /// Java's default range: `to` = now + 1 h, `from` = `to` − 1 day.
@@ -122,7 +112,7 @@ const MAX_BAD_LINES: u32 = 1000;
 impl Retrieval {
     /// Resolves a requested name (aliases, `PV.FIELD`); 404 when unknown.
     pub fn resolve(&self, requested: &str) -> Result<Resolved, RetrievalError> {
-        let name = normalize_name(requested);
+        let name = PvName::new(requested);
         if name.is_empty() {
             return Err(RetrievalError::bad("pv", "empty PV name"));
         }
@@ -133,7 +123,7 @@ impl Retrieval {
             .map_err(|e| RetrievalError::Internal(e.into()))?;
         if info.is_some() || self.store.has_data(&real)? {
             return Ok(Resolved {
-                name,
+                name: name.into(),
                 real,
                 field: None,
                 info,
@@ -148,7 +138,7 @@ impl Retrieval {
             {
                 if info.archive_fields.iter().any(|f| f == field) {
                     return Ok(Resolved {
-                        name: name.clone(),
+                        name: name.to_string(),
                         real: real_base,
                         field: Some(field.to_string()),
                         info: Some(info),
@@ -156,7 +146,7 @@ impl Retrieval {
                 }
             }
         }
-        Err(RetrievalError::UnknownPv(name))
+        Err(RetrievalError::UnknownPv(name.into()))
     }
 
     /// Parses a `pv` parameter (with optional function call) and `pp`.
@@ -217,7 +207,7 @@ impl Retrieval {
                 for (java, epics) in crate::registry::typeinfo::LIMIT_EPICS_FIELDS {
                     if let Some(v) = info.limits.get(java) {
                         let mut s = String::new();
-                        format::java::push_double(&mut s, *v);
+                        crate::types::java::push_double(&mut s, *v);
                         add(&mut d, epics, s);
                     }
                 }

@@ -7,12 +7,15 @@ mod buffer;
 pub mod chain;
 pub mod config;
 mod error;
+mod plugin;
+mod read;
 mod reconcile;
 mod rename;
 mod source;
 mod store;
 mod tiered;
 pub mod traits;
+mod write;
 
 /// Partition granularity, at the path the seed API imports it from.
 pub mod partition {
@@ -25,8 +28,9 @@ pub use error::StoreError;
 pub use reconcile::ReconcileReport;
 pub use rename::{rename_interrupted, RenameStop};
 pub use source::{MemLines, Source};
-pub use store::{FlushOutcome, PlainPbStore, PvWriteStats, WriteLimits};
+pub use store::{PlainPbStore, WriteLimits};
 pub use tiered::TieredStore;
+pub use write::{FlushOutcome, PvWriteStats};
 /// Runs blocking file/index work on tokio's blocking pool (inline when no
 /// runtime is present).
 pub(crate) async fn blocking<T: Send + 'static>(

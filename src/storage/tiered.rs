@@ -6,20 +6,17 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
-
-use async_trait::async_trait;
 
 use super::blocking;
 use super::config::StorageConfig;
 use super::error::StoreError;
 use super::reconcile::ReconcileReport;
 use super::source::Source;
-use super::store::{FlushOutcome, KeyOverrides, PlainPbStore, WriteLimits};
+use super::store::{KeyOverrides, PlainPbStore, WriteLimits};
+use super::write::FlushOutcome;
 use crate::index::{Index, KvStore};
-use crate::storage::partition::PartitionGranularity;
-use crate::storage::{AppendMeta, EventStream, IngestFlushResult, StoragePlugin, StoreSummary};
-use crate::types::{ArchDbType, ArchiverSample, Timestamp};
+use crate::storage::StoragePlugin;
+use crate::types::{ArchiverSample, Timestamp};
 
 /// The tier chain. Cheap to clone.
 #[derive(Clone)]
@@ -238,115 +235,5 @@ impl TieredStore {
         let me = self.clone();
         let (from, to) = (from.to_string(), to.to_string());
         blocking(move || super::rename::rename(&me, &from, &to, None)).await
-    }
-}
-
-#[async_trait]
-impl StoragePlugin for TieredStore {
-    fn name(&self) -> &str {
-        self.tiers.first().map_or("", |t| t.name())
-    }
-
-    fn partition_granularity(&self) -> PartitionGranularity {
-        self.tiers
-            .first()
-            .map_or(PartitionGranularity::Hour, |t| t.partition_granularity())
-    }
-
-    async fn append_event(
-        &self,
-        pv: &str,
-        dbr_type: ArchDbType,
-        sample: &ArchiverSample,
-    ) -> anyhow::Result<()> {
-        let t = self.tiers.first().ok_or_else(|| anyhow::anyhow!("no tiers"))?;
-        Ok(t.append(pv, dbr_type, sample, None).await?)
-    }
-
-    async fn append_event_with_meta(
-        &self,
-        pv: &str,
-        dbr_type: ArchDbType,
-        sample: &ArchiverSample,
-        meta: &AppendMeta,
-    ) -> anyhow::Result<()> {
-        let t = self.tiers.first().ok_or_else(|| anyhow::anyhow!("no tiers"))?;
-        Ok(t.append(pv, dbr_type, sample, Some(meta)).await?)
-    }
-
-    async fn get_data(
-        &self,
-        pv: &str,
-        start: SystemTime,
-        end: SystemTime,
-    ) -> anyhow::Result<Vec<Box<dyn EventStream>>> {
-        let sources = self
-            .sources(pv, Timestamp::from(start), Timestamp::from(end))
-            .await?;
-        Ok(sources
-            .into_iter()
-            .map(|s| Box::new(s) as Box<dyn EventStream>)
-            .collect())
-    }
-
-    async fn get_last_known_event(&self, pv: &str) -> anyhow::Result<Option<ArchiverSample>> {
-        Ok(self.last_known_blocking(pv)?)
-    }
-
-    async fn get_last_event_before(
-        &self,
-        pv: &str,
-        target: SystemTime,
-    ) -> anyhow::Result<Option<ArchiverSample>> {
-        let me = self.clone();
-        let pv = pv.to_string();
-        let t = Timestamp::from(target);
-        Ok(blocking(move || me.last_before_blocking(&pv, t)).await?)
-    }
-
-    async fn delete_pv_data(&self, pv: &str) -> anyhow::Result<u64> {
-        let me = self.clone();
-        let pv = pv.to_string();
-        Ok(blocking(move || {
-            let mut n = 0;
-            for t in me.tiers.iter() {
-                n += t.delete_blocking(&pv)?;
-            }
-            Ok(n)
-        })
-        .await?)
-    }
-
-    async fn flush_writes(&self) -> anyhow::Result<()> {
-        let me = self.clone();
-        blocking(move || me.flush_all_blocking()).await?;
-        Ok(())
-    }
-
-    async fn flush_ingest_writes(&self) -> anyhow::Result<IngestFlushResult> {
-        match self.tiers.first() {
-            Some(t) => t.flush_ingest_writes().await,
-            None => Ok(IngestFlushResult::default()),
-        }
-    }
-
-    fn stores_for_pv(&self, pv: &str) -> anyhow::Result<Vec<StoreSummary>> {
-        let mut out = Vec::new();
-        for t in self.tiers.iter() {
-            out.extend(t.stores_for_pv(pv)?);
-        }
-        Ok(out)
-    }
-
-    fn appliance_metrics(&self) -> anyhow::Result<Vec<StoreSummary>> {
-        let mut out = Vec::new();
-        for t in self.tiers.iter() {
-            out.extend(t.appliance_metrics()?);
-        }
-        Ok(out)
-    }
-
-    async fn rename_pv(&self, from: &str, to: &str) -> anyhow::Result<u64> {
-        Ok(self.rename(from, to).await?)
     }
 }

@@ -3,15 +3,13 @@
 //! store and registry for setting up data.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use strata::api::{self, AppState, HttpMetrics};
+use strata::app::{App, EngineChoice};
 use strata::config::Config;
+use strata::engine::ca::CaEngine;
 use strata::engine::{ArchiveEngine, NullEngine};
-use strata::index::SledKv;
-use strata::mgmt::policy::Policies;
 use strata::registry::Registry;
-use strata::retrieval::Retrieval;
 use strata::storage::TieredStore;
 
 pub struct TestServer {
@@ -20,9 +18,8 @@ pub struct TestServer {
     pub registry: Arc<Registry>,
     pub dir: PathBuf,
     pub cfg: Config,
+    stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
-    pub mgmt: Option<strata::mgmt::Mgmt>,
-    _kv: SledKv,
 }
 
 impl TestServer {
@@ -40,90 +37,45 @@ impl TestServer {
         f: impl FnOnce(&mut Config),
         engine: Arc<dyn ArchiveEngine>,
     ) -> Self {
-        Self::start_with_engine_factory(dir, f, move |_, _| Box::pin(async move { engine })).await
+        Self::open(dir, f, EngineChoice::Given(engine)).await.0
     }
 
     /// A server with the real Channel Access engine (archive workflow wired).
-    pub async fn start_ca(dir: &Path, f: impl FnOnce(&mut Config)) -> (Self, strata::engine::ca::CaEngine) {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let holder: Arc<std::sync::Mutex<Option<strata::engine::ca::CaEngine>>> = Default::default();
-        let h2 = holder.clone();
-        let srv = Self::start_with_engine_factory(dir, f, move |store, cfg| {
-            let store = store.clone();
-            let ecfg = cfg.engine.clone();
-            Box::pin(async move {
-                let e = strata::engine::ca::CaEngine::start(ecfg, store, tx, vec![])
-                    .await
-                    .unwrap();
-                *h2.lock().unwrap() = Some(e.clone());
-                Arc::new(e) as Arc<dyn ArchiveEngine>
-            })
-        })
-        .await;
-        let engine = holder.lock().unwrap().clone().unwrap();
-        let mgmt = srv.mgmt.clone().unwrap();
-        tokio::spawn(async move {
-            while let Some(p) = rx.recv().await {
-                let _ = mgmt.complete_request(p).await;
-            }
-        });
-        (srv, engine)
+    pub async fn start_ca(dir: &Path, f: impl FnOnce(&mut Config)) -> (Self, CaEngine) {
+        let (srv, ca) = Self::open(dir, f, EngineChoice::ChannelAccess { demo: false }).await;
+        (srv, ca.expect("the Channel Access engine starts"))
     }
 
-    async fn start_with_engine_factory(
-        dir: &Path,
-        f: impl FnOnce(&mut Config),
-        make: impl FnOnce(
-            &TieredStore,
-            &Config,
-        )
-            -> std::pin::Pin<Box<dyn std::future::Future<Output = Arc<dyn ArchiveEngine>> + Send>>,
-    ) -> Self {
+    /// Opens the appliance through [`App::open`] as `main` does (listening on
+    /// an ephemeral port of 127.0.0.1) and serves it until [`Self::stop`].
+    async fn open(dir: &Path, f: impl FnOnce(&mut Config), engine: EngineChoice) -> (Self, Option<CaEngine>) {
         let mut cfg = Config::default();
         cfg.set_data_dir(dir);
         cfg.server.listen = "127.0.0.1:0".parse().unwrap();
         f(&mut cfg);
-        std::fs::create_dir_all(&cfg.storage.index_dir).unwrap();
-        let kv = SledKv::open(&cfg.storage.index_dir).unwrap();
-        let registry = Arc::new(Registry::open(&kv).unwrap());
-        let (store, _) = TieredStore::open(&cfg.storage, &kv).unwrap();
-        let engine = make(&store, &cfg).await;
-        let names: Vec<String> = cfg.storage.tiers.iter().map(|t| t.name.clone()).collect();
-        let policies = Policies::load(cfg.policies.file.as_deref(), &names).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        cfg.server.listen = addr;
-        let cfg_arc = Arc::new(cfg.clone());
-        let state = AppState {
-            retrieval: Retrieval {
-                store: store.clone(),
-                registry: registry.clone(),
-                cfg: cfg.retrieval.clone(),
-                engine: Some(engine.clone()),
-            },
-            store: store.clone(),
-            registry: registry.clone(),
-            engine,
-            policies: Arc::new(RwLock::new(policies)),
-            cfg: cfg_arc,
-            started: std::time::SystemTime::now(),
-            http: Arc::new(HttpMetrics::new()),
-        };
-        let mgmt = Some(state.mgmt());
-        let app = api::app(state);
+        let mut app = App::open(cfg, engine).await.unwrap();
+        app.channels_started().await;
+        let state = app.state().clone();
+        let cfg = app.config().clone();
+        let ca = app.ca_engine().cloned();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+            app.serve(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
         });
-        TestServer {
-            base: format!("http://{addr}"),
-            store,
-            registry,
+        let srv = TestServer {
+            base: format!("http://{}", cfg.server.listen),
+            store: state.mgmt.store.clone(),
+            registry: state.mgmt.registry.clone(),
             dir: dir.to_path_buf(),
             cfg,
+            stop,
             task,
-            mgmt,
-            _kv: kv,
-        }
+        };
+        (srv, ca)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -155,9 +107,11 @@ impl TestServer {
         (status, v)
     }
 
-    /// Stops serving (the data stays).
-    pub fn stop(self) {
-        self.task.abort();
+    /// Stops serving as `main` does on SIGTERM: buffered samples are
+    /// written, the database is flushed.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap();
     }
 }
 

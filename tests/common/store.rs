@@ -1,7 +1,9 @@
-//! Opening a real store (sled + files) in a temporary directory.
+//! Opening a real store (sled + files) in a temporary directory, through
+//! the appliance's own opening path.
 
 use std::path::Path;
 
+use strata::app::Stores;
 use strata::index::SledKv;
 use strata::storage::{ReconcileReport, StorageConfig, TieredStore};
 
@@ -10,8 +12,6 @@ pub fn config(dir: &Path) -> StorageConfig {
 }
 
 pub fn open(dir: &Path) -> (TieredStore, ReconcileReport, SledKv) {
-    let cfg = config(dir);
-    let kv = SledKv::open(&cfg.index_dir).unwrap();
-    let (store, report) = TieredStore::open(&cfg, &kv).unwrap();
-    (store, report, kv)
+    let stores = Stores::open(&config(dir)).unwrap();
+    (stores.store, stores.reconciled, stores.kv)
 }

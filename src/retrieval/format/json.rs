@@ -507,7 +507,7 @@ mod tests {
         let mut l = Line { b: &mut b, n: 0 };
         assert!(l.java_double(v));
         let mut want = String::new();
-        crate::retrieval::format::java::push_double(&mut want, v);
+        crate::types::java::push_double(&mut want, v);
         assert_eq!(std::str::from_utf8(&l.b[..l.n]).unwrap(), want, "{v:e}");
     }
 

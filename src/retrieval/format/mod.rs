@@ -3,7 +3,6 @@
 //! sample at a time and write into any `io::Write`.
 
 pub mod csv;
-pub mod java;
 pub mod json;
 pub mod raw;
 pub mod text;

@@ -1,7 +1,7 @@
 //! Value text shared by the formats.
 
-use super::java::{push_double, push_float};
 use super::NonFinite;
+use crate::types::java::{push_double, push_float};
 use crate::types::SampleValue;
 
 fn push_json_double(out: &mut String, v: f64, nf: NonFinite) {

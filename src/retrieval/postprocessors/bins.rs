@@ -179,6 +179,11 @@ pub(crate) fn out_desc(
     d
 }
 
+/// The output description of an operator whose samples keep the input type.
+pub(crate) fn same_type_desc(input: &EventStreamDesc, name: &str) -> EventStreamDesc {
+    out_desc(input, name, input.db_type, None, None)
+}
+
 /// Sets `out` to a synthetic sample: time, severity, status 0, no fields.
 /// Reuses `out`'s allocations where possible.
 pub(crate) fn reset_synthetic(out: &mut ArchiverSample, ts: Timestamp, severity: i32) {
@@ -269,5 +274,59 @@ mod tests {
             value_f64("x", &s(SampleValue::VInt(vec![]))),
             Err(PpError::EmptyWaveform { .. })
         ));
+    }
+}
+
+/// Continuity "variant B": the candidate is the latest value before the
+/// first bin, a later arrival replacing it unless its whole second is
+/// earlier; it is taken once, when the first in-range sample arrives or at
+/// the end of the input.
+pub(crate) struct Candidate<T> {
+    value: Option<(i64, T)>,
+    used: bool,
+}
+
+impl<T> Candidate<T> {
+    pub fn new() -> Self {
+        Candidate {
+            value: None,
+            used: false,
+        }
+    }
+
+    /// True if a sample at Unix second `secs` before the first bin would
+    /// become the candidate.
+    pub fn wants(&self, secs: i64) -> bool {
+        !self.used && self.value.as_ref().is_none_or(|(c, _)| secs >= *c)
+    }
+
+    /// Makes `value` (of a sample at `secs` that [`Candidate::wants`]) the candidate.
+    pub fn put(&mut self, secs: i64, value: T) {
+        self.value = Some((secs, value));
+    }
+
+    /// Takes the candidate for use (once).
+    pub fn take(&mut self) -> Option<T> {
+        if self.used {
+            return None;
+        }
+        self.used = true;
+        self.value.take().map(|(_, v)| v)
+    }
+}
+
+/// The ordering guard: a sample is used only if strictly later than the
+/// last one used (equal timestamps from overlapping tiers are skipped).
+#[derive(Debug, Default)]
+pub(crate) struct Guard(Option<Timestamp>);
+
+impl Guard {
+    /// True if a sample at `ts` is used (and remembered as the last one).
+    pub fn admit(&mut self, ts: Timestamp) -> bool {
+        if self.0.is_some_and(|p| ts <= p) {
+            return false;
+        }
+        self.0 = Some(ts);
+        true
     }
 }

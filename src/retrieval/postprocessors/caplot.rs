@@ -12,11 +12,13 @@
 //! kept). NaN values count toward N and are passed to min/max, which skip
 //! them unless every value is NaN (Commons' `Min`/`Max` rule).
 
-use crate::storage::EventStream;
+use std::collections::VecDeque;
+
 use crate::types::{ArchDbType, ArchiverSample, EventStreamDesc, SampleValue, Timestamp};
 
-use super::bins::{self, BinGrid};
+use super::bins::{self, BinGrid, Candidate, Guard};
 use super::estimators::Moments;
+use super::pump::{Flow, Operator, Out};
 
 /// One bin's plot data.
 #[derive(Debug, Clone, Copy)]
@@ -54,14 +56,10 @@ impl PlotBin {
 
 /// The `caplotbinning` stream.
 pub(crate) struct CaPlot {
-    input: Box<dyn EventStream>,
-    desc: EventStreamDesc,
     name: String,
     grid: BinGrid,
-    cur: ArchiverSample,
-    prev_ts: Option<Timestamp>,
-    cand: Option<(Timestamp, f64)>,
-    cand_used: bool,
+    guard: Guard,
+    cand: Candidate<(Timestamp, f64)>,
     open: Option<PlotBin>,
     /// Output samples of a closed bin: `(secs, value)`, at most 4.
     queue: [(i64, f64); 4],
@@ -69,28 +67,21 @@ pub(crate) struct CaPlot {
     queue_pos: usize,
     queue_sev: i32,
     queue_cnx: bool,
-    done: bool,
 }
 
 impl CaPlot {
-    pub(crate) fn new(input: Box<dyn EventStream>, name: String, grid: BinGrid) -> Self {
-        let desc = bins::out_desc(input.description(), &name, ArchDbType::ScalarDouble, None, None);
+    pub(crate) fn new(name: String, grid: BinGrid) -> Self {
         CaPlot {
-            input,
-            desc,
             name,
             grid,
-            cur: ArchiverSample::at(0, 0, SampleValue::Double(0.0)),
-            prev_ts: None,
-            cand: None,
-            cand_used: false,
+            guard: Guard::default(),
+            cand: Candidate::new(),
             open: None,
             queue: [(0, 0.0); 4],
             queue_len: 0,
             queue_pos: 0,
             queue_sev: 0,
             queue_cnx: false,
-            done: false,
         }
     }
 
@@ -125,95 +116,78 @@ impl CaPlot {
         self.queue_sev = p.severity;
         self.queue_cnx = p.cnx;
     }
-
-    fn pump(&mut self) -> anyhow::Result<()> {
-        while self.queue_pos >= self.queue_len && !self.done {
-            if !self.input.next_event_into(&mut self.cur)? {
-                self.done = true;
-                self.close();
-                break;
-            }
-            let ts = self.cur.ts();
-            if self.prev_ts.is_some_and(|p| ts <= p) {
-                continue;
-            }
-            self.prev_ts = Some(ts);
-            let b = self.grid.bin(ts.secs);
-            if b < self.grid.first {
-                if !self.cand_used && self.cand.is_none_or(|(c, _)| ts.secs >= c.secs) {
-                    self.cand = Some((ts, bins::value_f64(&self.name, &self.cur)?));
-                }
-                continue;
-            }
-            if b > self.grid.last {
-                continue;
-            }
-            let v = bins::value_f64(&self.name, &self.cur)?;
-            if !self.cand_used {
-                self.cand_used = true;
-                if let Some((cts, cv)) = self.cand {
-                    self.open = Some(PlotBin::new(self.grid.first - 1, cts, cv));
-                }
-            }
-            match &mut self.open {
-                Some(p) if p.bin == b => p.add(ts, v),
-                _ => {
-                    self.close();
-                    self.open = Some(PlotBin::new(b, ts, v));
-                }
-            }
-            if let Some(p) = self.open.as_mut() {
-                p.severity = p.severity.max(self.cur.severity);
-                p.cnx |= bins::has_reconnect(&self.cur);
-            }
-        }
-        Ok(())
-    }
 }
 
-impl EventStream for CaPlot {
-    fn description(&self) -> &EventStreamDesc {
-        &self.desc
+impl Operator for CaPlot {
+    fn describe(&self, input: &EventStreamDesc, name: &str) -> EventStreamDesc {
+        bins::out_desc(input, name, ArchDbType::ScalarDouble, None, None)
     }
 
-    fn next_event(&mut self) -> anyhow::Result<Option<ArchiverSample>> {
-        let mut s = ArchiverSample::at(0, 0, SampleValue::Double(0.0));
-        Ok(self.next_event_into(&mut s)?.then_some(s))
-    }
-
-    fn next_event_into(&mut self, out: &mut ArchiverSample) -> anyhow::Result<bool> {
-        loop {
-            if self.queue_pos < self.queue_len {
-                let (secs, v) = self.queue[self.queue_pos];
-                self.queue_pos += 1;
-                bins::reset_synthetic(out, Timestamp::new(secs, 0), self.queue_sev);
-                out.value = SampleValue::Double(v);
-                if self.queue_cnx {
-                    out.set_field("connectionChange", "true");
-                }
-                return Ok(true);
-            }
-            if self.done {
-                return Ok(false);
-            }
-            self.pump()?;
+    fn push(&mut self, sample: &mut ArchiverSample, _out: &mut Out<'_>) -> anyhow::Result<Flow> {
+        let ts = sample.ts();
+        if !self.guard.admit(ts) {
+            return Ok(Flow::More);
         }
+        let b = self.grid.bin(ts.secs);
+        if b < self.grid.first {
+            if self.cand.wants(ts.secs) {
+                self.cand.put(ts.secs, (ts, bins::value_f64(&self.name, sample)?));
+            }
+            return Ok(Flow::More);
+        }
+        if b > self.grid.last {
+            return Ok(Flow::More);
+        }
+        let v = bins::value_f64(&self.name, sample)?;
+        if let Some((cts, cv)) = self.cand.take() {
+            self.open = Some(PlotBin::new(self.grid.first - 1, cts, cv));
+        }
+        let mut flow = Flow::More;
+        match &mut self.open {
+            Some(p) if p.bin == b => p.add(ts, v),
+            _ => {
+                self.close();
+                flow = Flow::Ready;
+                self.open = Some(PlotBin::new(b, ts, v));
+            }
+        }
+        if let Some(p) = self.open.as_mut() {
+            p.severity = p.severity.max(sample.severity);
+            p.cnx |= bins::has_reconnect(sample);
+        }
+        Ok(flow)
+    }
+
+    fn finish(&mut self, _queue: &mut VecDeque<ArchiverSample>) {
+        self.close();
+    }
+
+    fn emit(&mut self, out: &mut ArchiverSample, _input_ended: bool) -> bool {
+        if self.queue_pos >= self.queue_len {
+            return false;
+        }
+        let (secs, v) = self.queue[self.queue_pos];
+        self.queue_pos += 1;
+        bins::reset_synthetic(out, Timestamp::new(secs, 0), self.queue_sev);
+        out.value = SampleValue::Double(v);
+        if self.queue_cnx {
+            out.set_field("connectionChange", "true");
+        }
+        true
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::retrieval::postprocessors::pump::Pumped;
     use crate::retrieval::postprocessors::testutil::{
         collect, dbl, run_spec_file, severities, t, triples, values, VecStream,
     };
 
     fn run(input: Vec<ArchiverSample>, interval: u32, from: i64, to: i64) -> Vec<ArchiverSample> {
-        let mut s = CaPlot::new(
-            Box::new(VecStream::new(input)),
-            "caplotbinning".into(),
-            BinGrid::new(interval, t(from), t(to)),
-        );
+        let op = CaPlot::new("caplotbinning".into(), BinGrid::new(interval, t(from), t(to)));
+        let mut s = Pumped::new(Box::new(VecStream::new(input)), "caplotbinning", op);
         collect(&mut s).unwrap()
     }
 

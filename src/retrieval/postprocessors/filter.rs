@@ -5,15 +5,11 @@
 
 use std::collections::VecDeque;
 
-use crate::storage::EventStream;
-use crate::types::{ArchiverSample, EventStreamDesc, SampleValue};
+use crate::types::{ArchiverSample, Timestamp};
 
 use super::bins::{self, BinCursor, BinGrid};
 use super::estimators::Moments;
-
-fn scratch() -> ArchiverSample {
-    ArchiverSample::at(0, 0, SampleValue::Double(0.0))
-}
+use super::pump::{Flow, Operator, Out};
 
 /// What `deadBand` remembers of the last emitted sample.
 #[derive(Debug, Clone, Copy)]
@@ -30,20 +26,14 @@ struct Emitted {
 /// Java reads no value for the very first sample; strata rejects a
 /// non-numeric stream at its first sample instead of at its second.
 pub(crate) struct DeadBand {
-    input: Box<dyn EventStream>,
-    desc: EventStreamDesc,
     name: String,
     adel: f64,
     last: Option<Emitted>,
 }
 
 impl DeadBand {
-    pub(crate) fn new(input: Box<dyn EventStream>, name: String, adel: f64) -> Self {
-        let d = input.description();
-        let desc = bins::out_desc(d, &name, d.db_type, None, None);
+    pub(crate) fn new(name: String, adel: f64) -> Self {
         DeadBand {
-            input,
-            desc,
             name,
             adel,
             last: None,
@@ -51,39 +41,29 @@ impl DeadBand {
     }
 }
 
-impl EventStream for DeadBand {
-    fn description(&self) -> &EventStreamDesc {
-        &self.desc
-    }
-
-    fn next_event(&mut self) -> anyhow::Result<Option<ArchiverSample>> {
-        let mut s = scratch();
-        Ok(self.next_event_into(&mut s)?.then_some(s))
-    }
-
-    fn next_event_into(&mut self, out: &mut ArchiverSample) -> anyhow::Result<bool> {
-        while self.input.next_event_into(out)? {
-            let e = Emitted {
-                value: bins::value_f64(&self.name, out)?,
-                severity: out.severity,
-                cnx_lost: out.extra.is_some() && out.field("cnxlostepsecs").is_some(),
-            };
-            let emit = match self.last {
-                None => true,
-                Some(l) => {
-                    !e.value.is_finite()
-                        || !l.value.is_finite()
-                        || e.severity != l.severity
-                        || e.cnx_lost != l.cnx_lost
-                        || (e.value - l.value).abs() > self.adel
-                }
-            };
-            if emit {
-                self.last = Some(e);
-                return Ok(true);
+impl Operator for DeadBand {
+    fn push(&mut self, sample: &mut ArchiverSample, out: &mut Out<'_>) -> anyhow::Result<Flow> {
+        let e = Emitted {
+            value: bins::value_f64(&self.name, sample)?,
+            severity: sample.severity,
+            cnx_lost: sample.extra.is_some() && sample.field("cnxlostepsecs").is_some(),
+        };
+        let emit = match self.last {
+            None => true,
+            Some(l) => {
+                !e.value.is_finite()
+                    || !l.value.is_finite()
+                    || e.severity != l.severity
+                    || e.cnx_lost != l.cnx_lost
+                    || (e.value - l.value).abs() > self.adel
             }
+        };
+        if !emit {
+            return Ok(Flow::More);
         }
-        Ok(false)
+        self.last = Some(e);
+        std::mem::swap(out.sample, sample);
+        Ok(Flow::Emitted)
     }
 }
 
@@ -96,54 +76,35 @@ impl EventStream for DeadBand {
 /// at each tier's stream; the merged input has one stream, so a bin that
 /// spans two tiers is judged once.
 pub(crate) struct Flyers {
-    input: Box<dyn EventStream>,
-    desc: EventStreamDesc,
     name: String,
     grid: BinGrid,
     cursor: BinCursor,
     k: f64,
     keep_outliers: bool,
-    cur: ArchiverSample,
     /// Samples of the open bin and their values.
     bin: Option<i64>,
     buf: Vec<ArchiverSample>,
     vals: Vec<f64>,
-    /// Judged samples waiting to be emitted.
-    out_q: VecDeque<ArchiverSample>,
-    done: bool,
 }
 
 impl Flyers {
-    pub(crate) fn new(
-        input: Box<dyn EventStream>,
-        name: String,
-        interval: u32,
-        k: f32,
-        keep_outliers: bool,
-    ) -> Self {
-        let d = input.description();
-        let desc = bins::out_desc(d, &name, d.db_type, None, None);
-        let zero = crate::types::Timestamp::new(0, 0);
+    pub(crate) fn new(name: String, interval: u32, k: f32, keep_outliers: bool) -> Self {
+        let zero = Timestamp::new(0, 0);
         Flyers {
-            input,
-            desc,
             name,
             grid: BinGrid::new(interval, zero, zero),
             cursor: BinCursor::new(),
             // Java parses k as a float and widens it (2.1 → 2.0999999046325684).
             k: f64::from(k),
             keep_outliers,
-            cur: scratch(),
             bin: None,
             buf: Vec::new(),
             vals: Vec::new(),
-            out_q: VecDeque::new(),
-            done: false,
         }
     }
 
-    /// Judges the buffered bin into `out_q`.
-    fn close_bin(&mut self) {
+    /// Judges the buffered bin: the samples that pass are queued.
+    fn close_bin(&mut self, queue: &mut VecDeque<ArchiverSample>) {
         let mut m = Moments::default();
         for &v in &self.vals {
             if !v.is_nan() {
@@ -156,7 +117,7 @@ impl Flyers {
                 let dev = (v - mean).abs();
                 let keep = if self.keep_outliers { dev > cut } else { dev <= cut };
                 if keep {
-                    self.out_q.push_back(s);
+                    queue.push_back(s);
                 }
             }
         }
@@ -166,39 +127,23 @@ impl Flyers {
     }
 }
 
-impl EventStream for Flyers {
-    fn description(&self) -> &EventStreamDesc {
-        &self.desc
-    }
-
-    fn next_event(&mut self) -> anyhow::Result<Option<ArchiverSample>> {
-        let mut s = scratch();
-        Ok(self.next_event_into(&mut s)?.then_some(s))
-    }
-
-    fn next_event_into(&mut self, out: &mut ArchiverSample) -> anyhow::Result<bool> {
-        loop {
-            if let Some(s) = self.out_q.pop_front() {
-                *out = s;
-                return Ok(true);
-            }
-            if self.done {
-                return Ok(false);
-            }
-            if !self.input.next_event_into(&mut self.cur)? {
-                self.done = true;
-                self.close_bin();
-                continue;
-            }
-            let v = bins::value_f64(&self.name, &self.cur)?;
-            let b = self.cursor.bin(&self.grid, self.cur.timestamp);
-            if self.bin.is_some_and(|ob| ob != b) {
-                self.close_bin();
-            }
-            self.bin = Some(b);
-            self.buf.push(self.cur.clone());
-            self.vals.push(v);
+impl Operator for Flyers {
+    fn push(&mut self, sample: &mut ArchiverSample, out: &mut Out<'_>) -> anyhow::Result<Flow> {
+        let v = bins::value_f64(&self.name, sample)?;
+        let b = self.cursor.bin(&self.grid, sample.timestamp);
+        let mut flow = Flow::More;
+        if self.bin.is_some_and(|ob| ob != b) {
+            self.close_bin(out.queue);
+            flow = Flow::Ready;
         }
+        self.bin = Some(b);
+        self.buf.push(sample.clone());
+        self.vals.push(v);
+        Ok(flow)
+    }
+
+    fn finish(&mut self, queue: &mut VecDeque<ArchiverSample>) {
+        self.close_bin(queue);
     }
 }
 

@@ -23,14 +23,10 @@
 
 use std::collections::VecDeque;
 
-use crate::storage::EventStream;
-use crate::types::{ArchiverSample, EventStreamDesc, SampleValue, Timestamp};
+use crate::types::{ArchiverSample, Timestamp};
 
 use super::bins;
-
-fn scratch() -> ArchiverSample {
-    ArchiverSample::at(0, 0, SampleValue::Double(0.0))
-}
+use super::pump::{scratch, Flow, Operator, Out};
 
 /// One buffered bucket: its samples with their `(x, y)`.
 #[derive(Default)]
@@ -67,13 +63,10 @@ impl Bucket {
 
 /// The `lttb` stream.
 pub(crate) struct Lttb {
-    input: Box<dyn EventStream>,
-    desc: EventStreamDesc,
     name: String,
     from: Timestamp,
     buckets: i64,
     width_ns: f64,
-    cur: ArchiverSample,
     /// The last sample read, held back in case it is the input's last one.
     held: Option<(ArchiverSample, f64, f64)>,
     /// The previously selected point.
@@ -81,38 +74,23 @@ pub(crate) struct Lttb {
     /// Bucket being decided (`a`) and the next non-empty one (`b`).
     a: Bucket,
     b: Bucket,
-    out_q: VecDeque<ArchiverSample>,
     started: bool,
-    done: bool,
 }
 
 impl Lttb {
-    pub(crate) fn new(
-        input: Box<dyn EventStream>,
-        name: String,
-        n: u32,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Self {
-        let d = input.description();
-        let desc = bins::out_desc(d, &name, d.db_type, None, None);
+    pub(crate) fn new(name: String, n: u32, from: Timestamp, to: Timestamp) -> Self {
         let buckets = i64::from(n.max(3) - 2);
         let span_ns = (to.secs - from.secs) as f64 * 1e9 + (f64::from(to.nanos) - f64::from(from.nanos));
         Lttb {
-            input,
-            desc,
             name,
             from,
             buckets,
             width_ns: (span_ns / buckets as f64).max(1.0),
-            cur: scratch(),
             held: None,
             prev: None,
             a: Bucket::default(),
             b: Bucket::default(),
-            out_q: VecDeque::new(),
             started: false,
-            done: false,
         }
     }
 
@@ -126,7 +104,7 @@ impl Lttb {
 
     /// Selects from bucket `a` against the next point `next`, queues the
     /// selection and makes it the previous point.
-    fn decide_a(&mut self, next: (f64, f64)) {
+    fn decide_a(&mut self, next: (f64, f64), queue: &mut VecDeque<ArchiverSample>) {
         let Some((px, py)) = self.prev else {
             return;
         };
@@ -139,7 +117,7 @@ impl Lttb {
         }
         let i = best.map_or(0, |(i, _)| i);
         if let Some(s) = self.a.samples.get(i) {
-            self.out_q.push_back(s.clone());
+            queue.push_back(s.clone());
             let (_, y) = self.a.points[i];
             self.prev = Some((self.a.points[i].0, if y.is_finite() { y } else { py }));
         }
@@ -147,7 +125,7 @@ impl Lttb {
     }
 
     /// Adds a sample (not the first, not known to be the last) to the buckets.
-    fn push(&mut self, s: ArchiverSample, x: f64, y: f64) {
+    fn add(&mut self, s: ArchiverSample, x: f64, y: f64, queue: &mut VecDeque<ArchiverSample>) {
         let k = self.bucket_of(x);
         if self.b.is_empty() || self.b.index == k {
             if self.b.is_empty() {
@@ -161,7 +139,7 @@ impl Lttb {
         if !self.a.is_empty() {
             let fallback = self.prev.map_or(0.0, |p| p.1);
             let next = self.b.average(fallback);
-            self.decide_a(next);
+            self.decide_a(next, queue);
         }
         std::mem::swap(&mut self.a, &mut self.b);
         self.b.clear();
@@ -171,7 +149,7 @@ impl Lttb {
     }
 
     /// End of input: decide the remaining buckets against the last sample.
-    fn finish(&mut self) {
+    fn decide_rest(&mut self, queue: &mut VecDeque<ArchiverSample>) {
         let Some((last, lx, ly)) = self.held.take() else {
             return;
         };
@@ -189,71 +167,54 @@ impl Lttb {
             } else {
                 self.b.average(self.prev.map_or(0.0, |p| p.1))
             };
-            self.decide_a(next);
+            self.decide_a(next, queue);
         }
         if !self.b.is_empty() {
             std::mem::swap(&mut self.a, &mut self.b);
-            self.decide_a(last_pt);
+            self.decide_a(last_pt, queue);
         }
-        self.out_q.push_back(last);
-    }
-
-    fn pump(&mut self) -> anyhow::Result<()> {
-        while self.out_q.is_empty() && !self.done {
-            if !self.input.next_event_into(&mut self.cur)? {
-                self.done = true;
-                self.finish();
-                break;
-            }
-            let y = bins::value_f64(&self.name, &self.cur)?;
-            let x = self.x_of(self.cur.ts());
-            let s = std::mem::replace(&mut self.cur, scratch());
-            if !self.started {
-                // The first sample is always kept.
-                self.started = true;
-                self.prev = Some((x, if y.is_finite() { y } else { 0.0 }));
-                self.out_q.push_back(s);
-                continue;
-            }
-            if let Some((h, hx, hy)) = self.held.replace((s, x, y)) {
-                self.push(h, hx, hy);
-            }
-        }
-        Ok(())
+        queue.push_back(last);
     }
 }
 
-impl EventStream for Lttb {
-    fn description(&self) -> &EventStreamDesc {
-        &self.desc
-    }
-
-    fn next_event(&mut self) -> anyhow::Result<Option<ArchiverSample>> {
-        let mut s = scratch();
-        Ok(self.next_event_into(&mut s)?.then_some(s))
-    }
-
-    fn next_event_into(&mut self, out: &mut ArchiverSample) -> anyhow::Result<bool> {
-        loop {
-            if let Some(s) = self.out_q.pop_front() {
-                *out = s;
-                return Ok(true);
-            }
-            if self.done {
-                return Ok(false);
-            }
-            self.pump()?;
+impl Operator for Lttb {
+    fn push(&mut self, sample: &mut ArchiverSample, out: &mut Out<'_>) -> anyhow::Result<Flow> {
+        let y = bins::value_f64(&self.name, sample)?;
+        let x = self.x_of(sample.ts());
+        let s = std::mem::replace(sample, scratch());
+        if !self.started {
+            // The first sample is always kept.
+            self.started = true;
+            self.prev = Some((x, if y.is_finite() { y } else { 0.0 }));
+            out.queue.push_back(s);
+            return Ok(Flow::Ready);
         }
+        if let Some((h, hx, hy)) = self.held.replace((s, x, y)) {
+            self.add(h, hx, hy, out.queue);
+        }
+        Ok(if out.queue.is_empty() {
+            Flow::More
+        } else {
+            Flow::Ready
+        })
+    }
+
+    fn finish(&mut self, queue: &mut VecDeque<ArchiverSample>) {
+        self.decide_rest(queue);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::retrieval::postprocessors::pump::Pumped;
     use crate::retrieval::postprocessors::testutil::{collect, dbl, t, VecStream};
+    use crate::storage::EventStream;
+    use crate::types::SampleValue;
 
     fn run(input: Vec<ArchiverSample>, n: u32, from: i64, to: i64) -> Vec<(i64, f64)> {
-        let mut s = Lttb::new(Box::new(VecStream::new(input)), "lttb".into(), n, t(from), t(to));
+        let op = Lttb::new("lttb".into(), n, t(from), t(to));
+        let mut s = Pumped::new(Box::new(VecStream::new(input)), "lttb", op);
         collect(&mut s)
             .unwrap()
             .iter()
@@ -332,7 +293,8 @@ mod tests {
     #[test]
     fn string_input_fails() {
         let s = ArchiverSample::at(1, 0, SampleValue::String("x".into()));
-        let mut st = Lttb::new(Box::new(VecStream::new(vec![s])), "lttb".into(), 5, t(0), t(10));
+        let op = Lttb::new("lttb".into(), 5, t(0), t(10));
+        let mut st = Pumped::new(Box::new(VecStream::new(vec![s])), "lttb", op);
         assert!(st.next_event().is_err());
     }
 }

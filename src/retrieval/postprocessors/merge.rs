@@ -6,79 +6,63 @@
 //! still-held sample is emitted at the end. Afterwards samples pass through.
 //! The rule is idempotent, so a caller that applies it again changes nothing.
 
-use crate::storage::EventStream;
-use crate::types::{ArchiverSample, EventStreamDesc, SampleValue, Timestamp};
+use std::collections::VecDeque;
 
-/// Wraps an operator's output with the leading-sample rule.
+use crate::types::{ArchiverSample, EventStreamDesc, Timestamp};
+
+use super::pump::{scratch, Flow, Operator, Out};
+
+/// The leading-sample rule over an operator's output.
 pub(crate) struct Leading {
-    inner: Box<dyn EventStream>,
     from: Timestamp,
     held: ArchiverSample,
     has_held: bool,
-    pending: ArchiverSample,
-    has_pending: bool,
-    /// True once the held sample was released (or the input ended).
-    pushed: bool,
+    /// True once the held sample was released: the rest passes through.
+    released: bool,
 }
 
 impl Leading {
-    pub(crate) fn new(inner: Box<dyn EventStream>, from: Timestamp) -> Self {
+    pub(crate) fn new(from: Timestamp) -> Self {
         Leading {
-            inner,
             from,
-            held: ArchiverSample::at(0, 0, SampleValue::Double(0.0)),
+            held: scratch(),
             has_held: false,
-            pending: ArchiverSample::at(0, 0, SampleValue::Double(0.0)),
-            has_pending: false,
-            pushed: false,
+            released: false,
         }
     }
 }
 
-impl EventStream for Leading {
-    fn description(&self) -> &EventStreamDesc {
-        self.inner.description()
+impl Operator for Leading {
+    /// The operator's description, unchanged.
+    fn describe(&self, input: &EventStreamDesc, _name: &str) -> EventStreamDesc {
+        input.clone()
     }
 
-    fn next_event(&mut self) -> anyhow::Result<Option<ArchiverSample>> {
-        let mut s = ArchiverSample::at(0, 0, SampleValue::Double(0.0));
-        Ok(self.next_event_into(&mut s)?.then_some(s))
-    }
-
-    fn next_event_into(&mut self, out: &mut ArchiverSample) -> anyhow::Result<bool> {
-        if self.pushed {
-            if self.has_pending {
-                self.has_pending = false;
-                std::mem::swap(out, &mut self.pending);
-                return Ok(true);
-            }
-            return self.inner.next_event_into(out);
+    fn push(&mut self, sample: &mut ArchiverSample, out: &mut Out<'_>) -> anyhow::Result<Flow> {
+        if self.released {
+            std::mem::swap(out.sample, sample);
+            return Ok(Flow::Emitted);
         }
-        loop {
-            if !self.inner.next_event_into(&mut self.pending)? {
-                self.pushed = true;
-                if self.has_held {
-                    self.has_held = false;
-                    std::mem::swap(out, &mut self.held);
-                    return Ok(true);
-                }
-                return Ok(false);
-            }
-            if !self.has_held {
-                std::mem::swap(&mut self.held, &mut self.pending);
-                self.has_held = true;
-                continue;
-            }
-            let ts = self.pending.ts();
-            if ts <= self.from {
-                std::mem::swap(&mut self.held, &mut self.pending);
-                continue;
-            }
-            self.pushed = true;
+        if !self.has_held || sample.ts() <= self.from {
+            std::mem::swap(&mut self.held, sample);
+            self.has_held = true;
+            return Ok(Flow::More);
+        }
+        self.released = true;
+        self.has_held = false;
+        let later = sample.ts() > self.held.ts();
+        std::mem::swap(out.sample, &mut self.held);
+        if later {
+            out.queue.push_back(std::mem::replace(sample, scratch()));
+        }
+        Ok(Flow::Emitted)
+    }
+
+    fn finish(&mut self, queue: &mut VecDeque<ArchiverSample>) {
+        // A still-held sample is emitted at the end.
+        if self.has_held {
             self.has_held = false;
-            self.has_pending = ts > self.held.ts();
-            std::mem::swap(out, &mut self.held);
-            return Ok(true);
+            queue.push_back(std::mem::replace(&mut self.held, scratch()));
         }
     }
 }
@@ -86,10 +70,15 @@ impl EventStream for Leading {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::retrieval::postprocessors::pump::Pumped;
     use crate::retrieval::postprocessors::testutil::{collect, dbl, VecStream};
 
     fn run(input: Vec<ArchiverSample>, from: i64) -> Vec<(i64, f64)> {
-        let mut s = Leading::new(Box::new(VecStream::new(input)), Timestamp::new(from, 0));
+        let mut s = Pumped::new(
+            Box::new(VecStream::new(input)),
+            "op",
+            Leading::new(Timestamp::new(from, 0)),
+        );
         collect(&mut s)
             .unwrap()
             .iter()

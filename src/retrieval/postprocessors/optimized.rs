@@ -24,15 +24,12 @@
 use std::collections::VecDeque;
 
 use crate::storage::EventStream;
-use crate::types::{ArchDbType, ArchiverSample, EventStreamDesc, SampleValue, Timestamp};
+use crate::types::{ArchDbType, ArchiverSample, EventStreamDesc, Timestamp};
 
-use super::bins::{self, BinGrid};
+use super::bins::{self, BinGrid, Candidate, Guard};
 use super::estimators::{BinValue, Moments, Stat};
+use super::pump::{scratch, BinOutput, Flow, Operator, Out, Pumped};
 use super::summary;
-
-fn scratch() -> ArchiverSample {
-    ArchiverSample::at(0, 0, SampleValue::Double(0.0))
-}
 
 /// `optimized`'s bin interval for `[from, to]`.
 pub(crate) fn optimized_interval(n: u32, from: Timestamp, to: Timestamp) -> u32 {
@@ -46,66 +43,38 @@ pub(crate) fn optim_last_interval(n: u32, from: Timestamp, to: Timestamp) -> u32
     span.clamp(1, i64::from(i32::MAX)) as u32
 }
 
-/// Buffered samples replayed before the rest of the input.
-struct Replay {
-    buf: VecDeque<ArchiverSample>,
-    input: Box<dyn EventStream>,
-}
+/// Passes the input through: after the read-ahead, replays what was read
+/// (queued in front) and then the rest of the input.
+struct Replay;
 
-impl EventStream for Replay {
-    fn description(&self) -> &EventStreamDesc {
-        self.input.description()
+impl Operator for Replay {
+    fn describe(&self, input: &EventStreamDesc, _name: &str) -> EventStreamDesc {
+        input.clone()
     }
 
-    fn next_event(&mut self) -> anyhow::Result<Option<ArchiverSample>> {
-        match self.buf.pop_front() {
-            Some(s) => Ok(Some(s)),
-            None => self.input.next_event(),
-        }
-    }
-
-    fn next_event_into(&mut self, out: &mut ArchiverSample) -> anyhow::Result<bool> {
-        match self.buf.pop_front() {
-            Some(s) => {
-                *out = s;
-                Ok(true)
-            }
-            None => self.input.next_event_into(out),
-        }
+    fn push(&mut self, sample: &mut ArchiverSample, out: &mut Out<'_>) -> anyhow::Result<Flow> {
+        std::mem::swap(out.sample, sample);
+        Ok(Flow::Emitted)
     }
 }
 
-/// A stream that fails once with the read-ahead error, then ends.
-struct Failed {
+/// The final stream when the read-ahead decided for raw output (the samples
+/// that entered bins, in order, unchanged) or failed (its error, once).
+struct Decided {
     desc: EventStreamDesc,
+    samples: VecDeque<ArchiverSample>,
     err: Option<anyhow::Error>,
 }
 
-impl EventStream for Failed {
+impl EventStream for Decided {
     fn description(&self) -> &EventStreamDesc {
         &self.desc
     }
 
     fn next_event(&mut self) -> anyhow::Result<Option<ArchiverSample>> {
-        match self.err.take() {
-            Some(e) => Err(e),
-            None => Ok(None),
+        if let Some(e) = self.err.take() {
+            return Err(e);
         }
-    }
-}
-
-/// Raw output: the samples that entered bins, in order, unchanged.
-struct Raw {
-    desc: EventStreamDesc,
-    samples: VecDeque<ArchiverSample>,
-}
-
-impl EventStream for Raw {
-    fn description(&self) -> &EventStreamDesc {
-        &self.desc
-    }
-
-    fn next_event(&mut self) -> anyhow::Result<Option<ArchiverSample>> {
         Ok(self.samples.pop_front())
     }
 }
@@ -196,9 +165,13 @@ fn decide(
                 Some(vector_len),
                 Some(from.year()),
             );
-            Decision::Done(Box::new(Failed { desc, err: Some(err) }))
+            Decision::Done(Box::new(Decided {
+                desc,
+                samples: VecDeque::new(),
+                err: Some(err),
+            }))
         }
-        Ok(true) => Decision::Binned(Box::new(Replay { buf, input })),
+        Ok(true) => Decision::Binned(Box::new(Pumped::with_queue(input, name, Replay, buf))),
         Ok(false) => {
             if past_end {
                 buf.pop_back();
@@ -207,7 +180,11 @@ fn decide(
                 buf.pop_front();
             }
             let desc = bins::out_desc(&in_desc, name, in_desc.db_type, None, None);
-            Decision::Done(Box::new(Raw { desc, samples: buf }))
+            Decision::Done(Box::new(Decided {
+                desc,
+                samples: buf,
+                err: None,
+            }))
         }
     }
 }
@@ -242,14 +219,16 @@ pub(crate) fn optim_last(
     let grid = BinGrid::new(optim_last_interval(n, from, to), from, to);
     match decide(input, &name, n, Variant::B(grid), from, to, 6) {
         Decision::Done(done) => done,
-        Decision::Binned(replay) => Box::new(OptimLast::new(replay, name, grid, from.year(), fill)),
+        Decision::Binned(replay) => {
+            let op = OptimLast::new(name.clone(), grid, from.year(), fill);
+            Pumped::boxed(replay, &name, op)
+        }
     }
 }
 
-/// A committed `optimLastSample` bin.
+/// A committed `optimLastSample` bin's output.
 #[derive(Debug, Clone, Copy)]
 struct Saved {
-    bin: i64,
     value: BinValue,
     severity: i32,
     cnx: bool,
@@ -257,49 +236,29 @@ struct Saved {
 
 /// The binned side of `optimLastSample`.
 struct OptimLast {
-    input: Box<dyn EventStream>,
-    desc: EventStreamDesc,
     name: String,
     grid: BinGrid,
-    fill: bool,
-    cur: ArchiverSample,
-    prev_ts: Option<Timestamp>,
-    cand: Option<(Timestamp, f64)>,
-    cand_used: bool,
+    /// Year of `from`, for the output description.
+    year: i32,
+    guard: Guard,
+    cand: Candidate<(Timestamp, f64)>,
     /// Open bin: number, moments, max severity, connection flag.
     open: Option<(i64, Moments, i32, bool)>,
     last_value: f64,
-    ready: Option<Saved>,
-    last_saved: Option<Saved>,
-    fill_next: i64,
-    done: bool,
+    output: BinOutput<Saved>,
 }
 
 impl OptimLast {
-    fn new(input: Box<dyn EventStream>, name: String, grid: BinGrid, year: i32, fill: bool) -> Self {
-        let desc = bins::out_desc(
-            input.description(),
-            &name,
-            ArchDbType::WaveformDouble,
-            Some(6),
-            Some(year),
-        );
+    fn new(name: String, grid: BinGrid, year: i32, fill: bool) -> Self {
         OptimLast {
-            input,
-            desc,
             name,
             grid,
-            fill,
-            cur: scratch(),
-            prev_ts: None,
-            cand: None,
-            cand_used: false,
+            year,
+            guard: Guard::default(),
+            cand: Candidate::new(),
             open: None,
             last_value: 0.0,
-            ready: None,
-            last_saved: None,
-            fill_next: 0,
-            done: false,
+            output: BinOutput::new(fill),
         }
     }
 
@@ -315,119 +274,81 @@ impl OptimLast {
     fn commit(&mut self) {
         if let Some((bin, m, severity, cnx)) = self.open.take() {
             let s = m.stats();
-            self.ready = Some(Saved {
-                bin,
+            let saved = Saved {
                 value: BinValue::vector(&[s[0], s[1], s[2], s[3], s[4], self.last_value]),
                 severity,
                 cnx,
-            });
+            };
+            self.output.commit(bin, saved);
         }
     }
 
-    fn pump(&mut self) -> anyhow::Result<()> {
-        while self.ready.is_none() && !self.done {
-            if !self.input.next_event_into(&mut self.cur)? {
-                self.done = true;
-                self.commit();
-                break;
-            }
-            let ts = self.cur.ts();
-            if self.prev_ts.is_some_and(|p| ts <= p) {
-                continue;
-            }
-            self.prev_ts = Some(ts);
-            let v = bins::value_f64(&self.name, &self.cur)?;
-            let b = self.grid.bin(ts.secs);
-            if b < self.grid.first {
-                if !self.cand_used && self.cand.is_none_or(|(c, _)| ts.secs >= c.secs) {
-                    self.cand = Some((ts, v));
-                }
-                continue;
-            }
-            if b > self.grid.last {
-                continue;
-            }
-            if !self.cand_used {
-                self.cand_used = true;
-                if let Some((_, cv)) = self.cand {
-                    self.open = Some((self.grid.first - 1, Moments::default(), 0, false));
-                    self.add(cv);
-                }
-            }
-            if self.open.is_none_or(|o| o.0 != b) {
-                self.commit();
-                self.open = Some((b, Moments::default(), 0, false));
-            }
-            self.add(v);
-            let reconnect = bins::has_reconnect(&self.cur);
-            if let Some((_, _, sev, cnx)) = self.open.as_mut() {
-                *sev = (*sev).max(self.cur.severity);
-                *cnx |= reconnect;
-            }
-        }
-        Ok(())
+    /// Turns the previous output into the filler of the next empty bin.
+    fn to_filler(p: &mut Saved) {
+        let l = p.value.vals[5];
+        p.value = BinValue::vector(&[l, 0.0, l, l, 0.0, l]);
+        p.cnx = false;
     }
 
-    fn write(&self, out: &mut ArchiverSample, s: &Saved) {
-        bins::reset_synthetic(out, self.grid.middle(s.bin), s.severity);
+    fn write(out: &mut ArchiverSample, grid: &BinGrid, bin: i64, s: &Saved) {
+        bins::reset_synthetic(out, grid.middle(bin), s.severity);
         bins::set_vector(out, s.value.values());
         if s.cnx {
             out.set_field("connectionChange", "true");
         }
     }
-
-    /// The filler for `bin` after saved bin `p`.
-    fn filler(p: &Saved, bin: i64) -> Saved {
-        let l = p.value.vals[5];
-        Saved {
-            bin,
-            value: BinValue::vector(&[l, 0.0, l, l, 0.0, l]),
-            severity: p.severity,
-            cnx: false,
-        }
-    }
 }
 
-impl EventStream for OptimLast {
-    fn description(&self) -> &EventStreamDesc {
-        &self.desc
+impl Operator for OptimLast {
+    fn describe(&self, input: &EventStreamDesc, name: &str) -> EventStreamDesc {
+        bins::out_desc(input, name, ArchDbType::WaveformDouble, Some(6), Some(self.year))
     }
 
-    fn next_event(&mut self) -> anyhow::Result<Option<ArchiverSample>> {
-        let mut s = scratch();
-        Ok(self.next_event_into(&mut s)?.then_some(s))
-    }
-
-    fn next_event_into(&mut self, out: &mut ArchiverSample) -> anyhow::Result<bool> {
-        loop {
-            if let Some(r) = self.ready {
-                if let (true, Some(p)) = (self.fill, self.last_saved) {
-                    if self.fill_next < r.bin {
-                        let f = Self::filler(&p, self.fill_next);
-                        self.write(out, &f);
-                        self.fill_next += 1;
-                        return Ok(true);
-                    }
-                }
-                self.write(out, &r);
-                self.last_saved = Some(r);
-                self.fill_next = r.bin + 1;
-                self.ready = None;
-                return Ok(true);
+    fn emit(&mut self, out: &mut ArchiverSample, input_ended: bool) -> bool {
+        match self.output.next(input_ended, self.grid.last, Self::to_filler) {
+            Some((bin, s)) => {
+                Self::write(out, &self.grid, bin, s);
+                true
             }
-            if self.done {
-                if let (true, Some(p)) = (self.fill, self.last_saved) {
-                    if self.fill_next <= self.grid.last {
-                        let f = Self::filler(&p, self.fill_next);
-                        self.write(out, &f);
-                        self.fill_next += 1;
-                        return Ok(true);
-                    }
-                }
-                return Ok(false);
-            }
-            self.pump()?;
+            None => false,
         }
+    }
+
+    fn push(&mut self, sample: &mut ArchiverSample, _out: &mut Out<'_>) -> anyhow::Result<Flow> {
+        let ts = sample.ts();
+        if !self.guard.admit(ts) {
+            return Ok(Flow::More);
+        }
+        let v = bins::value_f64(&self.name, sample)?;
+        let b = self.grid.bin(ts.secs);
+        if b < self.grid.first {
+            if self.cand.wants(ts.secs) {
+                self.cand.put(ts.secs, (ts, v));
+            }
+            return Ok(Flow::More);
+        }
+        if b > self.grid.last {
+            return Ok(Flow::More);
+        }
+        if let Some((_, cv)) = self.cand.take() {
+            self.open = Some((self.grid.first - 1, Moments::default(), 0, false));
+            self.add(cv);
+        }
+        if self.open.is_none_or(|o| o.0 != b) {
+            self.commit();
+            self.open = Some((b, Moments::default(), 0, false));
+        }
+        self.add(v);
+        let reconnect = bins::has_reconnect(sample);
+        if let Some((_, _, sev, cnx)) = self.open.as_mut() {
+            *sev = (*sev).max(sample.severity);
+            *cnx |= reconnect;
+        }
+        Ok(self.output.flow())
+    }
+
+    fn finish(&mut self, _queue: &mut VecDeque<ArchiverSample>) {
+        self.commit();
     }
 }
 

@@ -10,124 +10,71 @@
 
 use std::collections::VecDeque;
 
-use crate::storage::EventStream;
 use crate::types::{ArchDbType, ArchiverSample, EventStreamDesc, SampleValue, Timestamp};
 
-use super::bins::{self, BinGrid};
+use super::bins::{self, BinGrid, Candidate, Guard};
+use super::pump::{scratch, BinOutput, Flow, Operator, Out};
 
-fn scratch() -> ArchiverSample {
-    ArchiverSample::at(0, 0, SampleValue::Double(0.0))
-}
-
-/// Variant-B continuity candidate.
-struct Candidate {
-    sample: Option<ArchiverSample>,
-    used: bool,
-}
-
-impl Candidate {
-    fn new() -> Self {
-        Candidate {
-            sample: None,
-            used: false,
+/// Where a sample stands for the variant-B operators: the bin of `sample`
+/// if in range; a sample before the first bin is offered to `cand` and one
+/// after the last bin is skipped (`None`).
+fn in_range_bin(
+    grid: &BinGrid,
+    cand: &mut Candidate<ArchiverSample>,
+    sample: &ArchiverSample,
+) -> Option<i64> {
+    let secs = sample.ts().secs;
+    let b = grid.bin(secs);
+    if b < grid.first {
+        if cand.wants(secs) {
+            cand.put(secs, sample.clone());
         }
+        return None;
     }
-
-    /// Offers a sample with `bin < first`.
-    fn offer(&mut self, s: &ArchiverSample) {
-        if self.used {
-            return;
-        }
-        match &mut self.sample {
-            Some(c) if s.ts().secs < c.ts().secs => {}
-            Some(c) => c.clone_from(s),
-            None => self.sample = Some(s.clone()),
-        }
-    }
-
-    /// Takes the candidate for use (once).
-    fn take(&mut self) -> Option<ArchiverSample> {
-        if self.used {
-            return None;
-        }
-        self.used = true;
-        self.sample.take()
-    }
+    (b <= grid.last).then_some(b)
 }
 
 /// `firstSample[_I]`: the first sample of each bin, whole (fields kept), plus
 /// the continuity candidate before the first one. No fill, no guard.
 pub(crate) struct FirstSample {
-    input: Box<dyn EventStream>,
-    desc: EventStreamDesc,
     grid: BinGrid,
-    cur: ArchiverSample,
-    cand: Candidate,
+    cand: Candidate<ArchiverSample>,
     prev_bin: Option<i64>,
-    pending: VecDeque<ArchiverSample>,
-    done: bool,
 }
 
 impl FirstSample {
-    pub(crate) fn new(input: Box<dyn EventStream>, name: String, grid: BinGrid) -> Self {
-        let d = input.description();
-        let desc = bins::out_desc(d, &name, d.db_type, None, None);
+    pub(crate) fn new(grid: BinGrid) -> Self {
         FirstSample {
-            input,
-            desc,
             grid,
-            cur: scratch(),
             cand: Candidate::new(),
             prev_bin: None,
-            pending: VecDeque::with_capacity(1),
-            done: false,
         }
     }
 }
 
-impl EventStream for FirstSample {
-    fn description(&self) -> &EventStreamDesc {
-        &self.desc
+impl Operator for FirstSample {
+    fn push(&mut self, sample: &mut ArchiverSample, out: &mut Out<'_>) -> anyhow::Result<Flow> {
+        let Some(b) = in_range_bin(&self.grid, &mut self.cand, sample) else {
+            return Ok(Flow::More);
+        };
+        if self.prev_bin == Some(b) {
+            return Ok(Flow::More);
+        }
+        self.prev_bin = Some(b);
+        match self.cand.take() {
+            Some(c) => {
+                // The candidate first, then this sample.
+                out.queue.push_back(sample.clone());
+                *out.sample = c;
+            }
+            None => std::mem::swap(out.sample, sample),
+        }
+        Ok(Flow::Emitted)
     }
 
-    fn next_event(&mut self) -> anyhow::Result<Option<ArchiverSample>> {
-        let mut s = scratch();
-        Ok(self.next_event_into(&mut s)?.then_some(s))
-    }
-
-    fn next_event_into(&mut self, out: &mut ArchiverSample) -> anyhow::Result<bool> {
-        if let Some(p) = self.pending.pop_front() {
-            *out = p;
-            return Ok(true);
-        }
-        while !self.done {
-            if !self.input.next_event_into(&mut self.cur)? {
-                self.done = true;
-                break;
-            }
-            let b = self.grid.bin(self.cur.ts().secs);
-            if b < self.grid.first {
-                self.cand.offer(&self.cur);
-                continue;
-            }
-            if b > self.grid.last || self.prev_bin == Some(b) {
-                continue;
-            }
-            self.prev_bin = Some(b);
-            if let Some(c) = self.cand.take() {
-                self.pending.push_back(self.cur.clone());
-                *out = c;
-            } else {
-                std::mem::swap(out, &mut self.cur);
-            }
-            return Ok(true);
-        }
+    fn finish(&mut self, queue: &mut VecDeque<ArchiverSample>) {
         // Java's after-all-streams hook: an unused candidate is emitted last.
-        if let Some(c) = self.cand.take() {
-            *out = c;
-            return Ok(true);
-        }
-        Ok(false)
+        queue.extend(self.cand.take());
     }
 }
 
@@ -135,90 +82,62 @@ impl EventStream for FirstSample {
 /// rebuilt without fields (Java's rebuild drops them; kept), plus the
 /// continuity candidate in bin `first - 1`. No fill, no guard.
 pub(crate) struct LastSample {
-    input: Box<dyn EventStream>,
-    desc: EventStreamDesc,
     grid: BinGrid,
-    cur: ArchiverSample,
-    cand: Candidate,
+    cand: Candidate<ArchiverSample>,
     /// Last sample of the open bin (fields already stripped) and its bin.
     held: Option<(i64, ArchiverSample)>,
-    done: bool,
 }
 
 impl LastSample {
-    pub(crate) fn new(input: Box<dyn EventStream>, name: String, grid: BinGrid) -> Self {
-        let d = input.description();
-        let desc = bins::out_desc(d, &name, d.db_type, None, None);
+    pub(crate) fn new(grid: BinGrid) -> Self {
         LastSample {
-            input,
-            desc,
             grid,
-            cur: scratch(),
             cand: Candidate::new(),
             held: None,
-            done: false,
         }
     }
 }
 
-impl EventStream for LastSample {
-    fn description(&self) -> &EventStreamDesc {
-        &self.desc
-    }
-
-    fn next_event(&mut self) -> anyhow::Result<Option<ArchiverSample>> {
-        let mut s = scratch();
-        Ok(self.next_event_into(&mut s)?.then_some(s))
-    }
-
-    fn next_event_into(&mut self, out: &mut ArchiverSample) -> anyhow::Result<bool> {
-        while !self.done {
-            if !self.input.next_event_into(&mut self.cur)? {
-                self.done = true;
-                break;
-            }
-            let b = self.grid.bin(self.cur.ts().secs);
-            if b < self.grid.first {
-                self.cand.offer(&self.cur);
-                continue;
-            }
-            if b > self.grid.last {
-                continue;
-            }
-            bins::strip(&mut self.cur);
-            if let Some(mut c) = self.cand.take() {
-                // The candidate's bin `first - 1` precedes every in-range bin.
-                bins::strip(&mut c);
-                self.held = Some((b, std::mem::replace(&mut self.cur, c)));
-                std::mem::swap(out, &mut self.cur);
-                return Ok(true);
-            }
-            match &mut self.held {
-                Some((hb, h)) if *hb == b => {
-                    // Inside a bin a sample replaces the entry only if strictly later.
-                    if self.cur.timestamp > h.timestamp {
-                        std::mem::swap(h, &mut self.cur);
-                    }
+impl Operator for LastSample {
+    fn push(&mut self, sample: &mut ArchiverSample, out: &mut Out<'_>) -> anyhow::Result<Flow> {
+        let Some(b) = in_range_bin(&self.grid, &mut self.cand, sample) else {
+            return Ok(Flow::More);
+        };
+        bins::strip(sample);
+        if let Some(mut c) = self.cand.take() {
+            // The candidate's bin `first - 1` precedes every in-range bin.
+            bins::strip(&mut c);
+            self.held = Some((b, std::mem::replace(sample, c)));
+            std::mem::swap(out.sample, sample);
+            return Ok(Flow::Emitted);
+        }
+        match &mut self.held {
+            Some((hb, h)) if *hb == b => {
+                // Inside a bin a sample replaces the entry only if strictly later.
+                if sample.timestamp > h.timestamp {
+                    std::mem::swap(h, sample);
                 }
-                Some((hb, h)) => {
-                    *hb = b;
-                    std::mem::swap(h, &mut self.cur);
-                    std::mem::swap(out, &mut self.cur);
-                    return Ok(true);
-                }
-                None => self.held = Some((b, self.cur.clone())),
+                Ok(Flow::More)
+            }
+            Some((hb, h)) => {
+                *hb = b;
+                std::mem::swap(h, sample);
+                std::mem::swap(out.sample, sample);
+                Ok(Flow::Emitted)
+            }
+            None => {
+                self.held = Some((b, sample.clone()));
+                Ok(Flow::More)
             }
         }
+    }
+
+    fn finish(&mut self, queue: &mut VecDeque<ArchiverSample>) {
         if let Some(mut c) = self.cand.take() {
             bins::strip(&mut c);
-            *out = c;
-            return Ok(true);
+            queue.push_back(c);
         }
-        if let Some((_, h)) = self.held.take() {
-            *out = h;
-            return Ok(true);
-        }
-        Ok(false)
+        queue.extend(self.held.take().map(|(_, h)| h));
     }
 }
 
@@ -227,137 +146,82 @@ impl EventStream for LastSample {
 /// first / last sample; every bin from the first with data up to the bin of
 /// `to` is emitted, empty ones repeating the previous bin. Fields dropped.
 pub(crate) struct FillSelect {
-    input: Box<dyn EventStream>,
-    desc: EventStreamDesc,
     grid: BinGrid,
     last_wins: bool,
-    cur: ArchiverSample,
-    cand: Candidate,
+    cand: Candidate<ArchiverSample>,
     /// The selection of the open bin.
     sel: Option<(i64, ArchiverSample)>,
-    /// A closed bin waiting to be emitted.
-    ready: Option<(i64, ArchiverSample)>,
-    /// The last emitted sample (the fill template) and the next bin to emit.
-    template: Option<ArchiverSample>,
-    next_bin: i64,
-    done: bool,
+    /// Closed bins; every bin is filled (a filler repeats the previous one).
+    output: BinOutput<ArchiverSample>,
 }
 
 impl FillSelect {
-    pub(crate) fn new(input: Box<dyn EventStream>, name: String, grid: BinGrid, last_wins: bool) -> Self {
-        let d = input.description();
-        let desc = bins::out_desc(d, &name, d.db_type, None, None);
+    pub(crate) fn new(grid: BinGrid, last_wins: bool) -> Self {
         FillSelect {
-            input,
-            desc,
             grid,
             last_wins,
-            cur: scratch(),
             cand: Candidate::new(),
             sel: None,
-            ready: None,
-            template: None,
-            next_bin: 0,
-            done: false,
+            output: BinOutput::new(true),
         }
     }
 
-    /// Starts bin `b` with the sample in `cur`, closing the previous selection.
-    fn start_bin(&mut self, b: i64) {
-        bins::strip(&mut self.cur);
-        let s = std::mem::replace(&mut self.cur, scratch());
-        self.ready = self.sel.replace((b, s));
-    }
-
-    fn pump(&mut self) -> anyhow::Result<()> {
-        while self.ready.is_none() && !self.done {
-            if !self.input.next_event_into(&mut self.cur)? {
-                self.done = true;
-                if self.sel.is_none() {
-                    if let Some(mut c) = self.cand.take() {
-                        bins::strip(&mut c);
-                        self.sel = Some((self.grid.first - 1, c));
-                    }
-                }
-                self.ready = self.sel.take();
-                break;
-            }
-            let b = self.grid.bin(self.cur.ts().secs);
-            if b < self.grid.first {
-                self.cand.offer(&self.cur);
-                continue;
-            }
-            if b > self.grid.last {
-                continue;
-            }
-            if let Some(mut c) = self.cand.take() {
-                bins::strip(&mut c);
-                self.sel = Some((self.grid.first - 1, c));
-            }
-            match &mut self.sel {
-                Some((sb, s)) if *sb == b => {
-                    let replace = if self.last_wins {
-                        self.cur.timestamp > s.timestamp
-                    } else {
-                        self.cur.timestamp < s.timestamp
-                    };
-                    if replace {
-                        bins::strip(&mut self.cur);
-                        std::mem::swap(s, &mut self.cur);
-                    }
-                }
-                _ => self.start_bin(b),
-            }
+    /// Moves the candidate into bin `first - 1` as the open selection.
+    fn select_candidate(&mut self) {
+        if let Some(mut c) = self.cand.take() {
+            bins::strip(&mut c);
+            self.sel = Some((self.grid.first - 1, c));
         }
-        Ok(())
-    }
-
-    fn emit(&self, out: &mut ArchiverSample, src: &ArchiverSample, bin: i64) {
-        bins::copy_stripped(out, src);
-        out.timestamp = self.grid.middle_whole(bin).to_system_time();
     }
 }
 
-impl EventStream for FillSelect {
-    fn description(&self) -> &EventStreamDesc {
-        &self.desc
-    }
-
-    fn next_event(&mut self) -> anyhow::Result<Option<ArchiverSample>> {
-        let mut s = scratch();
-        Ok(self.next_event_into(&mut s)?.then_some(s))
-    }
-
-    fn next_event_into(&mut self, out: &mut ArchiverSample) -> anyhow::Result<bool> {
-        loop {
-            if let Some((rb, _)) = &self.ready {
-                let rb = *rb;
-                if let Some(t) = &self.template {
-                    if self.next_bin < rb {
-                        self.emit(out, t, self.next_bin);
-                        self.next_bin += 1;
-                        return Ok(true);
-                    }
+impl Operator for FillSelect {
+    fn push(&mut self, sample: &mut ArchiverSample, _out: &mut Out<'_>) -> anyhow::Result<Flow> {
+        let Some(b) = in_range_bin(&self.grid, &mut self.cand, sample) else {
+            return Ok(Flow::More);
+        };
+        self.select_candidate();
+        match &mut self.sel {
+            Some((sb, s)) if *sb == b => {
+                let replace = if self.last_wins {
+                    sample.timestamp > s.timestamp
+                } else {
+                    sample.timestamp < s.timestamp
+                };
+                if replace {
+                    bins::strip(sample);
+                    std::mem::swap(s, sample);
                 }
-                if let Some((_, r)) = self.ready.take() {
-                    self.emit(out, &r, rb);
-                    self.template = Some(r);
-                    self.next_bin = rb + 1;
-                    return Ok(true);
-                }
+                Ok(Flow::More)
             }
-            if self.done {
-                if let Some(t) = &self.template {
-                    if self.next_bin <= self.grid.last {
-                        self.emit(out, t, self.next_bin);
-                        self.next_bin += 1;
-                        return Ok(true);
-                    }
+            _ => {
+                // Bin `b` starts with this sample; the previous one is closed.
+                bins::strip(sample);
+                let s = std::mem::replace(sample, scratch());
+                if let Some((closed, sel)) = self.sel.replace((b, s)) {
+                    self.output.commit(closed, sel);
                 }
-                return Ok(false);
+                Ok(self.output.flow())
             }
-            self.pump()?;
         }
+    }
+
+    fn finish(&mut self, _queue: &mut VecDeque<ArchiverSample>) {
+        if self.sel.is_none() {
+            self.select_candidate();
+        }
+        if let Some((bin, sel)) = self.sel.take() {
+            self.output.commit(bin, sel);
+        }
+    }
+
+    fn emit(&mut self, out: &mut ArchiverSample, input_ended: bool) -> bool {
+        let Some((bin, src)) = self.output.next(input_ended, self.grid.last, |_| {}) else {
+            return false;
+        };
+        bins::copy_stripped(out, src);
+        out.timestamp = self.grid.middle_whole(bin).to_system_time();
+        true
     }
 }
 
@@ -366,66 +230,43 @@ impl EventStream for FillSelect {
 /// Java stops at 2 147 483 samples (a memory cap of its consolidated list);
 /// strata streams and has no cap.
 pub(crate) struct Nth {
-    input: Box<dyn EventStream>,
-    desc: EventStreamDesc,
     n: u64,
     from_ms: i64,
     to_ms: i64,
     i: u64,
-    prev_ts: Option<Timestamp>,
+    guard: Guard,
 }
 
 impl Nth {
-    pub(crate) fn new(
-        input: Box<dyn EventStream>,
-        name: String,
-        n: u32,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Self {
-        let d = input.description();
-        let desc = bins::out_desc(d, &name, d.db_type, None, None);
+    pub(crate) fn new(n: u32, from: Timestamp, to: Timestamp) -> Self {
         Nth {
-            input,
-            desc,
             n: u64::from(n.max(1)),
             from_ms: from.millis(),
             to_ms: to.millis(),
             i: 0,
-            prev_ts: None,
+            guard: Guard::default(),
         }
     }
 }
 
-impl EventStream for Nth {
-    fn description(&self) -> &EventStreamDesc {
-        &self.desc
-    }
-
-    fn next_event(&mut self) -> anyhow::Result<Option<ArchiverSample>> {
-        let mut s = scratch();
-        Ok(self.next_event_into(&mut s)?.then_some(s))
-    }
-
-    fn next_event_into(&mut self, out: &mut ArchiverSample) -> anyhow::Result<bool> {
-        while self.input.next_event_into(out)? {
-            let ts = out.ts();
-            if self.prev_ts.is_some_and(|p| ts <= p) {
-                continue;
-            }
-            self.prev_ts = Some(ts);
-            let ms = ts.millis();
-            if ms < self.from_ms || ms > self.to_ms {
-                continue;
-            }
-            let keep = self.i % self.n == 0;
-            self.i += 1;
-            if keep {
-                bins::strip(out);
-                return Ok(true);
-            }
+impl Operator for Nth {
+    fn push(&mut self, sample: &mut ArchiverSample, out: &mut Out<'_>) -> anyhow::Result<Flow> {
+        let ts = sample.ts();
+        if !self.guard.admit(ts) {
+            return Ok(Flow::More);
         }
-        Ok(false)
+        let ms = ts.millis();
+        if ms < self.from_ms || ms > self.to_ms {
+            return Ok(Flow::More);
+        }
+        let keep = self.i % self.n == 0;
+        self.i += 1;
+        if !keep {
+            return Ok(Flow::More);
+        }
+        bins::strip(sample);
+        std::mem::swap(out.sample, sample);
+        Ok(Flow::Emitted)
     }
 }
 
@@ -434,66 +275,54 @@ impl EventStream for Nth {
 /// the ordering guard; emitted even when the count is 0. The input is one
 /// merged stream, so tier overlap is not double counted as in Java.
 pub(crate) struct NCount {
-    input: Box<dyn EventStream>,
-    desc: EventStreamDesc,
     from: Timestamp,
     from_ms: i64,
     to_ms: i64,
-    done: bool,
+    count: u64,
+    guard: Guard,
+    /// The count was emitted.
+    emitted: bool,
 }
 
 impl NCount {
-    pub(crate) fn new(input: Box<dyn EventStream>, name: String, from: Timestamp, to: Timestamp) -> Self {
-        let desc = bins::out_desc(
-            input.description(),
-            &name,
-            ArchDbType::ScalarInt,
-            None,
-            Some(from.year()),
-        );
+    pub(crate) fn new(from: Timestamp, to: Timestamp) -> Self {
         NCount {
-            input,
-            desc,
             from,
             from_ms: from.millis(),
             to_ms: to.millis(),
-            done: false,
+            count: 0,
+            guard: Guard::default(),
+            emitted: false,
         }
     }
 }
 
-impl EventStream for NCount {
-    fn description(&self) -> &EventStreamDesc {
-        &self.desc
+impl Operator for NCount {
+    fn describe(&self, input: &EventStreamDesc, name: &str) -> EventStreamDesc {
+        bins::out_desc(input, name, ArchDbType::ScalarInt, None, Some(self.from.year()))
     }
 
-    fn next_event(&mut self) -> anyhow::Result<Option<ArchiverSample>> {
-        let mut s = scratch();
-        Ok(self.next_event_into(&mut s)?.then_some(s))
+    fn push(&mut self, sample: &mut ArchiverSample, _out: &mut Out<'_>) -> anyhow::Result<Flow> {
+        let ts = sample.ts();
+        if !self.guard.admit(ts) {
+            return Ok(Flow::More);
+        }
+        let ms = ts.millis();
+        if ms >= self.from_ms && ms <= self.to_ms {
+            self.count += 1;
+        }
+        Ok(Flow::More)
     }
 
-    fn next_event_into(&mut self, out: &mut ArchiverSample) -> anyhow::Result<bool> {
-        if self.done {
-            return Ok(false);
+    fn emit(&mut self, out: &mut ArchiverSample, input_ended: bool) -> bool {
+        if !input_ended || self.emitted {
+            return false;
         }
-        let mut count: u64 = 0;
-        let mut prev: Option<Timestamp> = None;
-        while self.input.next_event_into(out)? {
-            let ts = out.ts();
-            if prev.is_some_and(|p| ts <= p) {
-                continue;
-            }
-            prev = Some(ts);
-            let ms = ts.millis();
-            if ms >= self.from_ms && ms <= self.to_ms {
-                count += 1;
-            }
-        }
-        self.done = true;
+        self.emitted = true;
         let at = Timestamp::new(self.from.secs, self.from.nanos - self.from.nanos % 1_000_000);
         bins::reset_synthetic(out, at, 0);
-        out.value = SampleValue::Int(i32::try_from(count).unwrap_or(i32::MAX));
-        Ok(true)
+        out.value = SampleValue::Int(i32::try_from(self.count).unwrap_or(i32::MAX));
+        true
     }
 }
 

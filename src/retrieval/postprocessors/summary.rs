@@ -27,6 +27,7 @@
 //!   severity, connection flag, `stdz`), except `count`, whose empty bins are
 //!   0.0 with severity 0. No-fill: only bins that received samples.
 
+use std::collections::VecDeque;
 use std::time::SystemTime;
 
 use crate::storage::EventStream;
@@ -34,11 +35,11 @@ use crate::types::{ArchDbType, ArchiverSample, EventStreamDesc, SampleValue, Tim
 
 use super::bins::{self, BinCursor, BinGrid};
 use super::estimators::{BinStat, BinValue, Linear, LinearAt, Loess, Stat, Stored, Storeless};
+use super::pump::{BinOutput, Flow, Operator, Out, Pumped};
 
-/// A closed bin ready to be emitted (or used as the fill template).
+/// A closed bin's output (or the fill template).
 #[derive(Debug, Clone, Copy)]
 struct Committed {
-    bin: i64,
     value: BinValue,
     severity: i32,
     cnx: bool,
@@ -62,60 +63,40 @@ pub(crate) fn summary_stream(
     to: Timestamp,
     fill: bool,
 ) -> Box<dyn EventStream> {
+    fn over<C: BinStat + 'static>(
+        input: Box<dyn EventStream>,
+        name: String,
+        collector: C,
+        (grid, from, to, fill): (BinGrid, Timestamp, Timestamp, bool),
+    ) -> Box<dyn EventStream> {
+        let summary = Summary::new(name.clone(), collector, grid, from, to, fill);
+        Pumped::boxed(input, &name, summary)
+    }
+    let bins = (grid, from, to, fill);
     match stat {
-        Stat::Median | Stat::Kurtosis | Stat::Skewness => Box::new(Summary::new(
-            input,
-            name,
-            Stored {
-                stat,
-                vals: Vec::new(),
-            },
-            grid,
-            from,
-            to,
-            fill,
-        )),
-        Stat::Linear => Box::new(Summary::new(
-            input,
-            name,
-            Linear(LinearAt::default()),
-            grid,
-            from,
-            to,
-            fill,
-        )),
-        Stat::Loess => Box::new(Summary::new(
-            input,
-            name,
-            Loess {
-                xm: 0.0,
-                xs: Vec::new(),
-                ys: Vec::new(),
-            },
-            grid,
-            from,
-            to,
-            fill,
-        )),
-        _ => Box::new(Summary::new(
+        Stat::Median | Stat::Kurtosis | Stat::Skewness => {
+            let vals = Vec::new();
+            over(input, name, Stored { stat, vals }, bins)
+        }
+        Stat::Linear => over(input, name, Linear(LinearAt::default()), bins),
+        Stat::Loess => {
+            let (xs, ys) = (Vec::new(), Vec::new());
+            over(input, name, Loess { xm: 0.0, xs, ys }, bins)
+        }
+        _ => over(
             input,
             name,
             Storeless {
                 stat,
                 m: Default::default(),
             },
-            grid,
-            from,
-            to,
-            fill,
-        )),
+            bins,
+        ),
     }
 }
 
 /// The summary stream over collector `C`.
 pub(crate) struct Summary<C: BinStat> {
-    input: Box<dyn EventStream>,
-    desc: EventStreamDesc,
     name: String,
     stat: C,
     grid: BinGrid,
@@ -124,23 +105,20 @@ pub(crate) struct Summary<C: BinStat> {
     // the per-sample path (no conversion to Unix seconds per sample).
     from: SystemTime,
     to: SystemTime,
-    fill: bool,
+    /// Year of `from`, for the output description.
+    year: i32,
+    /// `count`: empty bins are 0.0 with severity 0 instead of repeats.
     zero_fill: bool,
-    cur: ArchiverSample,
     prev_ts: Option<SystemTime>,
     cand: Option<(SystemTime, f64)>,
     suppress_cont: bool,
     cont_added: bool,
     open: Option<Open>,
-    ready: Option<Committed>,
-    last_out: Option<Committed>,
-    fill_next: i64,
-    input_done: bool,
+    output: BinOutput<Committed>,
 }
 
 impl<C: BinStat> Summary<C> {
     pub(crate) fn new(
-        input: Box<dyn EventStream>,
         name: String,
         stat: C,
         grid: BinGrid,
@@ -149,33 +127,21 @@ impl<C: BinStat> Summary<C> {
         fill: bool,
     ) -> Self {
         let kind = stat.stat();
-        let (db_type, count) = if kind == Stat::Stats {
-            (ArchDbType::WaveformDouble, Some(5))
-        } else {
-            (ArchDbType::ScalarDouble, None)
-        };
-        let desc = bins::out_desc(input.description(), &name, db_type, count, Some(from.year()));
         Summary {
-            input,
-            desc,
             name,
             stat,
             grid,
             cursor: BinCursor::new(),
+            year: from.year(),
             from: from.to_system_time(),
             to: to.to_system_time(),
-            fill,
             zero_fill: kind == Stat::Count,
-            cur: ArchiverSample::at(0, 0, SampleValue::Double(0.0)),
             prev_ts: None,
             cand: None,
             suppress_cont: false,
             cont_added: false,
             open: None,
-            ready: None,
-            last_out: None,
-            fill_next: 0,
-            input_done: false,
+            output: BinOutput::new(fill),
         }
     }
 
@@ -188,20 +154,19 @@ impl<C: BinStat> Summary<C> {
         });
     }
 
-    /// Closes the open bin into `ready`. Invariant: `ready` is empty here.
+    /// Commits the open bin. Invariant: no committed bin waits.
     fn commit_open(&mut self) {
         if let Some(o) = self.open.take() {
-            self.ready = Some(Committed {
-                bin: o.bin,
+            let c = Committed {
                 value: self.stat.result(),
                 severity: o.severity,
                 cnx: o.cnx,
-            });
+            };
+            self.output.commit(o.bin, c);
         }
     }
 
     fn finish_input(&mut self) {
-        self.input_done = true;
         if self.open.is_some() {
             self.commit_open();
         } else if let (Some((ts, v)), false, false) = (self.cand, self.suppress_cont, self.cont_added) {
@@ -212,55 +177,8 @@ impl<C: BinStat> Summary<C> {
         }
     }
 
-    /// Reads input until a bin is committed or the input ends.
-    fn pump(&mut self) -> anyhow::Result<()> {
-        while self.ready.is_none() && !self.input_done {
-            if !self.input.next_event_into(&mut self.cur)? {
-                self.finish_input();
-                break;
-            }
-            let ts = self.cur.timestamp;
-            if self.prev_ts.is_some_and(|p| ts <= p) {
-                continue;
-            }
-            self.prev_ts = Some(ts);
-            if ts < self.from {
-                self.cand = Some((ts, bins::value_f64(&self.name, &self.cur)?));
-                continue;
-            }
-            if ts == self.from {
-                self.suppress_cont = true;
-            }
-            if ts > self.to {
-                self.finish_input();
-                break;
-            }
-            if !self.cont_added && !self.suppress_cont {
-                if let Some((cts, cv)) = self.cand {
-                    self.open_bin(self.grid.first - 1);
-                    self.stat.add(cts, cv);
-                    self.cont_added = true;
-                }
-            }
-            let v = bins::value_f64(&self.name, &self.cur)?;
-            let b = self.cursor.bin(&self.grid, ts);
-            if self.open.is_none_or(|o| o.bin != b) {
-                self.commit_open();
-                self.open_bin(b);
-            }
-            self.stat.add(ts, v);
-            if let Some(o) = self.open.as_mut() {
-                o.severity = o.severity.max(self.cur.severity);
-                if bins::has_reconnect(&self.cur) {
-                    o.cnx = true;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn write(&self, out: &mut ArchiverSample, bin: i64, c: &Committed) {
-        bins::reset_synthetic(out, self.grid.middle(bin), c.severity);
+    fn write(out: &mut ArchiverSample, grid: &BinGrid, bin: i64, c: &Committed) {
+        bins::reset_synthetic(out, grid.middle(bin), c.severity);
         if c.value.len == 1 {
             out.value = SampleValue::Double(c.value.vals[0]);
         } else {
@@ -270,67 +188,83 @@ impl<C: BinStat> Summary<C> {
             out.set_field("connectionChange", "true");
         }
         if let Some(s) = c.value.stdz {
-            out.set_field("stdz", crate::retrieval::format::java::double_to_string(s));
-        }
-    }
-
-    /// The sample for empty bin `bin` after `t`.
-    fn filler(&self, t: &Committed) -> Committed {
-        if self.zero_fill {
-            Committed {
-                bin: t.bin,
-                value: BinValue::scalar(0.0),
-                severity: 0,
-                cnx: false,
-            }
-        } else {
-            *t
+            out.set_field("stdz", crate::types::java::double_to_string(s));
         }
     }
 }
 
-impl<C: BinStat> EventStream for Summary<C> {
-    fn description(&self) -> &EventStreamDesc {
-        &self.desc
+impl<C: BinStat> Operator for Summary<C> {
+    fn describe(&self, input: &EventStreamDesc, name: &str) -> EventStreamDesc {
+        let (db_type, count) = if self.stat.stat() == Stat::Stats {
+            (ArchDbType::WaveformDouble, Some(5))
+        } else {
+            (ArchDbType::ScalarDouble, None)
+        };
+        bins::out_desc(input, name, db_type, count, Some(self.year))
     }
 
-    fn next_event(&mut self) -> anyhow::Result<Option<ArchiverSample>> {
-        let mut s = ArchiverSample::at(0, 0, SampleValue::Double(0.0));
-        Ok(self.next_event_into(&mut s)?.then_some(s))
-    }
-
-    fn next_event_into(&mut self, out: &mut ArchiverSample) -> anyhow::Result<bool> {
-        loop {
-            if let Some(r) = self.ready {
-                if let (true, Some(t)) = (self.fill, self.last_out) {
-                    if self.fill_next < r.bin {
-                        let f = self.filler(&t);
-                        self.write(out, self.fill_next, &f);
-                        self.last_out = Some(f);
-                        self.fill_next += 1;
-                        return Ok(true);
-                    }
-                }
-                self.write(out, r.bin, &r);
-                self.last_out = Some(r);
-                self.fill_next = r.bin + 1;
-                self.ready = None;
-                return Ok(true);
+    fn emit(&mut self, out: &mut ArchiverSample, input_ended: bool) -> bool {
+        let zero_fill = self.zero_fill;
+        let filler = |t: &mut Committed| {
+            if zero_fill {
+                *t = Committed {
+                    value: BinValue::scalar(0.0),
+                    severity: 0,
+                    cnx: false,
+                };
             }
-            if self.input_done {
-                if let (true, Some(t)) = (self.fill, self.last_out) {
-                    if self.fill_next <= self.grid.last {
-                        let f = self.filler(&t);
-                        self.write(out, self.fill_next, &f);
-                        self.last_out = Some(f);
-                        self.fill_next += 1;
-                        return Ok(true);
-                    }
-                }
-                return Ok(false);
+        };
+        match self.output.next(input_ended, self.grid.last, filler) {
+            Some((bin, c)) => {
+                Self::write(out, &self.grid, bin, c);
+                true
             }
-            self.pump()?;
+            None => false,
         }
+    }
+
+    fn push(&mut self, sample: &mut ArchiverSample, _out: &mut Out<'_>) -> anyhow::Result<Flow> {
+        let ts = sample.timestamp;
+        if self.prev_ts.is_some_and(|p| ts <= p) {
+            return Ok(Flow::More);
+        }
+        self.prev_ts = Some(ts);
+        if ts < self.from {
+            self.cand = Some((ts, bins::value_f64(&self.name, sample)?));
+            return Ok(Flow::More);
+        }
+        if ts == self.from {
+            self.suppress_cont = true;
+        }
+        if ts > self.to {
+            // The guard would reject every later sample.
+            return Ok(Flow::Stop);
+        }
+        if !self.cont_added && !self.suppress_cont {
+            if let Some((cts, cv)) = self.cand {
+                self.open_bin(self.grid.first - 1);
+                self.stat.add(cts, cv);
+                self.cont_added = true;
+            }
+        }
+        let v = bins::value_f64(&self.name, sample)?;
+        let b = self.cursor.bin(&self.grid, ts);
+        if self.open.is_none_or(|o| o.bin != b) {
+            self.commit_open();
+            self.open_bin(b);
+        }
+        self.stat.add(ts, v);
+        if let Some(o) = self.open.as_mut() {
+            o.severity = o.severity.max(sample.severity);
+            if bins::has_reconnect(sample) {
+                o.cnx = true;
+            }
+        }
+        Ok(self.output.flow())
+    }
+
+    fn finish(&mut self, _queue: &mut VecDeque<ArchiverSample>) {
+        self.finish_input();
     }
 }
 

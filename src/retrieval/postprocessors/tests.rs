@@ -1,8 +1,10 @@
 //! Parser, registry, function-call and binding tests, and the `mean_600`
 //! throughput check (`cargo test --release --lib -- --ignored --nocapture mean_600_throughput`).
 
+use super::spec::REGISTRY;
 use super::testutil::{collect, dbl, t, VecStream};
 use super::*;
+use crate::storage::EventStream;
 use crate::types::{ArchiverSample, EventStreamDesc, SampleValue};
 
 fn p(s: &str) -> PpSpec {

@@ -1,0 +1,359 @@
+//! Opening the appliance from a [`Config`]: index database, registry,
+//! storage (reconciled with the files), policies, ingest engine, the
+//! management and retrieval services and the HTTP router.
+//!
+//! `main`, the tools, the integration tests and the benches all start
+//! through this module, so that they run the same wiring. Only the choice
+//! of engine differs ([`EngineChoice`]): tests may hand in their own.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState, HttpMetrics};
+use crate::config::Config;
+use crate::engine::ca::CaEngine;
+use crate::engine::demo::DemoServer;
+use crate::engine::{ArchiveEngine, NullEngine, ProbeResult};
+use crate::index::{KvError, KvStore, SledKv};
+use crate::mgmt::policy::{Policies, PolicyError};
+use crate::mgmt::{ArchiveParams, Mgmt};
+use crate::registry::{Registry, RegistryError};
+use crate::retrieval::Retrieval;
+use crate::storage::{ReconcileReport, StorageConfig, StoragePlugin, StoreError, TieredStore};
+
+/// Opening or running the appliance failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// The index folder could not be created.
+    #[error("creating the index folder {path}")]
+    IndexDir {
+        /// Folder.
+        path: PathBuf,
+        /// OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The sled database could not be opened (another process may hold it).
+    #[error("opening the index database")]
+    Kv(#[source] KvError),
+    /// The PV registry could not be opened.
+    #[error("opening the PV registry")]
+    Registry(#[source] RegistryError),
+    /// Storage could not be opened or reconciled.
+    #[error("opening storage")]
+    Storage(#[source] StoreError),
+    /// The policies file is unusable.
+    #[error("loading policies")]
+    Policies(#[source] PolicyError),
+    /// The demo IOC did not start.
+    #[error("starting the demo CA server")]
+    Demo(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The listen address could not be bound.
+    #[error("binding {addr}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP server failed.
+    #[error("HTTP server")]
+    Serve(#[source] std::io::Error),
+    /// Buffered samples could not be written at shutdown.
+    #[error("final flush")]
+    FinalFlush(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Opens (creating its folder) the sled database that holds the index and
+/// the registry. One process at a time may hold it.
+pub fn open_kv(cfg: &StorageConfig) -> Result<SledKv, AppError> {
+    std::fs::create_dir_all(&cfg.index_dir).map_err(|source| AppError::IndexDir {
+        path: cfg.index_dir.clone(),
+        source,
+    })?;
+    SledKv::open(&cfg.index_dir).map_err(AppError::Kv)
+}
+
+/// The persistent parts of the appliance, open and reconciled.
+pub struct Stores {
+    /// The sled database of index and registry (flushed at shutdown).
+    pub kv: SledKv,
+    /// PV registry.
+    pub registry: Arc<Registry>,
+    /// The tier chain.
+    pub store: TieredStore,
+    /// What the reconcile on open found and repaired.
+    pub reconciled: ReconcileReport,
+}
+
+impl Stores {
+    /// Opens the database, the registry and the tiers of `cfg` (index
+    /// migrations, interrupted renames and reconcile run here).
+    pub fn open(cfg: &StorageConfig) -> Result<Self, AppError> {
+        let kv = open_kv(cfg)?;
+        let registry = Arc::new(Registry::open(&kv).map_err(AppError::Registry)?);
+        let (store, reconciled) = TieredStore::open(cfg, &kv).map_err(AppError::Storage)?;
+        tracing::info!(
+            pvs = registry.len(),
+            checked_files = reconciled.checked,
+            repaired = !reconciled.is_clean(),
+            "storage and registry open"
+        );
+        Ok(Stores {
+            kv,
+            registry,
+            store,
+            reconciled,
+        })
+    }
+}
+
+/// Which ingest engine the appliance runs.
+pub enum EngineChoice {
+    /// Channel Access as `[engine]` says (no engine when disabled or when
+    /// CA cannot start); with `demo`, also the in-process demo IOC, whose
+    /// PVs are archived once the channels are started.
+    ChannelAccess {
+        /// Run and archive the demo IOC.
+        demo: bool,
+    },
+    /// An engine made by the caller (tests and benches: a fake engine or
+    /// `NullEngine`).
+    Given(Arc<dyn ArchiveEngine>),
+}
+
+/// The engine that runs, with the CA parts when it is Channel Access.
+struct RunningEngine {
+    engine: Arc<dyn ArchiveEngine>,
+    ca: Option<CaEngine>,
+    demo: Option<DemoServer>,
+    /// Archive-workflow results of the CA engine.
+    probes: Option<mpsc::UnboundedReceiver<ProbeResult>>,
+}
+
+impl RunningEngine {
+    async fn start(cfg: &Config, store: &TieredStore, choice: EngineChoice) -> Result<Self, AppError> {
+        let demo = match choice {
+            EngineChoice::Given(engine) => {
+                return Ok(RunningEngine {
+                    engine,
+                    ca: None,
+                    demo: None,
+                    probes: None,
+                })
+            }
+            EngineChoice::ChannelAccess { demo } => demo,
+        };
+        let none = || RunningEngine {
+            engine: Arc::new(NullEngine),
+            ca: None,
+            demo: None,
+            probes: None,
+        };
+        if !cfg.engine.enabled {
+            return Ok(none());
+        }
+        let demo = if demo {
+            Some(DemoServer::start(0).map_err(|e| AppError::Demo(e.into()))?)
+        } else {
+            None
+        };
+        let extra: Vec<SocketAddr> = demo
+            .iter()
+            .map(|d| SocketAddr::from(([127, 0, 0, 1], d.port())))
+            .collect();
+        let (tx, rx) = mpsc::unbounded_channel();
+        match CaEngine::start(cfg.engine.clone(), store.clone(), tx, extra).await {
+            Ok(ca) => Ok(RunningEngine {
+                engine: Arc::new(ca.clone()),
+                ca: Some(ca),
+                demo,
+                probes: Some(rx),
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, "Channel Access engine unavailable; archiving is stopped");
+                Ok(RunningEngine { demo, ..none() })
+            }
+        }
+    }
+}
+
+/// The appliance, open and bound, not yet serving.
+pub struct App {
+    cfg: Config,
+    state: AppState,
+    kv: SledKv,
+    listener: TcpListener,
+    addr: SocketAddr,
+    ca: Option<CaEngine>,
+    demo: Option<DemoServer>,
+    /// Starts the archived PVs' channels in the background.
+    channel_start: Option<JoinHandle<()>>,
+}
+
+impl App {
+    /// Opens everything `cfg` describes and binds `[server] listen` (the
+    /// bound address replaces it, so port 0 works). A running engine gets
+    /// its channels started in the background, so that the API answers at
+    /// once whatever the number of PVs (EAA #260).
+    pub async fn open(mut cfg: Config, engine: EngineChoice) -> Result<Self, AppError> {
+        let started = SystemTime::now();
+        let Stores {
+            kv, registry, store, ..
+        } = Stores::open(&cfg.storage)?;
+        let tier_names: Vec<String> = cfg.storage.tiers.iter().map(|t| t.name.clone()).collect();
+        let policies =
+            Policies::load(cfg.policies.file.as_deref(), &tier_names).map_err(AppError::Policies)?;
+        let listen = cfg.server.listen;
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| AppError::Bind { addr: listen, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| AppError::Bind { addr: listen, source })?;
+        cfg.server.listen = addr;
+        let RunningEngine {
+            engine,
+            ca,
+            demo,
+            probes,
+        } = RunningEngine::start(&cfg, &store, engine).await?;
+        let mgmt = Mgmt {
+            registry: registry.clone(),
+            store: store.clone(),
+            engine: engine.clone(),
+            policies: Arc::new(RwLock::new(policies)),
+            identity: cfg.server.identity.clone(),
+            base_url: format!("http://{addr}"),
+            started,
+            engine_enabled: cfg.engine.enabled,
+        };
+        let state = AppState {
+            retrieval: Retrieval {
+                store,
+                registry,
+                cfg: cfg.retrieval.clone(),
+                engine: engine.buffers(),
+            },
+            mgmt: mgmt.clone(),
+            security: cfg.security.clone(),
+            http: Arc::new(HttpMetrics::new()),
+        };
+        if let Some(probes) = probes {
+            tokio::spawn(complete_requests(mgmt.clone(), probes));
+        }
+        let channel_start = engine
+            .running()
+            .then(|| tokio::spawn(start_channels(mgmt, demo.is_some())));
+        Ok(App {
+            cfg,
+            state,
+            kv,
+            listener,
+            addr,
+            ca,
+            demo,
+            channel_start,
+        })
+    }
+
+    /// The bound HTTP address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The effective configuration (with the bound listen address).
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The state the HTTP handlers share (the services, access control,
+    /// HTTP metrics).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The Channel Access engine, when it runs.
+    pub fn ca_engine(&self) -> Option<&CaEngine> {
+        self.ca.as_ref()
+    }
+
+    /// Waits until the background start of the archived PVs' channels (and
+    /// pending requests) has run.
+    pub async fn channels_started(&mut self) {
+        if let Some(task) = self.channel_start.take() {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "starting the engine's channels failed");
+            }
+        }
+    }
+
+    /// Serves HTTP until `shutdown` completes, then writes what the engine
+    /// and the write buffers hold and flushes the database.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
+        let App {
+            state,
+            kv,
+            listener,
+            ca,
+            demo,
+            ..
+        } = self;
+        let store = state.mgmt.store.clone();
+        axum::serve(listener, api::app(state))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(AppError::Serve)?;
+        tracing::info!("shutting down: writing buffered samples");
+        if let Some(e) = &ca {
+            e.flush_now().await;
+        }
+        store
+            .flush_writes()
+            .await
+            .map_err(|e| AppError::FinalFlush(e.into()))?;
+        drop(demo);
+        if let Err(e) = kv.flush() {
+            tracing::error!(error = %e, "flushing the index database");
+        }
+        Ok(())
+    }
+}
+
+/// Completes archive requests as the engine's workflow reports them.
+async fn complete_requests(mgmt: Mgmt, mut probes: mpsc::UnboundedReceiver<ProbeResult>) {
+    while let Some(p) = probes.recv().await {
+        let pv = p.pv.clone();
+        if let Err(e) = mgmt.complete_request(p).await {
+            tracing::error!(pv = %pv, error = %e, "archive request could not be completed");
+        }
+    }
+}
+
+/// Starts the channels of archived PVs and the pending requests; then, for
+/// the demo, archives the demo PVs not yet known.
+async fn start_channels(mgmt: Mgmt, demo: bool) {
+    mgmt.start_engine_channels().await;
+    if demo {
+        let reqs: Vec<ArchiveParams> = crate::engine::demo::names()
+            .into_iter()
+            .filter(|n| !mgmt.registry.contains(n))
+            .map(|pv| ArchiveParams {
+                pv,
+                ..Default::default()
+            })
+            .collect();
+        if let Err(e) = mgmt.archive(reqs).await {
+            tracing::error!(error = %e, "archiving the demo PVs");
+        }
+    }
+}
