@@ -33,7 +33,7 @@ fn time_param(p: &Params, key: &'static str) -> ApiResult<Option<Timestamp>> {
         Some(v) if v.trim().is_empty() => Ok(None),
         Some(v) => parse_instant(v)
             .map(Some)
-            .ok_or_else(|| ApiError::bad_request(format!("parameter {key}: not an ISO-8601 instant: {v:?}"))),
+            .ok_or_else(|| ApiError::bad_param(key, format!("parameter {key}: not an ISO-8601 instant: {v:?}"))),
     }
 }
 
@@ -44,18 +44,20 @@ fn ranges(p: &Params) -> ApiResult<Vec<(Timestamp, Timestamp)>> {
             .split(',')
             .map(|s| {
                 parse_instant(s)
-                    .ok_or_else(|| ApiError::bad_request(format!("parameter timeranges: bad instant {s:?}")))
+                    .ok_or_else(|| ApiError::bad_param("timeranges", format!("parameter timeranges: bad instant {s:?}")))
             })
             .collect::<Result<_, _>>()?;
         if times.len() % 2 != 0 {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::bad_param(
+                "timeranges",
                 "parameter timeranges: needs an even number of instants",
             ));
         }
         let pairs: Vec<_> = times.chunks(2).map(|c| (c[0], c[1])).collect();
         for (i, (a, b)) in pairs.iter().enumerate() {
             if a > b || (i > 0 && *a <= pairs[i - 1].1) {
-                return Err(ApiError::bad_request(
+                return Err(ApiError::bad_param(
+                    "timeranges",
                     "parameter timeranges: ranges must be ordered and not overlap",
                 ));
             }
@@ -64,14 +66,14 @@ fn ranges(p: &Params) -> ApiResult<Vec<(Timestamp, Timestamp)>> {
     }
     let (from, to) = default_range(Timestamp::now(), time_param(p, "from")?, time_param(p, "to")?);
     if from > to {
-        return Err(ApiError::bad_request("parameter from: is after to"));
+        return Err(ApiError::bad_param("from", "parameter from: is after to"));
     }
     Ok(vec![(from, to)])
 }
 
 fn split_request(request: &str) -> (&str, Option<&str>) {
-    match request.find('.') {
-        Some(i) => (&request[..i], Some(&request[i + 1..])),
+    match request.split_once('.') {
+        Some((name, ext)) => (name, Some(ext)),
         None => (request, None),
     }
 }
@@ -105,12 +107,13 @@ async fn data_inner(
         "getDataAtTime" | "getDataAtTimeForAppliance" => {
             return data_at_time(&st, &method, &p, &headers, &body_bytes).await
         }
-        _ => return Err(ApiError::bad_request(format!("unknown request {name}"))),
+        _ => return Err(ApiError::bad_param("request", format!("unknown request {name}"))),
     }
-    let ext =
-        ext.ok_or_else(|| ApiError::bad_request(format!("{name} needs a format extension such as .json")))?;
+    let ext = ext.ok_or_else(|| {
+        ApiError::bad_param("format", format!("{name} needs a format extension such as .json"))
+    })?;
     let format = Format::from_extension(ext)
-        .ok_or_else(|| ApiError::bad_request(format!("unsupported format .{ext}")))?;
+        .ok_or_else(|| ApiError::bad_param("format", format!("unsupported format .{ext}")))?;
     let multi = name == "getDataForPVs";
     let mut names: Vec<String> = p.all("pv").iter().map(|s| s.to_string()).collect();
     if multi {
@@ -126,7 +129,7 @@ async fn data_inner(
         names.truncate(1);
     }
     if names.is_empty() || names.iter().all(|n| n.trim().is_empty()) {
-        return Err(ApiError::bad_request("missing parameter pv"));
+        return Err(ApiError::missing("pv"));
     }
     let ranges = ranges(&p)?;
     let usereduced = p.flag("usereduced");
@@ -160,16 +163,30 @@ async fn data_inner(
     let (writer, body) = body::channel();
     tokio::task::spawn_blocking(move || {
         let mut w = writer;
-        match retrieval.run(&query, &mut w) {
-            Ok(stats) => tracing::debug!(
+        // The status line is out: a fault (or a panic) from here on aborts
+        // the body, so the client never takes a cut response for a whole one.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| retrieval.run(&query, &mut w)));
+        match run {
+            Ok(Ok(stats)) => tracing::debug!(
                 samples = stats.samples,
                 pvs = stats.pvs_with_data,
                 "response done"
             ),
-            Err(RetrievalError::Disconnected) => tracing::debug!("client went away"),
-            Err(e) => {
-                tracing::error!(error = %e, "response aborted");
-                w.fail(e.to_string());
+            Ok(Err(RetrievalError::Disconnected)) => tracing::debug!("client went away"),
+            Ok(Err(e)) => {
+                let id = super::error::new_id();
+                tracing::error!(id = %id, error = ?e, "response aborted");
+                w.fail(format!("response aborted: internal error {id}"));
+            }
+            Err(panic) => {
+                let id = super::error::new_id();
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(id = %id, panic = %what, "response aborted: retrieval panicked");
+                w.fail(format!("response aborted: internal error {id}"));
             }
         }
     });
@@ -184,7 +201,8 @@ async fn data_at_time(
     body_bytes: &[u8],
 ) -> ApiResult<Response> {
     if *method != Method::POST {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::bad_param(
+            "body",
             "getDataAtTime needs POST with a JSON list of PVs",
         ));
     }
@@ -214,13 +232,24 @@ async fn bpl(
         "getVersion" => Ok(Json(json!({ "version": format!("strata {}", crate::VERSION) })).into_response()),
         "getPVDetails" => super::mgmt::pv_details(&st, &p),
         "getApplianceMetrics" => super::mgmt::appliance_metrics(&st),
-        "getApplianceMetricsForAppliance" => super::mgmt::appliance_metrics_rows(&st),
+        "getApplianceMetricsForAppliance" => retrieval_metrics_rows(&st),
         "filterArchivedPVs" if method == Method::POST => {
             super::mgmt::archived_pvs(&st, &headers, &body_bytes)
         }
         _ => Err(ApiError::not_found(format!("unknown retrieval action {action}"))),
     };
     r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The retrieval component's rows (Java's retrieval `getApplianceMetricsForAppliance`).
+fn retrieval_metrics_rows(st: &AppState) -> ApiResult<Response> {
+    let rows: Vec<Value> = st
+        .http
+        .retrieval_rows()
+        .into_iter()
+        .map(|(n, v)| json!({"name": n, "value": v, "source": "RETRIEVAL"}))
+        .collect();
+    Ok(Json(Value::Array(rows)).into_response())
 }
 
 fn are_we_archiving(st: &AppState, p: &Params) -> ApiResult<Response> {

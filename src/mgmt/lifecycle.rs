@@ -349,7 +349,7 @@ impl Mgmt {
             || self.registry.request(&new_name).is_some()
             || self.store.has_data(&new_name)?
         {
-            return Ok(obj([("validation", s(format!("PV {new_name} already exists")))]));
+            return Err(MgmtError::Conflict(format!("PV {new_name} already exists")));
         }
         self.engine.stop(&real).await?;
         let files = self.store.rename(&real, &new_name).await?;
