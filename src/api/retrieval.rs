@@ -160,37 +160,67 @@ async fn data_inner(
         resp = resp.header(header::CONTENT_LENGTH, bytes.len());
         return resp.body(Body::from(bytes)).map_err(ApiError::internal);
     }
-    let (writer, body) = body::channel();
-    tokio::task::spawn_blocking(move || {
-        let mut w = writer;
-        // The status line is out: a fault (or a panic) from here on aborts
-        // the body, so the client never takes a cut response for a whole one.
-        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| retrieval.run(&query, &mut w)));
-        match run {
-            Ok(Ok(stats)) => tracing::debug!(
-                samples = stats.samples,
-                pvs = stats.pvs_with_data,
-                "response done"
-            ),
-            Ok(Err(RetrievalError::Disconnected)) => tracing::debug!("client went away"),
-            Ok(Err(e)) => {
-                let id = super::error::new_id();
-                tracing::error!(id = %id, error = ?e, "response aborted");
-                w.fail(format!("response aborted: internal error {id}"));
-            }
-            Err(panic) => {
-                let id = super::error::new_id();
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                tracing::error!(id = %id, panic = %what, "response aborted: retrieval panicked");
-                w.fail(format!("response aborted: internal error {id}"));
-            }
+    let (writer, mut rx) = body::channel();
+    let task = tokio::task::spawn_blocking(move || stream_run(&retrieval, &query, writer));
+    tokio::pin!(task);
+    // The status waits for the first chunk (or the end): a failure before
+    // any byte is answered with its own status, not a cut 200.
+    let first = tokio::select! {
+        biased;
+        chunk = rx.recv() => Some(chunk),
+        done = &mut task => {
+            done.map_err(ApiError::internal)??;
+            None
         }
-    });
-    resp.body(body).map_err(ApiError::internal)
+    };
+    let first = match first {
+        Some(Some(chunk)) => Some(chunk),
+        Some(None) => {
+            // Closed without a chunk: the producer ended; its result decides.
+            (&mut task).await.map_err(ApiError::internal)??;
+            None
+        }
+        None => None,
+    };
+    resp.body(body::body(first, rx)).map_err(ApiError::internal)
+}
+
+/// Runs `query` into `w` on the blocking pool. A failure (or a panic)
+/// before the first chunk is returned, for the handler to answer with its
+/// status; after it, the body is aborted with an error id (logged).
+fn stream_run(
+    retrieval: &crate::retrieval::Retrieval,
+    query: &DataQuery,
+    mut w: body::ChannelWriter,
+) -> Result<(), RetrievalError> {
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| retrieval.run(query, &mut w)));
+    let err = match run {
+        Ok(Ok(stats)) => {
+            tracing::debug!(samples = stats.samples, pvs = stats.pvs_with_data, "response done");
+            return Ok(());
+        }
+        Ok(Err(RetrievalError::Disconnected)) => {
+            tracing::debug!("client went away");
+            return Ok(());
+        }
+        Ok(Err(e)) => e,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            RetrievalError::Internal(anyhow::anyhow!("retrieval panicked: {what}"))
+        }
+    };
+    if !w.sent_any() {
+        w.discard();
+        return Err(err);
+    }
+    let id = super::error::new_id();
+    tracing::error!(id = %id, error = ?err, "response aborted");
+    w.fail(format!("response aborted: internal error {id}"));
+    Ok(())
 }
 
 async fn data_at_time(

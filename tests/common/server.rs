@@ -22,6 +22,8 @@ pub struct TestServer {
     pub cfg: Config,
     task: tokio::task::JoinHandle<()>,
     pub mgmt: Option<strata::mgmt::Mgmt>,
+    /// The handlers' state, for in-process routers (`api::app_with`).
+    pub state: AppState,
     _kv: SledKv,
 }
 
@@ -110,7 +112,7 @@ impl TestServer {
             http: Arc::new(HttpMetrics::new()),
         };
         let mgmt = Some(state.mgmt());
-        let app = api::app(state);
+        let app = api::app(state.clone());
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -122,6 +124,7 @@ impl TestServer {
             cfg,
             task,
             mgmt,
+            state,
             _kv: kv,
         }
     }

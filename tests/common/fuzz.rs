@@ -1,0 +1,246 @@
+//! Fuzz harness: proptest runners whose case count comes from
+//! `STRATA_FUZZ_CASES` (the long mode, e.g. 1000000) or a quick default,
+//! a watchdog that aborts the process when one case runs too long (a hang
+//! is a failure, reported with its input), and value strategies shared by
+//! the fuzz targets.
+
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+
+/// Cases per target: `STRATA_FUZZ_CASES`, else `quick`.
+pub fn cases(quick: u32) -> u32 {
+    std::env::var("STRATA_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(quick)
+}
+
+/// A case running longer than this is a hang.
+pub const HANG_LIMIT: Duration = Duration::from_secs(60);
+
+struct Current {
+    started: Option<Instant>,
+    input: String,
+}
+
+/// Aborts the process (with the input) when a case exceeds [`HANG_LIMIT`].
+struct Watchdog {
+    current: Arc<Mutex<Current>>,
+}
+
+impl Watchdog {
+    fn start(target: &'static str) -> Self {
+        let current = Arc::new(Mutex::new(Current {
+            started: None,
+            input: String::new(),
+        }));
+        let weak = Arc::downgrade(&current);
+        std::thread::spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(500));
+            let Some(c) = weak.upgrade() else { return };
+            let c = c.lock().unwrap_or_else(|p| p.into_inner());
+            if c.started.is_some_and(|t| t.elapsed() > HANG_LIMIT) {
+                eprintln!(
+                    "fuzz {target}: a case ran for more than {HANG_LIMIT:?} (hang); input:\n{}",
+                    c.input
+                );
+                std::process::abort();
+            }
+        });
+        Watchdog { current }
+    }
+
+    fn begin(&self, input: String) {
+        let mut c = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        c.started = Some(Instant::now());
+        c.input = input;
+    }
+
+    fn end(&self) {
+        self.current.lock().unwrap_or_else(|p| p.into_inner()).started = None;
+    }
+}
+
+/// Runs `check` on `cases(quick)` inputs from `strategy`, under the
+/// watchdog. A failing case (an `Err`, or a panic in `check`) is shrunk
+/// and reported; prints the number of cases run.
+pub fn run<S>(target: &'static str, quick: u32, strategy: S, check: impl Fn(S::Value) -> Result<(), String>)
+where
+    S: Strategy,
+    S::Value: Debug + Clone,
+{
+    let n = cases(quick);
+    let config = Config {
+        cases: n,
+        failure_persistence: None,
+        max_shrink_iters: 2000,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let dog = Watchdog::start(target);
+    let ran = AtomicU64::new(0);
+    let t = Instant::now();
+    let result = runner.run(&strategy, |input| {
+        dog.begin(format!("{input:?}"));
+        ran.fetch_add(1, Ordering::Relaxed);
+        let r = check(input);
+        dog.end();
+        r.map_err(TestCaseError::fail)
+    });
+    match result {
+        Ok(()) => eprintln!(
+            "fuzz {target}: {} cases, 0 failures, {:.1} s",
+            ran.load(Ordering::Relaxed),
+            t.elapsed().as_secs_f64()
+        ),
+        Err(TestError::Fail(why, input)) => panic!("fuzz {target}: {why}\nminimal input: {input:#?}"),
+        Err(e) => panic!("fuzz {target}: {e}"),
+    }
+}
+
+/// One value drawn from `s` (for set-up data).
+pub fn sample<S: Strategy>(s: S, runner: &mut TestRunner) -> S::Value {
+    s.new_tree(runner).expect("strategy").current()
+}
+
+/// Inputs known to have broken parsers, and edge values.
+pub const TRICKY: &[&str] = &[
+    "2024-03-15T09:30:0é",
+    "2024-03-15T09:30:00é",
+    "2024-03-15T09:30:00Zé",
+    "2024-03-15T09:30:00.999999999999Z",
+    "2024-03-15T09:30:00 02:00",
+    "-999999999-01-01T00:00:00Z",
+    "+999999999-12-31T23:59:59Z",
+    "0000-00-00T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "0001-01-01T00:00:00Z",
+    "1970-01-01T00:00:00Z",
+    "",
+    " ",
+    "\u{0}",
+    "\u{feff}",
+    "é",
+    "😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀",
+    "%",
+    "%FF",
+    "-1",
+    "0",
+    "-9223372036854775808",
+    "18446744073709551616",
+    "99999999999999999999999999",
+    "1e309",
+    "NaN",
+    "-inf",
+    "true",
+    "*",
+    "?",
+    "**",
+    "[",
+    "(",
+    ")",
+    "((((((((((",
+    ".*",
+    "(a+)+$",
+    "a{99999}",
+    "\\",
+    ",",
+    ",,,",
+    ".",
+    ".VAL",
+    ".HIHI",
+    "pva://",
+    "ca://",
+    "pva://T:dbl",
+    "T:dbl",
+    "T:dbl.VAL",
+    "T:dbl.HIHI",
+    "T:wf",
+    "T:enum",
+    "T:str",
+    "T:paused",
+    "T:nick",
+    "T:*",
+    "mean_0(T:dbl)",
+    "mean_-1(T:dbl)",
+    "mean_99999999999999999999(T:dbl)",
+    "mean(T:dbl,0)",
+    "mean_1(T:dbl)",
+    "nth_0(T:dbl)",
+    "deadBand_NaN(T:dbl)",
+    "optimized_0(T:dbl)",
+    "caplotbinning_1(T:wf)",
+    "lttb_0(T:dbl)",
+    "flyers_1_-5(T:dbl)",
+    "ignoreflyers_1_NaN(T:dbl)",
+    "op_N(",
+    "op(,)",
+    "mean_600",
+    "firstSample_1",
+    "popvariance_1e3",
+    "add,HIHI,LOLO",
+    "remove,",
+    "clear",
+    "appliance0",
+    "SCAN",
+    "MONITOR",
+    "DONT_ARCHIVE",
+    "Default",
+    "STS",
+];
+
+/// Parameter values: arbitrary text, printable ASCII, the tricky list,
+/// and ISO instants with one character replaced.
+pub fn value() -> BoxedStrategy<String> {
+    prop_oneof![
+        3 => any::<String>().prop_map(|s| s.chars().take(40).collect()),
+        3 => "[ -~]{0,40}",
+        4 => prop::sample::select(TRICKY).prop_map(str::to_string),
+        2 => (
+            prop::sample::select(&["2024-03-15T09:30:00Z", "2024-03-15T09:30:00.123+02:00", "2024-03-15T09:30"][..]),
+            any::<prop::sample::Index>(),
+            any::<char>()
+        )
+            .prop_map(|(s, i, c)| {
+                let mut v: Vec<char> = s.chars().collect();
+                let at = i.index(v.len());
+                v[at] = c;
+                v.into_iter().collect()
+            }),
+        1 => (prop::sample::select(TRICKY), prop::sample::select(TRICKY))
+            .prop_map(|(a, b)| format!("{a},{b}")),
+        1 => prop::collection::vec(prop::sample::select(TRICKY), 0..5).prop_map(|v| v.join(",")),
+    ]
+    .boxed()
+}
+
+/// Byte strings: arbitrary, or mostly the separators parsers split on.
+pub fn bytes(max: usize) -> BoxedStrategy<Vec<u8>> {
+    prop_oneof![
+        any::<Vec<u8>>().prop_map(move |mut v| {
+            v.truncate(max);
+            v
+        }),
+        prop::collection::vec(
+            prop_oneof![
+                Just(b'\n'),
+                Just(0x1b),
+                Just(b','),
+                Just(b'"'),
+                Just(b'{'),
+                Just(b'['),
+                Just(b'='),
+                Just(b'&'),
+                any::<u8>()
+            ],
+            0..max
+        ),
+    ]
+    .boxed()
+}
