@@ -96,7 +96,11 @@ async fn seed(srv: &TestServer) {
             .unwrap();
     }
     srv.registry
-        .put(&strata::registry::PvTypeInfo::new("T:wf", ArchDbType::WaveformDouble, 16))
+        .put(&strata::registry::PvTypeInfo::new(
+            "T:wf",
+            ArchDbType::WaveformDouble,
+            16,
+        ))
         .unwrap();
     srv.store.flush_writes().await.unwrap();
     srv.registry.add_alias("T:nick", "T:dbl").unwrap();
@@ -312,7 +316,8 @@ fn method() -> impl Strategy<Value = Method> {
 
 fn route_case(list: Vec<Route>) -> impl Strategy<Value = Case> {
     prop::sample::select(list).prop_flat_map(|route| {
-        let query = prop_oneof![5 => pairs(route).prop_map(Query::Pairs), 1 => raw_query().prop_map(Query::Raw)];
+        let query =
+            prop_oneof![5 => pairs(route).prop_map(Query::Pairs), 1 => raw_query().prop_map(Query::Raw)];
         let post = if route.body { 1u32 } else { 0 };
         (
             query,
@@ -331,29 +336,52 @@ fn route_case(list: Vec<Route>) -> impl Strategy<Value = Case> {
 
 /// Paths under the routers' prefixes with arbitrary segments.
 fn path_case() -> impl Strategy<Value = Case> {
-    let prefix = prop::sample::select(&[
-        "/mgmt/bpl/",
-        "/retrieval/data/",
-        "/retrieval/bpl/",
-        "/retrieval/",
-        "/",
-        "/mgmt/bpl/getPVStatus/",
-        "/retrieval/data/getData.json/",
-    ][..]);
+    let prefix = prop::sample::select(
+        &[
+            "/mgmt/bpl/",
+            "/retrieval/data/",
+            "/retrieval/bpl/",
+            "/retrieval/",
+            "/",
+            "/mgmt/bpl/getPVStatus/",
+            "/retrieval/data/getData.json/",
+        ][..],
+    );
     let segment = prop_oneof![
         any::<String>().prop_map(|s| {
             let s: String = s.chars().take(30).collect();
             form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
         }),
         "[ -~&&[^?#]]{0,30}".prop_map(|s| s.replace(' ', "%20")),
-        prop::sample::select(&[
-            "getData", "getData.", "getData.json.raw", "getData..", "getDataForPVs.csv", "%FF", "%C3%28", "%00",
-            "..", ".", "getDataAtTime", "getMetadata", "archivePV", "%2e%2e", "getData.%FF",
-        ][..])
+        prop::sample::select(
+            &[
+                "getData",
+                "getData.",
+                "getData.json.raw",
+                "getData..",
+                "getDataForPVs.csv",
+                "%FF",
+                "%C3%28",
+                "%00",
+                "..",
+                ".",
+                "getDataAtTime",
+                "getMetadata",
+                "archivePV",
+                "%2e%2e",
+                "getData.%FF",
+            ][..]
+        )
         .prop_map(str::to_string),
     ];
-    (prefix, segment, method(), pairs(common::routes::RETRIEVAL[1]), body()).prop_map(
-        |(prefix, seg, method, pairs, body)| {
+    (
+        prefix,
+        segment,
+        method(),
+        pairs(common::routes::RETRIEVAL[1]),
+        body(),
+    )
+        .prop_map(|(prefix, seg, method, pairs, body)| {
             let path = format!("{prefix}{seg}");
             let route_params = routes::all()
                 .into_iter()
@@ -366,8 +394,7 @@ fn path_case() -> impl Strategy<Value = Case> {
                 query: Query::Pairs(pairs),
                 route_params,
             }
-        },
-    )
+        })
 }
 
 fn request(case: &Case) -> Option<Request<Body>> {
@@ -422,7 +449,8 @@ fn check(case: Case) -> Result<(), String> {
             if !ct.starts_with("application/json") {
                 return Err(format!("{status} without JSON ({ct}): {text}"));
             }
-            let v: Value = serde_json::from_slice(&body).map_err(|e| format!("{status}: bad JSON {e}: {text}"))?;
+            let v: Value =
+                serde_json::from_slice(&body).map_err(|e| format!("{status}: bad JSON {e}: {text}"))?;
             if v["status"] != status.as_u16() {
                 return Err(format!("{status}: body says {}", v["status"]));
             }
@@ -441,7 +469,12 @@ fn check(case: Case) -> Result<(), String> {
 
 #[test]
 fn fuzz_retrieval_routes() {
-    fuzz::run("retrieval_routes", 300, route_case(routes::RETRIEVAL.to_vec()), check);
+    fuzz::run(
+        "retrieval_routes",
+        300,
+        route_case(routes::RETRIEVAL.to_vec()),
+        check,
+    );
 }
 
 #[test]

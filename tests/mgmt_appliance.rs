@@ -136,7 +136,11 @@ async fn metrics_storage_and_versions() {
     assert_eq!(find("PVs in archive workflow"), "1");
     assert_eq!(find("Aggregated appliance PV count"), "3");
     assert_eq!(find("Aggregated appliance event rate (in events/sec)"), "0");
-    assert!(find("Number of Retrieval Requests").as_str().unwrap().parse::<u64>().is_ok());
+    assert!(find("Number of Retrieval Requests")
+        .as_str()
+        .unwrap()
+        .parse::<u64>()
+        .is_ok());
     assert_eq!(find("Total files in STS"), "1");
     let (s, _) = srv
         .get_json("/mgmt/bpl/getApplianceMetricsForAppliance?appliance=elsewhere")

@@ -30,8 +30,10 @@ use crate::registry::RegistryError;
 use crate::retrieval::RetrievalError;
 use crate::storage::StoreError;
 
-/// Longest query string accepted (bytes); longer ones are 414.
-pub const MAX_QUERY_BYTES: usize = 64 * 1024;
+/// Longest query string accepted (bytes); longer ones are 414. (An HTTP
+/// request target cannot exceed 65,534 bytes at all; hyper answers those
+/// itself.)
+pub const MAX_QUERY_BYTES: usize = 32 * 1024;
 
 /// An error answered over HTTP.
 #[derive(Debug)]
@@ -131,8 +133,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.body();
         let mut r = (self.status, Json(body)).into_response();
-        r.headers_mut()
-            .insert("Access-Control-Allow-Origin", header::HeaderValue::from_static("*"));
+        r.headers_mut().insert(
+            "Access-Control-Allow-Origin",
+            header::HeaderValue::from_static("*"),
+        );
         r
     }
 }

@@ -143,7 +143,10 @@ fn this_appliance(m: &Mgmt, p: &Params, param: &str) -> ApiResult<()> {
 
 fn post_only(method: &Method, action: &str) -> ApiResult<()> {
     if *method != Method::POST {
-        return Err(ApiError::bad_param("body", format!("{action} needs POST with a body")));
+        return Err(ApiError::bad_param(
+            "body",
+            format!("{action} needs POST with a body"),
+        ));
     }
     Ok(())
 }
@@ -186,11 +189,9 @@ async fn dispatch(
         "abortArchivingPV" => json(m.abort(p.require("pv")?).await?),
         "renamePV" => json(m.rename(p.require("pv")?, p.require("newname")?).await?),
         "changeArchivalParameters" => {
-            let period: f32 = p
-                .require("samplingperiod")?
-                .trim()
-                .parse()
-                .map_err(|_| ApiError::bad_param("samplingperiod", "parameter samplingperiod: not a number"))?;
+            let period: f32 = p.require("samplingperiod")?.trim().parse().map_err(|_| {
+                ApiError::bad_param("samplingperiod", "parameter samplingperiod: not a number")
+            })?;
             json(
                 m.change_parameters(p.require("pv")?, period, p.get("samplingmethod"))
                     .await?,
@@ -258,7 +259,9 @@ async fn dispatch(
         }
         "getProcessMetricsDataForAppliance" => {
             // Java: 404 without `appliance`.
-            let id = p.get("appliance").ok_or_else(|| ApiError::not_found("missing parameter appliance"))?;
+            let id = p
+                .get("appliance")
+                .ok_or_else(|| ApiError::not_found("missing parameter appliance"))?;
             if id != m.identity {
                 return Err(ApiError::not_found(format!("unknown appliance {id}")));
             }
@@ -315,14 +318,13 @@ fn archive_params(
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult<Vec<ArchiveParams>> {
-    let period = match p.get("samplingperiod").filter(|v| !v.trim().is_empty()) {
-        Some(v) => Some(
-            v.trim()
-                .parse::<f32>()
-                .map_err(|_| ApiError::bad_param("samplingperiod", "parameter samplingperiod: not a number"))?,
-        ),
-        None => None,
-    };
+    let period =
+        match p.get("samplingperiod").filter(|v| !v.trim().is_empty()) {
+            Some(v) => Some(v.trim().parse::<f32>().map_err(|_| {
+                ApiError::bad_param("samplingperiod", "parameter samplingperiod: not a number")
+            })?),
+            None => None,
+        };
     let common = ArchiveParams {
         pv: String::new(),
         sampling_period: period,
@@ -358,7 +360,8 @@ fn archive_params(
                 };
                 let pv = match item {
                     Value::String(s) => s.clone(),
-                    _ => str_of("pv").ok_or_else(|| ApiError::bad_param("body", "each body entry needs \"pv\""))?,
+                    _ => str_of("pv")
+                        .ok_or_else(|| ApiError::bad_param("body", "each body entry needs \"pv\""))?,
                 };
                 let period = match str_of("samplingperiod") {
                     Some(v) => Some(v.trim().parse::<f32>().map_err(|_| {

@@ -31,9 +31,9 @@ fn time_param(p: &Params, key: &'static str) -> ApiResult<Option<Timestamp>> {
     match p.get(key) {
         None => Ok(None),
         Some(v) if v.trim().is_empty() => Ok(None),
-        Some(v) => parse_instant(v)
-            .map(Some)
-            .ok_or_else(|| ApiError::bad_param(key, format!("parameter {key}: not an ISO-8601 instant: {v:?}"))),
+        Some(v) => parse_instant(v).map(Some).ok_or_else(|| {
+            ApiError::bad_param(key, format!("parameter {key}: not an ISO-8601 instant: {v:?}"))
+        }),
     }
 }
 
@@ -43,8 +43,9 @@ fn ranges(p: &Params) -> ApiResult<Vec<(Timestamp, Timestamp)>> {
         let times: Vec<Timestamp> = tr
             .split(',')
             .map(|s| {
-                parse_instant(s)
-                    .ok_or_else(|| ApiError::bad_param("timeranges", format!("parameter timeranges: bad instant {s:?}")))
+                parse_instant(s).ok_or_else(|| {
+                    ApiError::bad_param("timeranges", format!("parameter timeranges: bad instant {s:?}"))
+                })
             })
             .collect::<Result<_, _>>()?;
         if times.len() % 2 != 0 {
@@ -138,6 +139,7 @@ async fn data_inner(
     for n in &names {
         pvs.push(st.retrieval.pv_request(n, pp, usereduced)?);
     }
+    check_bins(&pvs, &ranges)?;
     let query = DataQuery {
         pvs,
         ranges,
@@ -196,7 +198,11 @@ fn stream_run(
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| retrieval.run(query, &mut w)));
     let err = match run {
         Ok(Ok(stats)) => {
-            tracing::debug!(samples = stats.samples, pvs = stats.pvs_with_data, "response done");
+            tracing::debug!(
+                samples = stats.samples,
+                pvs = stats.pvs_with_data,
+                "response done"
+            );
             return Ok(());
         }
         Ok(Err(RetrievalError::Disconnected)) => {
@@ -220,6 +226,31 @@ fn stream_run(
     let id = super::error::new_id();
     tracing::error!(id = %id, error = ?err, "response aborted");
     w.fail(format!("response aborted: internal error {id}"));
+    Ok(())
+}
+
+/// Most post-processor bins one request may cover (over its PVs and
+/// ranges): fill operators emit a sample per bin, so more would be a
+/// response of billions of samples (`mean_1` over centuries).
+pub const MAX_BINS: u128 = 10_000_000;
+
+fn check_bins(pvs: &[crate::retrieval::PvRequest], ranges: &[(Timestamp, Timestamp)]) -> ApiResult<()> {
+    let mut bins: u128 = 0;
+    for pp in pvs.iter().filter_map(|p| p.pp.as_ref()) {
+        for &(from, to) in ranges {
+            let interval = pp.interval_for(from, to);
+            if interval > 0 {
+                let span = u128::try_from(to.secs.saturating_sub(from.secs)).unwrap_or(0);
+                bins += span / u128::from(interval) + 1;
+            }
+        }
+    }
+    if bins > MAX_BINS {
+        return Err(ApiError::bad_param(
+            "pp",
+            format!("parameter pp: the request covers {bins} bins, more than {MAX_BINS}; use a longer bin or a shorter range"),
+        ));
+    }
     Ok(())
 }
 

@@ -183,12 +183,7 @@ impl Mgmt {
     /// getStorageMetrics: per store, name, files, bytes and file-system space.
     pub fn storage_metrics(&self) -> MgmtResult<Vec<Value>> {
         let mut out = Vec::new();
-        for (t, sum) in self
-            .store
-            .tiers()
-            .iter()
-            .zip(self.store.appliance_metrics()?)
-        {
+        for (t, sum) in self.store.tiers().iter().zip(self.store.appliance_metrics()?) {
             let (avail, total) = fs_space(t.root()).unwrap_or((0, 0));
             out.push(obj([
                 ("name", s(&sum.name)),

@@ -33,10 +33,7 @@ pub fn meta_info(info: &PvTypeInfo, engine: &BTreeMap<String, String>) -> BTreeM
         let v = info.limits.get(field).copied().unwrap_or(0.0);
         d.insert(key.to_string(), double_to_string(v));
     }
-    d.insert(
-        "PREC".into(),
-        double_to_string(info.precision.unwrap_or(0.0)),
-    );
+    d.insert("PREC".into(), double_to_string(info.precision.unwrap_or(0.0)));
     if let Some(u) = &info.units {
         d.insert("EGU".into(), u.clone());
     }

@@ -459,10 +459,19 @@ mod tests {
         for k in LIMIT_FIELDS {
             assert!(j.contains_key(k), "{k}");
         }
-        for absent in ["units", "hostName", "chunkKey", "policyName", "controllingPV", "creationTime"] {
+        for absent in [
+            "units",
+            "hostName",
+            "chunkKey",
+            "policyName",
+            "controllingPV",
+            "creationTime",
+        ] {
             assert!(!j.contains_key(absent), "{absent}");
         }
-        assert!(j.values().all(|v| !v.is_number() && !v.is_boolean() && !v.is_null()));
+        assert!(j
+            .values()
+            .all(|v| !v.is_number() && !v.is_boolean() && !v.is_null()));
     }
 
     #[test]

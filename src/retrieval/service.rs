@@ -133,10 +133,7 @@ impl Retrieval {
             return Err(RetrievalError::bad("pv", "empty PV name"));
         }
         let real = self.registry.resolve(&name);
-        let info = self
-            .registry
-            .get(&real)
-            ?;
+        let info = self.registry.get(&real)?;
         if info.is_some() || self.store.has_data(&real)? {
             return Ok(Resolved {
                 name,
@@ -147,11 +144,7 @@ impl Retrieval {
         }
         if let Some((base, field)) = name.rsplit_once('.') {
             let real_base = self.registry.resolve(base);
-            if let Some(info) = self
-                .registry
-                .get(&real_base)
-                ?
-            {
+            if let Some(info) = self.registry.get(&real_base)? {
                 if info.archive_fields.iter().any(|f| f == field) {
                     return Ok(Resolved {
                         name: name.clone(),

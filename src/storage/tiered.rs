@@ -147,7 +147,10 @@ impl TieredStore {
     pub fn last_before_blocking(&self, pv: &str, t: Timestamp) -> Result<Option<ArchiverSample>, StoreError> {
         let mut best: Option<ArchiverSample> = None;
         for tier in self.tiers.iter() {
-            if let Some(s) = tier.last_before_blocking(pv, t).map_err(|e| tier_error(tier, e))? {
+            if let Some(s) = tier
+                .last_before_blocking(pv, t)
+                .map_err(|e| tier_error(tier, e))?
+            {
                 if best.as_ref().is_none_or(|b| s.timestamp > b.timestamp) {
                     best = Some(s);
                 }
@@ -208,7 +211,9 @@ impl TieredStore {
         let pv = pv.to_string();
         blocking(move || {
             for t in me.tiers.iter() {
-                t.inner.flush(vec![pv.clone()], false).map_err(|e| tier_error(t, e))?;
+                t.inner
+                    .flush(vec![pv.clone()], false)
+                    .map_err(|e| tier_error(t, e))?;
             }
             Ok(())
         })

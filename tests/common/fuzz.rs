@@ -244,3 +244,116 @@ pub fn bytes(max: usize) -> BoxedStrategy<Vec<u8>> {
     ]
     .boxed()
 }
+
+/// One edit of a byte string.
+#[derive(Debug, Clone)]
+pub enum Mutation {
+    /// XOR a byte at a position.
+    Flip(prop::sample::Index, u8),
+    /// Insert bytes at a position.
+    Insert(prop::sample::Index, Vec<u8>),
+    /// Remove a run of bytes.
+    Remove(prop::sample::Index, usize),
+    /// Cut the tail off.
+    Truncate(prop::sample::Index),
+    /// Copy a run of bytes to another position.
+    Duplicate(prop::sample::Index, usize, prop::sample::Index),
+}
+
+/// Edits that keep most of a valid input, so parsers get past the first
+/// byte: flips, inserted separators, cuts and copies.
+pub fn mutations(max: usize) -> impl Strategy<Value = Vec<Mutation>> {
+    let special = prop_oneof![
+        Just(b'\n'),
+        Just(0x1b),
+        Just(0x01),
+        Just(0x02),
+        Just(0x03),
+        Just(0xff),
+        any::<u8>()
+    ];
+    let m = prop_oneof![
+        4 => (any::<prop::sample::Index>(), 1..=255u8).prop_map(|(i, x)| Mutation::Flip(i, x)),
+        3 => (any::<prop::sample::Index>(), prop::collection::vec(special, 1..8)).prop_map(|(i, b)| Mutation::Insert(i, b)),
+        2 => (any::<prop::sample::Index>(), 1..64usize).prop_map(|(i, n)| Mutation::Remove(i, n)),
+        1 => any::<prop::sample::Index>().prop_map(Mutation::Truncate),
+        1 => (any::<prop::sample::Index>(), 1..200usize, any::<prop::sample::Index>())
+            .prop_map(|(a, n, b)| Mutation::Duplicate(a, n, b)),
+    ];
+    prop::collection::vec(m, 0..max)
+}
+
+/// `base` with `muts` applied in order.
+pub fn mutate(base: &[u8], muts: &[Mutation]) -> Vec<u8> {
+    let mut v = base.to_vec();
+    for m in muts {
+        let len = v.len();
+        match m {
+            Mutation::Flip(i, x) if len > 0 => v[i.index(len)] ^= x,
+            Mutation::Insert(i, b) => {
+                let at = i.index(len + 1);
+                v.splice(at..at, b.iter().copied());
+            }
+            Mutation::Remove(i, n) if len > 0 => {
+                let at = i.index(len);
+                let end = (at + n).min(len);
+                v.drain(at..end);
+            }
+            Mutation::Truncate(i) => v.truncate(i.index(len + 1)),
+            Mutation::Duplicate(a, n, b) if len > 0 => {
+                let at = a.index(len);
+                let run: Vec<u8> = v[at..(at + n).min(len)].to_vec();
+                let to = b.index(len + 1);
+                v.splice(to..to, run);
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+/// A value of type `ty` that varies with `i` (escape-heavy bytes included).
+pub fn sample_value(ty: strata::types::ArchDbType, i: i64) -> strata::types::SampleValue {
+    use strata::types::{ArchDbType as T, SampleValue as V};
+    let n = (i % 4) as usize + 1;
+    match ty {
+        T::ScalarString => V::String(format!("s\n{i}\u{1b}")),
+        T::ScalarShort => V::Short(i as i16),
+        T::ScalarFloat => V::Float(i as f32 * 0.1),
+        T::ScalarEnum => V::Enum((i % 5) as i16),
+        T::ScalarByte => V::Byte(i as i8),
+        T::ScalarInt => V::Int(i as i32 * 10),
+        T::ScalarDouble => V::Double(i as f64 * -0.09),
+        T::WaveformString => V::VString(vec![format!("w{i}"); n]),
+        T::WaveformShort => V::VShort(vec![i as i16; n]),
+        T::WaveformFloat => V::VFloat(vec![i as f32; n]),
+        T::WaveformEnum => V::VEnum(vec![(i % 3) as i16; n]),
+        T::WaveformByte => V::VByte(vec![10, 27, i as u8]),
+        T::WaveformInt => V::VInt(vec![i as i32; n]),
+        T::WaveformDouble => V::VDouble(vec![i as f64 * 0.5; n]),
+        T::V4GenericBytes => V::V4Generic(vec![10, 27, i as u8]),
+    }
+}
+
+/// A valid PlainPB file: header and `n` samples a second apart from
+/// `start`, some with alarms and field values.
+pub fn pb_file(ty: strata::types::ArchDbType, pv: &str, start: i64, n: i64) -> Vec<u8> {
+    use strata::types::{year_of, ArchiverSample};
+    let year = year_of(start);
+    let mut out = strata::plainpb::header_line(&strata::pb::PayloadInfo::for_file(ty, pv, year));
+    let mut raw = Vec::new();
+    for i in 0..n {
+        let mut s = ArchiverSample::at(start + i, (i as u32 * 7919) % 1_000_000_000, sample_value(ty, i));
+        if i % 3 == 1 {
+            s = s.with_alarm(2, 3);
+        }
+        if i % 5 == 2 {
+            s = s.with_field("cnxlostepsecs", "0");
+        }
+        raw.clear();
+        strata::plainpb::encode_sample(&s, year, &mut raw).expect("encodable");
+        strata::plainpb::escape_into(&raw, &mut out);
+        out.push(b'\n');
+    }
+    out
+}

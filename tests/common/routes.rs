@@ -51,7 +51,13 @@ pub const RETRIEVAL: &[Route] = &[
     r("/retrieval/bpl/filterArchivedPVs", &[], true),
 ];
 
-const ARCHIVE: &[&str] = &["pv", "samplingperiod", "samplingmethod", "policy", "controllingPV"];
+const ARCHIVE: &[&str] = &[
+    "pv",
+    "samplingperiod",
+    "samplingmethod",
+    "policy",
+    "controllingPV",
+];
 
 /// Management routes (`/mgmt/bpl/<action>`).
 pub const MGMT: &[Route] = &[
@@ -70,7 +76,11 @@ pub const MGMT: &[Route] = &[
     r("/mgmt/bpl/applyPolicy", &["pv", "policy"], true),
     r("/mgmt/bpl/getAllPVs", &["pv", "regex", "limit"], false),
     r("/mgmt/bpl/getMatchingPVs", &["pv", "regex", "limit"], false),
-    r("/mgmt/bpl/getMatchingPVsForThisAppliance", &["pv", "regex", "limit"], false),
+    r(
+        "/mgmt/bpl/getMatchingPVsForThisAppliance",
+        &["pv", "regex", "limit"],
+        false,
+    ),
     r("/mgmt/bpl/getPVsForThisAppliance", &[], false),
     r("/mgmt/bpl/getTypeInfoKeys", &[], false),
     r("/mgmt/bpl/getPVStatus", &["pv"], true),
@@ -88,7 +98,11 @@ pub const MGMT: &[Route] = &[
     r("/mgmt/bpl/getAppliancesInCluster", &[], false),
     r("/mgmt/bpl/getApplianceMetrics", &[], false),
     r("/mgmt/bpl/getApplianceMetricsForAppliance", &["appliance"], false),
-    r("/mgmt/bpl/getProcessMetricsDataForAppliance", &["appliance"], false),
+    r(
+        "/mgmt/bpl/getProcessMetricsDataForAppliance",
+        &["appliance"],
+        false,
+    ),
     r("/mgmt/bpl/getProcessMetrics", &[], false),
     r("/mgmt/bpl/getStorageMetrics", &["appliance"], false),
     r("/mgmt/bpl/getStorageMetricsForAppliance", &["appliance"], false),
