@@ -149,6 +149,9 @@ pub fn start_sampler() {
     });
 }
 
+/// One figure of a sample.
+type Figure = fn(&Sample) -> f64;
+
 /// `getProcessMetricsDataForAppliance`: Java's chart series, an array of
 /// `{"label": …, "data": [[epoch millis in local time, value], …]}`.
 /// `system_load (%)` and `engine_heap (%)` are Java's series (the load
@@ -158,7 +161,7 @@ pub fn chart_json(samples: &[Sample]) -> Value {
     if samples.is_empty() {
         return json!([]);
     }
-    let series: [(&str, fn(&Sample) -> f64); 6] = [
+    let series: [(&str, Figure); 6] = [
         ("system_load (%)", |s| s.load_average),
         ("engine_heap (%)", |s| s.memory_percent),
         ("cpu (%)", |s| s.cpu_percent),
