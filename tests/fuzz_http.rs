@@ -471,7 +471,7 @@ fn check(case: Case) -> Result<(), String> {
 fn fuzz_retrieval_routes() {
     fuzz::run(
         "retrieval_routes",
-        300,
+        1000,
         route_case(routes::RETRIEVAL.to_vec()),
         check,
     );
@@ -479,7 +479,7 @@ fn fuzz_retrieval_routes() {
 
 #[test]
 fn fuzz_mgmt_routes() {
-    fuzz::run("mgmt_routes", 300, route_case(routes::MGMT.to_vec()), check);
+    fuzz::run("mgmt_routes", 1000, route_case(routes::MGMT.to_vec()), check);
 }
 
 #[test]
@@ -489,10 +489,10 @@ fn fuzz_bodies() {
         c.method = Method::POST;
         c
     });
-    fuzz::run("bodies", 300, cases, check);
+    fuzz::run("bodies", 1000, cases, check);
 }
 
 #[test]
 fn fuzz_paths() {
-    fuzz::run("paths", 300, path_case(), check);
+    fuzz::run("paths", 1000, path_case(), check);
 }
