@@ -51,8 +51,12 @@ async fn appliance_info_and_cluster() {
     assert_eq!((s, &e["status"]), (404, &json!(404)));
     let (s, c) = srv.get_json("/mgmt/bpl/getAppliancesInCluster").await;
     assert_eq!((s, c), (200, json!([v])));
-    let (s, _) = srv.get_json("/").await;
-    assert_eq!(s, 200, "/ redirects to getApplianceInfo");
+    let r = srv.get("/").await;
+    assert_eq!(
+        (r.status().as_u16(), r.url().path()),
+        (200, "/mgmt/ui/"),
+        "/ redirects to the console"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@ pub(crate) mod mgmt;
 mod params;
 mod retrieval;
 mod state;
+mod ui;
 
 use axum::body::HttpBody;
 use axum::http::{header, Response};
@@ -39,10 +40,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(mgmt::router())
         .merge(extra)
         .route("/metrics", get(metrics::render))
-        .route(
-            "/",
-            get(|| async { axum::response::Redirect::temporary("/mgmt/bpl/getApplianceInfo") }),
-        )
+        .merge(ui::router())
         .fallback(error::no_route)
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(axum::middleware::from_fn(error::json_errors))

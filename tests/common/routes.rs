@@ -128,8 +128,15 @@ pub const MGMT: &[Route] = &[
     r("/mgmt/bpl/reconcile", &["pv"], false),
 ];
 
-/// Other routes.
-pub const OTHER: &[Route] = &[r("/metrics", &[], false), r("/", &[], false)];
+/// Other routes: metrics and the web console.
+pub const OTHER: &[Route] = &[
+    r("/metrics", &[], false),
+    r("/", &[], false),
+    r("/mgmt/ui", &[], false),
+    r("/mgmt/ui/", &[], false),
+    r("/mgmt/ui/index.html", &[], false),
+    r("/mgmt/ui/js/app.js", &[], false),
+];
 
 /// Every route.
 pub fn all() -> Vec<Route> {
