@@ -189,7 +189,7 @@ fn read_everything(path: &std::path::Path, len: usize, probe: i64) -> Result<(),
 
 #[test]
 fn fuzz_file_reader() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = fuzz::scratch_dir();
     let next = std::sync::atomic::AtomicU64::new(0);
     let strategy = (input(), -2i64..20);
     fuzz::run("file_reader", 1500, strategy, |(data, offset)| {

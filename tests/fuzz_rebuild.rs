@@ -145,7 +145,7 @@ fn check(files: Vec<File>, root: &Path) -> Result<(), String> {
 
 fn scratch() -> &'static tempfile::TempDir {
     static D: OnceLock<tempfile::TempDir> = OnceLock::new();
-    D.get_or_init(|| tempfile::tempdir().unwrap())
+    D.get_or_init(fuzz::scratch_dir)
 }
 
 #[test]

@@ -357,3 +357,16 @@ pub fn pb_file(ty: strata::types::ArchDbType, pv: &str, start: i64, n: i64) -> V
     }
     out
 }
+
+/// A scratch folder for fuzz files: under `STRATA_FUZZ_DIR`, else on
+/// `/dev/shm` (tmpfs: millions of small files without disk I/O) when it
+/// exists, else the system temp folder.
+pub fn scratch_dir() -> tempfile::TempDir {
+    let base = std::env::var_os("STRATA_FUZZ_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| Some(std::path::PathBuf::from("/dev/shm")).filter(|p| p.is_dir()));
+    match base {
+        Some(b) => tempfile::tempdir_in(b).unwrap_or_else(|_| tempfile::tempdir().expect("temp dir")),
+        None => tempfile::tempdir().expect("temp dir"),
+    }
+}
