@@ -22,7 +22,15 @@ fn records_aliases_requests() {
     });
     assert_eq!(seen, vec!["A:1", "A:2"]);
     r.add_alias("ALIAS:1", "A:1").unwrap();
-    assert!(r.add_alias("A:2", "A:1").is_err());
+    // Issue 11: conflicts are variants callers match (409 / 400), not text.
+    assert!(matches!(
+        r.add_alias("A:2", "A:1"),
+        Err(RegistryError::AliasIsPv { alias }) if alias == "A:2"
+    ));
+    assert!(matches!(
+        r.add_alias("A:1", "A:1"),
+        Err(RegistryError::SelfAlias { .. })
+    ));
     assert_eq!(r.resolve("ALIAS:1"), "A:1");
     assert_eq!(r.resolve("A:2"), "A:2");
     assert!(r.delete("A:1").unwrap());
