@@ -344,8 +344,8 @@ fn path_case() -> impl Strategy<Value = Case> {
             "/retrieval/",
             "/",
             "/mgmt/bpl/getPVStatus/",
-        "/mgmt/ui/",
-        "/mgmt/ui/js/",
+            "/mgmt/ui/",
+            "/mgmt/ui/js/",
             "/retrieval/data/getData.json/",
         ][..],
     );

@@ -57,5 +57,8 @@ fn json_logs_are_one_object_per_line() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"));
         assert!(v["level"].is_string() && v["fields"].is_object(), "{v}");
     }
-    assert!(lines.iter().any(|l| l.contains("\"message\":\"serving\"")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("\"message\":\"serving\"")),
+        "{lines:#?}"
+    );
 }
