@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use super::codec::{decode_sample_at, decode_timestamp};
 use super::escape::{is_plain, unescape_into};
-use super::file::SampleStream;
+use super::stream::SampleStream;
 use super::header::decode_header;
 use super::{Error, NEWLINE};
 use crate::pb::PayloadInfo;
