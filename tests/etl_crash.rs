@@ -80,8 +80,19 @@ async fn write(store: &TieredStore) {
     store.flush_all_blocking().unwrap();
 }
 
+/// Opens `cfg` once earlier handles released the database (sled may finish
+/// background writes just after a drop): a wait for a condition.
 fn open(cfg: &StorageConfig) -> (Stores, Etl) {
-    let stores = Stores::open(cfg).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let stores = loop {
+        match Stores::open(cfg) {
+            Ok(s) => break s,
+            Err(strata::app::AppError::Kv(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(e) => panic!("opening: {e:?}"),
+        }
+    };
     let flags = Arc::new(NamedFlags::open(&stores.kv).unwrap());
     let etl = Etl::new(stores.store.clone(), flags, Some(reducer()));
     (stores, etl)
