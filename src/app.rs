@@ -21,10 +21,11 @@ use crate::config::Config;
 use crate::engine::ca::CaEngine;
 use crate::engine::demo::DemoServer;
 use crate::engine::{ArchiveEngine, NullEngine, ProbeResult};
+use crate::etl::{Etl, Reducer, Scheduler};
 use crate::index::{KvError, KvStore, SledKv};
 use crate::mgmt::policy::{Policies, PolicyError};
 use crate::mgmt::{ArchiveParams, Mgmt};
-use crate::registry::{Registry, RegistryError};
+use crate::registry::{NamedFlags, Registry, RegistryError};
 use crate::retrieval::Retrieval;
 use crate::storage::{ReconcileReport, StorageConfig, StoragePlugin, StoreError, TieredStore};
 
@@ -198,6 +199,19 @@ pub struct App {
     demo: Option<DemoServer>,
     /// Starts the archived PVs' channels in the background.
     channel_start: Option<JoinHandle<()>>,
+    /// The ETL scheduler (its loop runs while serving when `[etl] enabled`).
+    etl: Arc<Scheduler>,
+}
+
+/// The `reducedata` operators: retrieval's post-processor registry, bound
+/// to each source file's span.
+pub fn reducer() -> Reducer {
+    Arc::new(|spec: &str, from, to| {
+        let pp = crate::retrieval::postprocessors::PpSpec::parse(spec)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{spec} names no post-processor"))?;
+        Ok(pp.bind(from, to))
+    })
 }
 
 impl App {
@@ -210,6 +224,12 @@ impl App {
         let Stores {
             kv, registry, store, ..
         } = Stores::open(&cfg.storage)?;
+        let flags = Arc::new(NamedFlags::open(&kv).map_err(AppError::Registry)?);
+        let etl = Arc::new(Scheduler::new(
+            Arc::new(Etl::new(store.clone(), flags, Some(reducer()))),
+            registry.clone(),
+            cfg.storage.tiers.clone(),
+        ));
         let tier_names: Vec<String> = cfg.storage.tiers.iter().map(|t| t.name.clone()).collect();
         let policies =
             Policies::load(cfg.policies.file.as_deref(), &tier_names).map_err(AppError::Policies)?;
@@ -263,7 +283,13 @@ impl App {
             ca,
             demo,
             channel_start,
+            etl,
         })
+    }
+
+    /// The ETL scheduler.
+    pub fn etl(&self) -> &Arc<Scheduler> {
+        &self.etl
     }
 
     /// The bound HTTP address.
@@ -306,13 +332,26 @@ impl App {
             listener,
             ca,
             demo,
+            etl,
+            cfg,
             ..
         } = self;
         let store = state.mgmt.store.clone();
-        axum::serve(listener, api::app(state))
+        let etl_loop = cfg.etl.enabled.then(|| {
+            crate::etl::schedule::spawn(
+                etl,
+                crate::etl::system_clock(cfg.etl.clock_offset_secs),
+                std::time::Duration::from_secs(cfg.etl.sync_secs),
+            )
+        });
+        let served = axum::serve(listener, api::app(state))
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(AppError::Serve)?;
+            .map_err(AppError::Serve);
+        if let Some(l) = etl_loop {
+            tokio::task::spawn_blocking(move || l.stop()).await.ok();
+        }
+        served?;
         tracing::info!("shutting down: writing buffered samples");
         if let Some(e) = &ca {
             e.flush_now().await;

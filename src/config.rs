@@ -46,6 +46,8 @@ pub struct Config {
     pub engine: crate::engine::EngineConfig,
     /// `[policies]`
     pub policies: crate::mgmt::policy::PolicyConfig,
+    /// `[etl]`
+    pub etl: crate::etl::EtlConfig,
 }
 
 /// A configuration that cannot be used.
@@ -118,6 +120,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.storage.validate().map_err(ConfigError::Invalid)?;
         self.engine.validate().map_err(ConfigError::Invalid)?;
+        self.etl.validate().map_err(ConfigError::Invalid)?;
         if self.security.api_key.as_deref() == Some("") {
             return Err(ConfigError::Invalid("security.api_key must not be empty".into()));
         }

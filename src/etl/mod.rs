@@ -9,11 +9,13 @@
 //! `docs/etl-design.md`. Knows storage, the index and the registry; knows
 //! nothing of retrieval or HTTP (a `reducedata` post-processor is handed in).
 
+pub mod config;
 pub mod plan;
 pub mod run;
 pub mod schedule;
 pub mod service;
 
+pub use config::EtlConfig;
 pub use run::{EtlError, EtlStop, Executor, Reducer, StageOutcome, StageTarget, Step};
 pub use schedule::{system_clock, Clock, Scheduler, TickReport};
 pub use service::{Etl, Skipped, StageRun};
