@@ -203,6 +203,32 @@ pub struct App {
     etl: Arc<Scheduler>,
 }
 
+/// Marker file of a data folder laid out for the demo (beside `index/`).
+const DEMO_MARKER: &str = "demo-layout";
+
+/// The demo's short partitions, so a newcomer sees data move within
+/// minutes: STS 5 minutes, MTS 1 hour, LTS 1 day. Applied to a new data
+/// folder (no index yet), which is then marked, or to one marked so; an
+/// existing folder of another layout keeps its tiers. Returns whether the
+/// demo layout is in use.
+pub fn demo_layout(cfg: &mut Config) -> Result<bool, AppError> {
+    use crate::types::PartitionGranularity as G;
+    let index = &cfg.storage.index_dir;
+    let root = index.parent().map(PathBuf::from).unwrap_or_default();
+    let marker = root.join(DEMO_MARKER);
+    if index.exists() && !marker.exists() {
+        tracing::info!(folder = %root.display(), "existing data folder: demo keeps its partitions");
+        return Ok(false);
+    }
+    for (t, g) in cfg.storage.tiers.iter_mut().zip([G::FiveMin, G::Hour, G::Day]) {
+        t.granularity = g;
+    }
+    std::fs::create_dir_all(&root)
+        .and_then(|()| std::fs::write(&marker, b"STS 5 min, MTS 1 h, LTS 1 day\n"))
+        .map_err(|source| AppError::IndexDir { path: marker, source })?;
+    Ok(true)
+}
+
 /// The `reducedata` operators: retrieval's post-processor registry, bound
 /// to each source file's span.
 pub fn reducer() -> Reducer {
@@ -250,6 +276,7 @@ impl App {
         let mgmt = Mgmt {
             registry: registry.clone(),
             store: store.clone(),
+            etl: etl.clone(),
             engine: engine.clone(),
             policies: Arc::new(RwLock::new(policies)),
             identity: cfg.server.identity.clone(),

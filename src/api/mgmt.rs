@@ -36,6 +36,7 @@ const MUTATING: &[&str] = &[
     "importConfigForAppliance",
     "applyPolicy",
     "reconcile",
+    "consolidateDataForPV",
 ];
 
 /// Equality whose time does not depend on where the inputs differ.
@@ -178,6 +179,10 @@ async fn dispatch(
             json(Value::Array(m.delete_many(&m.expand(&n)?, delete_data).await?))
         }
         "abortArchivingPV" => json(m.abort(p.require("pv")?).await?),
+        "consolidateDataForPV" => json(
+            m.consolidate(p.require("pv")?, p.require("storage")?, p.get("date"))
+                .await?,
+        ),
         "renamePV" => json(m.rename(p.require("pv")?, p.require("newname")?).await?),
         "changeArchivalParameters" => {
             let period: f32 = p.require("samplingperiod")?.trim().parse().map_err(|_| {

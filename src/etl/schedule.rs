@@ -182,7 +182,8 @@ impl Scheduler {
         st.pvs.insert(pv.to_string(), e);
     }
 
-    fn chain(&self, urls: &[String]) -> Result<Arc<Chain>, crate::storage::ChainError> {
+    /// `urls` (PVTypeInfo `dataStores`) resolved against the tiers, cached.
+    pub fn chain(&self, urls: &[String]) -> Result<Arc<Chain>, crate::storage::ChainError> {
         if let Some(c) = self.state().chains.get(urls) {
             return Ok(c.clone());
         }
