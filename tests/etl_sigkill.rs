@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::process::{run_tool, ServeProcess};
 use strata::app::Stores;
+use strata::index::KvStore;
 use strata::config::Config;
 use strata::plainpb::PbFile;
 use strata::registry::PvTypeInfo;
