@@ -203,7 +203,7 @@ impl Scheduler {
             _ => return None,
         };
         let modified_ms = info.modification_time.map_or(0, |t| t.timestamp_millis());
-        if info.paused {
+        if info.paused || info.data_stores.len() < 2 {
             return idle(modified_ms);
         }
         let chain = match self.chain(&info.data_stores) {

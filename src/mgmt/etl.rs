@@ -10,6 +10,37 @@ use crate::types::Timestamp;
 const CONSOLIDATE_DEFAULT_SECS: i64 = CONSOLIDATE_AHEAD_SECS + 86_400;
 
 impl Mgmt {
+    /// `getPVDetails` rows of the PV's ETL stages (Java's names, source `ETL`).
+    pub(crate) fn etl_rows(&self, info: &crate::registry::PvTypeInfo) -> Vec<(String, String)> {
+        let mut rows = Vec::new();
+        if info.data_stores.is_empty() {
+            return rows;
+        }
+        let chain = match self.etl.chain(&info.data_stores) {
+            Ok(c) => c,
+            Err(e) => {
+                rows.push(("ETL: chain rejected".to_string(), e.to_string()));
+                return rows;
+            }
+        };
+        let tiers = self.store.tiers();
+        let gran = |t: Option<u8>| t.and_then(|t| tiers.get(t as usize)).map(|t| t.granularity());
+        let sources: Vec<_> = chain.stages().filter_map(|(_, s, _)| gran(s.tier)).collect();
+        let delays = crate::etl::plan::stage_delays(&sources);
+        for (i, src, dst) in chain.stages() {
+            rows.push((format!("<b>ETL {i}</b>"), format!("<b>{} &raquo; {}</b>", src.name, dst.name)));
+            let name = |g: Option<crate::types::PartitionGranularity>| g.map_or("blackhole", |g| g.java_name());
+            rows.push((format!("ETL {i} partition granularity of source"), name(gran(src.tier)).into()));
+            rows.push((format!("ETL {i} partition granularity of dest"), name(gran(dst.tier)).into()));
+            if let Some(d) = delays.get(i) {
+                rows.push((format!("ETL {i} delay between jobs (s)"), d.to_string()));
+            }
+        }
+        let due = self.etl.due_of(&info.pv_name).unwrap_or(0);
+        rows.push(("ETL next move due at".into(), super::status_time(due)));
+        rows
+    }
+
     /// Runs the PV's stages from its first store up to and including the
     /// one into `storage`, each as if at `date` (ISO-8601; default a year
     /// and a day ahead), ignoring `SKIP_…_FOR_ETL`. The PV must be paused.
