@@ -101,7 +101,11 @@ fn tick_idle() {
     let stores = Stores::open(&cfg).expect("open");
     let flags = Arc::new(NamedFlags::open(&stores.kv).expect("flags"));
     let etl = Arc::new(Etl::new(stores.store.clone(), flags, None));
-    let urls: Vec<String> = cfg.tiers.iter().map(|t| StoreUrl::for_tier(t).to_string()).collect();
+    let urls: Vec<String> = cfg
+        .tiers
+        .iter()
+        .map(|t| StoreUrl::for_tier(t).to_string())
+        .collect();
     let infos: Vec<PvTypeInfo> = (0..100_000)
         .map(|i| {
             let mut t = PvTypeInfo::new(&format!("BENCH:IDLE:{i:06}"), ArchDbType::ScalarDouble, 1);
@@ -128,7 +132,11 @@ fn tick_idle() {
 
 /// 30 days of 1 Hz samples of the bench signal: (header line, sample lines).
 fn signal_30d() -> (Vec<u8>, Vec<u8>, u64) {
-    let header = header_line(&PayloadInfo::for_file(ArchDbType::ScalarDouble, "BENCH:ZSTD", 2024));
+    let header = header_line(&PayloadInfo::for_file(
+        ArchDbType::ScalarDouble,
+        "BENCH:ZSTD",
+        2024,
+    ));
     let n = 30 * 86_400;
     let mut lines = Vec::with_capacity(n * 24);
     let mut raw = Vec::new();
@@ -167,7 +175,10 @@ fn zstd() {
     let mut best_zstd = f64::MAX;
     for _ in 0..5 {
         let t = Instant::now();
-        let mut st = PbFile::open(&plain_path).expect("open").stream(None, None).expect("stream");
+        let mut st = PbFile::open(&plain_path)
+            .expect("open")
+            .stream(None, None)
+            .expect("stream");
         let mut c = 0u64;
         while st.next_sample_into(&mut s).expect("read") {
             c += 1;

@@ -136,10 +136,17 @@ fn assert_index_is_rebuild(cfg: &StorageConfig, index: &Index, what: &str) {
     assert_eq!(recs(index), recs(&fresh), "{what}: partition records");
     assert_eq!(sums(index), sums(&fresh), "{what}: summaries");
     for t in 0..cfg.tiers.len() as u8 {
-        assert_eq!(index.totals(t).unwrap(), fresh.totals(t).unwrap(), "{what}: totals");
+        assert_eq!(
+            index.totals(t).unwrap(),
+            fresh.totals(t).unwrap(),
+            "{what}: totals"
+        );
     }
     assert!(index.intents().unwrap().is_empty(), "{what}: intents left");
-    assert!(index.pending_deletes().unwrap().is_empty(), "{what}: pending deletes left");
+    assert!(
+        index.pending_deletes().unwrap().is_empty(),
+        "{what}: pending deletes left"
+    );
 }
 
 /// What the destination must hold once all three past hours moved.
@@ -160,7 +167,10 @@ fn expected(kind: Kind) -> (Vec<i64>, Vec<i64>) {
 
 fn assert_exactly_once(cfg: &StorageConfig, kind: Kind, what: &str) {
     let disk = on_disk(cfg);
-    assert!(disk.values().all(|n| *n == 1), "{what}: a sample twice in one tier");
+    assert!(
+        disk.values().all(|n| *n == 1),
+        "{what}: a sample twice in one tier"
+    );
     let (dest, kept) = expected(kind);
     let tier = |i: usize| -> Vec<i64> { disk.keys().filter(|(t, _)| *t == i).map(|(_, s)| *s).collect() };
     assert_eq!(tier(0), kept, "{what}: STS keeps the current hour only");
@@ -178,10 +188,7 @@ async fn crash_case(kind: Kind, file: usize, step: Step) {
         let (stores, etl) = open(&cfg);
         write(&stores.store).await;
         let r = etl.run_stage(PV, &chain, 0, t, false, Some(EtlStop { file, after: step }));
-        assert!(
-            matches!(r, Err(EtlError::Stopped { .. })),
-            "{what}: {r:?}"
-        );
+        assert!(matches!(r, Err(EtlError::Stopped { .. })), "{what}: {r:?}");
     }
     // Reopen: reconcile converges to what a rebuild sees.
     let (stores, etl) = open(&cfg);
@@ -243,10 +250,15 @@ async fn uninterrupted_moves_leave_each_sample_once() {
         let early = etl
             .run_stage(PV, &chain, 0, Timestamp::new(DAY + 3599, 0), false, None)
             .unwrap();
-        assert!(matches!(early, StageRun::Ran(ref o) if o.moved + o.deleted == 0), "{kind:?}");
+        assert!(
+            matches!(early, StageRun::Ran(ref o) if o.moved + o.deleted == 0),
+            "{kind:?}"
+        );
         let t = Timestamp::new(DAY + 3 * 3600 + 300, 0);
         let r = etl.run_stage(PV, &chain, 0, t, false, None).unwrap();
-        let StageRun::Ran(o) = r else { panic!("{kind:?}: skipped") };
+        let StageRun::Ran(o) = r else {
+            panic!("{kind:?}: skipped")
+        };
         assert_eq!(o.moved + o.deleted, 3, "{kind:?}");
         assert_index_is_rebuild(&cfg, stores.store.index(), &format!("{kind:?}"));
         assert_exactly_once(&cfg, kind, &format!("{kind:?}"));
@@ -263,7 +275,17 @@ async fn a_source_that_grew_after_planning_is_kept_and_moved_next_run() {
     let t = Timestamp::new(DAY + 3 * 3600 + 300, 0);
     // Stop after the append of the first file, then make the source grow
     // (a late sample in a past partition) before running again.
-    let r = etl.run_stage(PV, &chain, 0, t, false, Some(EtlStop { file: 0, after: Step::Sync }));
+    let r = etl.run_stage(
+        PV,
+        &chain,
+        0,
+        t,
+        false,
+        Some(EtlStop {
+            file: 0,
+            after: Step::Sync,
+        }),
+    );
     assert!(matches!(r, Err(EtlError::Stopped { .. })));
     let (target, plan) = etl.plan(PV, &chain, 0, t).unwrap();
     let first = plan.moves[0].clone();
@@ -275,8 +297,15 @@ async fn a_source_that_grew_after_planning_is_kept_and_moved_next_run() {
     strata::plainpb::escape_into(&line, &mut esc);
     esc.push(b'\n');
     use std::io::Write;
-    std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(&esc).unwrap();
-    let o = strata::etl::Executor::new(&stores.store).run(PV, target, &plan).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(&esc)
+        .unwrap();
+    let o = strata::etl::Executor::new(&stores.store)
+        .run(PV, target, &plan)
+        .unwrap();
     assert_eq!(o.changed, 1);
     assert!(path.exists(), "a changed source is kept");
     drop((stores, etl));

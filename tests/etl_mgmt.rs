@@ -18,7 +18,9 @@ async fn named_flags_are_set_read_and_listed() {
     let (s, v) = srv.get_json("/mgmt/bpl/getNamedFlag?name=SKIP_MTS_FOR_ETL").await;
     assert_eq!(s, 200);
     assert_eq!(v, serde_json::json!({ "SKIP_MTS_FOR_ETL": false }));
-    let (s, v) = srv.get_json("/mgmt/bpl/setNamedFlag?name=SKIP_MTS_FOR_ETL&value=TRUE").await;
+    let (s, v) = srv
+        .get_json("/mgmt/bpl/setNamedFlag?name=SKIP_MTS_FOR_ETL&value=TRUE")
+        .await;
     assert_eq!((s, v["status"].as_str()), (200, Some("ok")));
     let (_, v) = srv.get_json("/mgmt/bpl/getNamedFlag?name=SKIP_MTS_FOR_ETL").await;
     assert_eq!(v["SKIP_MTS_FOR_ETL"], true);
@@ -72,7 +74,10 @@ async fn consolidate_answers_like_java_and_moves_the_data() {
     assert!(index.summary("ETL:m", 0).unwrap().is_none(), "STS emptied");
     assert_eq!(index.summary("ETL:m", 1).unwrap().unwrap().samples, 360);
     assert!(index.summary("ETL:m", 2).unwrap().is_none(), "stops at MTS");
-    let (s, body) = (srv.get("/metrics").await.status(), srv.get("/metrics").await.text().await.unwrap());
+    let (s, body) = (
+        srv.get("/metrics").await.status(),
+        srv.get("/metrics").await.text().await.unwrap(),
+    );
     assert_eq!(s, 200);
     assert!(body.contains("name=\"etl\""), "{body}");
     srv.stop().await;

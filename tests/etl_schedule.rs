@@ -36,7 +36,11 @@ fn fixture(hold: u32, gather: u32, tail: Option<&str>) -> Fixture {
     let flags = Arc::new(NamedFlags::open(&stores.kv).unwrap());
     let etl = Arc::new(Etl::new(stores.store.clone(), flags, None));
     let sched = Scheduler::new(etl, stores.registry.clone(), cfg.tiers.clone());
-    let mut urls: Vec<String> = cfg.tiers.iter().map(|t| StoreUrl::for_tier(t).to_string()).collect();
+    let mut urls: Vec<String> = cfg
+        .tiers
+        .iter()
+        .map(|t| StoreUrl::for_tier(t).to_string())
+        .collect();
     if let Some(t) = tail {
         urls.push(t.to_string());
     }
@@ -128,7 +132,10 @@ async fn daily_mts_with_hold_two_gather_one_follows_the_spec_example() {
     let r = f.sched.tick(mar15 + 3600 + 300);
     assert_eq!(r.moved, 5 * 24, "every STS hour moves into MTS");
     assert_eq!(parts(&f, 1).len(), 5);
-    assert!(parts(&f, 2).is_empty(), "MTS→LTS runs at 8 h multiples + 5 min only");
+    assert!(
+        parts(&f, 2).is_empty(),
+        "MTS→LTS runs at 8 h multiples + 5 min only"
+    );
     // etl.md §3: T = 03-15 08:05 → holdTime = gatherTime = 03-12 23:59:59.
     let t1 = mar15 + 8 * 3600 + 300;
     assert_eq!(f.sched.next_due(), Some(t1));
@@ -193,7 +200,14 @@ async fn retrieval_sees_every_sample_once_during_every_step_of_a_move() {
         let chain = strata::storage::Chain::resolve(&info.data_stores, &f.cfg.tiers).unwrap();
         let t = Timestamp::new(MAR10 + DAY, 0);
         assert_eq!(etl.plan("ETL:s", &chain, 0, t).unwrap().1.moves.len(), 3);
-        let r = etl.run_stage("ETL:s", &chain, 0, t, false, Some(EtlStop { file: 1, after: step }));
+        let r = etl.run_stage(
+            "ETL:s",
+            &chain,
+            0,
+            t,
+            false,
+            Some(EtlStop { file: 1, after: step }),
+        );
         assert!(matches!(r, Err(EtlError::Stopped { .. })), "{step:?}: {r:?}");
         assert_eq!(read_all(&f.stores.store).await, all, "stopped after {step:?}");
         etl.run_stage("ETL:s", &chain, 0, t, false, None).unwrap();

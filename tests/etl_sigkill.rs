@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::process::{run_tool, ServeProcess};
 use strata::app::Stores;
-use strata::index::KvStore;
 use strata::config::Config;
+use strata::index::KvStore;
 use strata::plainpb::PbFile;
 use strata::registry::PvTypeInfo;
 use strata::storage::StoreUrl;
@@ -42,7 +42,11 @@ fn wait_unlocked(data: &Path) {
     let db = data.join("index").join("db");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let f = std::fs::OpenOptions::new().read(true).write(true).open(&db).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&db)
+            .unwrap();
         // SAFETY: flock(2) on an open descriptor we own.
         let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc == 0 {
@@ -85,9 +89,11 @@ async fn prepare(data: &Path) {
 }
 
 async fn consolidate(base: &str, pv: &str) -> Option<serde_json::Value> {
-    let r = reqwest::get(format!("{base}/mgmt/bpl/consolidateDataForPV?pv={pv}&storage=LTS"))
-        .await
-        .ok()?;
+    let r = reqwest::get(format!(
+        "{base}/mgmt/bpl/consolidateDataForPV?pv={pv}&storage=LTS"
+    ))
+    .await
+    .ok()?;
     r.json().await.ok()
 }
 

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use strata::index::{Batch, Index, KvError, KvStore, KvTree, MemKv};
 use strata::index::kv::KvIter;
+use strata::index::{Batch, Index, KvError, KvStore, KvTree, MemKv};
 use strata::storage::{StorageConfig, TieredStore};
 use strata::types::{ArchDbType, ArchiverSample, SampleValue};
 
@@ -91,7 +91,10 @@ async fn a_flush_that_cannot_store_its_intents_keeps_the_samples_for_the_next() 
     }
     fail.store(true, Ordering::SeqCst);
     assert!(store.tiers()[0].flush_blocking(false).is_err());
-    assert!(store.tiers()[0].write_stats("FLAKY:a").buffered_bytes > 0, "samples back in the buffer");
+    assert!(
+        store.tiers()[0].write_stats("FLAKY:a").buffered_bytes > 0,
+        "samples back in the buffer"
+    );
     fail.store(false, Ordering::SeqCst);
     let out = store.tiers()[0].flush_blocking(false).unwrap();
     assert_eq!(out.written, vec!["FLAKY:a".to_string()]);

@@ -20,7 +20,11 @@ fn to_plain_is_byte_identical_and_dumps_agree() {
     let mut raw = Vec::new();
     for i in 0..5000i64 {
         // Values whose encoding needs escaping now and then.
-        let v = if i % 97 == 0 { f64::from_bits(0x0A1B_0D0A_1B0A_0D1B) } else { (i as f64 * 0.01).sin() };
+        let v = if i % 97 == 0 {
+            f64::from_bits(0x0A1B_0D0A_1B0A_0D1B)
+        } else {
+            (i as f64 * 0.01).sin()
+        };
         let s = ArchiverSample::at(MAR1 + i * 7, (i as u32) * 1000, SampleValue::Double(v));
         raw.clear();
         encode_sample(&s, 2024, &mut raw).unwrap();
@@ -36,7 +40,13 @@ fn to_plain_is_byte_identical_and_dumps_agree() {
         level: 3,
         frame_bytes: 4096,
     };
-    let mut w = ZstWriter::create(std::fs::File::create(&zst_path).unwrap(), &zst_path, &header, opts).unwrap();
+    let mut w = ZstWriter::create(
+        std::fs::File::create(&zst_path).unwrap(),
+        &zst_path,
+        &header,
+        opts,
+    )
+    .unwrap();
     w.write_lines(&lines).unwrap();
     w.finish().unwrap();
     let out = dir.path().join("back.pb");
@@ -46,7 +56,11 @@ fn to_plain_is_byte_identical_and_dumps_agree() {
         &["--to-plain", out.to_str().unwrap(), zst_path.to_str().unwrap()],
     );
     assert_eq!(code, 0, "{err}");
-    assert_eq!(std::fs::read(&out).unwrap(), plain, "byte-identical plain partition");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        plain,
+        "byte-identical plain partition"
+    );
     for format in ["json", "csv"] {
         let (c1, a, _) = run_tool(tool, &["--format", format, plain_path.to_str().unwrap()]);
         let (c2, b, _) = run_tool(tool, &["--format", format, zst_path.to_str().unwrap()]);

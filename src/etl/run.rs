@@ -40,6 +40,9 @@ use crate::types::{ArchDbType, Timestamp};
 pub type Reducer =
     Arc<dyn Fn(&str, Timestamp, Timestamp) -> Result<Box<dyn PostProcessor>, String> + Send + Sync>;
 
+/// A write intent `(pv, tier, partition start)`.
+type Intent = (String, u8, i64);
+
 /// Bytes buffered before a destination write.
 const WRITE_CHUNK: usize = 1 << 20;
 
@@ -230,7 +233,12 @@ impl<'a> Executor<'a> {
             self.move_file(pv, target, i, fm, &mut out)?;
         }
         if out.moved + out.deleted > 0 {
-            tracing::info!(moved = out.moved, deleted = out.deleted, bytes = out.bytes, "ETL stage ran");
+            tracing::info!(
+                moved = out.moved,
+                deleted = out.deleted,
+                bytes = out.bytes,
+                "ETL stage ran"
+            );
         }
         Ok(out)
     }
@@ -659,7 +667,12 @@ impl<'a> DestFiles<'a> {
         }
     }
 
-    fn set_header(&mut self, db_type: ArchDbType, element_count: Option<i32>, headers: Vec<(String, String)>) {
+    fn set_header(
+        &mut self,
+        db_type: ArchDbType,
+        element_count: Option<i32>,
+        headers: Vec<(String, String)>,
+    ) {
         self.db_type = db_type;
         self.element_count = element_count;
         self.headers = headers;
@@ -762,9 +775,8 @@ impl<'a> DestFiles<'a> {
                 ))))
             }
         };
-        let file = std::fs::File::open(pb.path()).map_err(|e| {
-            BulkError::Read(crate::plainpb::Error::io("open", pb.path(), e))
-        })?;
+        let file = std::fs::File::open(pb.path())
+            .map_err(|e| BulkError::Read(crate::plainpb::Error::io("open", pb.path(), e)))?;
         let mut off = pb.data_start();
         while off < r.bytes {
             let n = ((r.bytes - off) as usize).min(WRITE_CHUNK);
@@ -832,7 +844,7 @@ impl<'a> DestFiles<'a> {
     /// Flushes the open partition; returns every partition written and the
     /// intents stored (cleared with the move's index batch). A partition
     /// created by this move that received no sample is removed again.
-    fn finish(mut self) -> Result<(Vec<DestWrite>, Vec<(String, u8, i64)>), EtlError> {
+    fn finish(mut self) -> Result<(Vec<DestWrite>, Vec<Intent>), EtlError> {
         if let Some(mut c) = self.cur.take() {
             c.flush(self.pv)?;
             self.done.push(c);
@@ -841,10 +853,12 @@ impl<'a> DestFiles<'a> {
         for mut w in self.done {
             if !w.last_line.is_empty() {
                 w.last_raw.clear();
-                unescape_into(&w.last_line, &mut w.last_raw).map_err(|e| EtlError::Store(StoreError::Encode {
-                    pv: self.pv.to_string(),
-                    reason: e.to_string(),
-                }))?;
+                unescape_into(&w.last_line, &mut w.last_raw).map_err(|e| {
+                    EtlError::Store(StoreError::Encode {
+                        pv: self.pv.to_string(),
+                        reason: e.to_string(),
+                    })
+                })?;
             }
             if w.ap.created && w.written == 0 {
                 let path = w.ap.path().to_path_buf();

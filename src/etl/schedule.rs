@@ -219,7 +219,11 @@ impl Scheduler {
         }
         let grans: Vec<PartitionGranularity> = chain
             .stages()
-            .filter_map(|(_, s, _)| s.tier.and_then(|t| self.tiers.get(t as usize)).map(|t| t.granularity))
+            .filter_map(|(_, s, _)| {
+                s.tier
+                    .and_then(|t| self.tiers.get(t as usize))
+                    .map(|t| t.granularity)
+            })
             .collect();
         let (scheds, next_start, failures) = match prev {
             Some(p) if p.chain == chain => (p.scheds, p.next_start, p.failures),
@@ -299,7 +303,9 @@ impl Scheduler {
     /// come, in chain order, with processing time `now`.
     pub fn tick(&self, now: i64) -> TickReport {
         let mut report = TickReport::default();
-        self.counters.last_tick.store(now.max(0) as u64, Ordering::Relaxed);
+        self.counters
+            .last_tick
+            .store(now.max(0) as u64, Ordering::Relaxed);
         loop {
             let next = {
                 let mut st = self.state();
@@ -319,7 +325,8 @@ impl Scheduler {
             if let Some(mut fresh) = fresh {
                 if failed {
                     fresh.failures += 1;
-                    let wait = (RETRY_MIN_SECS << fresh.failures.min(6).saturating_sub(1)).min(RETRY_MAX_SECS);
+                    let wait =
+                        (RETRY_MIN_SECS << fresh.failures.min(6).saturating_sub(1)).min(RETRY_MAX_SECS);
                     fresh.due = fresh.due.max(now + wait);
                 } else {
                     fresh.failures = 0;

@@ -77,19 +77,43 @@ impl Etl {
     }
 
     /// The plan of stage `stage` of `chain` for `pv` at processing time `t`.
-    pub fn plan(&self, pv: &str, chain: &Chain, stage: usize, t: Timestamp) -> Result<(StageTarget, StagePlan), EtlError> {
+    pub fn plan(
+        &self,
+        pv: &str,
+        chain: &Chain,
+        stage: usize,
+        t: Timestamp,
+    ) -> Result<(StageTarget, StagePlan), EtlError> {
         let (src, dst) = match (chain.stores.get(stage), chain.stores.get(stage + 1)) {
             (Some(s), Some(d)) => (s, d),
-            _ => return Ok((StageTarget { source: 0, dest: None }, StagePlan::default())),
+            _ => {
+                return Ok((
+                    StageTarget {
+                        source: 0,
+                        dest: None,
+                    },
+                    StagePlan::default(),
+                ))
+            }
         };
         let index = self.store.index();
         let Some(src_tier) = src.tier else {
-            return Ok((StageTarget { source: 0, dest: None }, StagePlan::default()));
+            return Ok((
+                StageTarget {
+                    source: 0,
+                    dest: None,
+                },
+                StagePlan::default(),
+            ));
         };
-        let src_store = self.store.tiers().get(src_tier as usize).ok_or(EtlError::NoTier {
-            pv: pv.to_string(),
-            tier: src_tier,
-        })?;
+        let src_store = self
+            .store
+            .tiers()
+            .get(src_tier as usize)
+            .ok_or(EtlError::NoTier {
+                pv: pv.to_string(),
+                tier: src_tier,
+            })?;
         let g = src_store.granularity();
         let entries = index.partitions(pv, src_tier)?;
         let hg = HoldGather {

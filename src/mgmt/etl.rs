@@ -28,10 +28,20 @@ impl Mgmt {
         let sources: Vec<_> = chain.stages().filter_map(|(_, s, _)| gran(s.tier)).collect();
         let delays = crate::etl::plan::stage_delays(&sources);
         for (i, src, dst) in chain.stages() {
-            rows.push((format!("<b>ETL {i}</b>"), format!("<b>{} &raquo; {}</b>", src.name, dst.name)));
-            let name = |g: Option<crate::types::PartitionGranularity>| g.map_or("blackhole", |g| g.java_name());
-            rows.push((format!("ETL {i} partition granularity of source"), name(gran(src.tier)).into()));
-            rows.push((format!("ETL {i} partition granularity of dest"), name(gran(dst.tier)).into()));
+            rows.push((
+                format!("<b>ETL {i}</b>"),
+                format!("<b>{} &raquo; {}</b>", src.name, dst.name),
+            ));
+            let name =
+                |g: Option<crate::types::PartitionGranularity>| g.map_or("blackhole", |g| g.java_name());
+            rows.push((
+                format!("ETL {i} partition granularity of source"),
+                name(gran(src.tier)).into(),
+            ));
+            rows.push((
+                format!("ETL {i} partition granularity of dest"),
+                name(gran(dst.tier)).into(),
+            ));
             if let Some(d) = delays.get(i) {
                 rows.push((format!("ETL {i} delay between jobs (s)"), d.to_string()));
             }

@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 
 use super::codec::{decode_sample_at, decode_timestamp};
 use super::escape::{is_plain, unescape_into};
-use super::stream::SampleStream;
 use super::header::decode_header;
+use super::stream::SampleStream;
 use super::{Error, NEWLINE};
 use crate::pb::PayloadInfo;
 use crate::types::{year_start, ArchiverSample, EventStreamDesc, Timestamp};
