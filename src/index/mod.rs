@@ -241,7 +241,9 @@ impl Index {
         Ok(out)
     }
 
-    /// Drops pending deletes (the file was deleted or recorded again).
+    /// Drops pending deletes (the file was deleted or recorded again). Not
+    /// flushed: a pending delete that survives a crash names a file that is
+    /// gone (or recorded) and is cleared by the next reconcile.
     pub fn clear_pending_deletes(&self, done: &[(String, u8, i64)]) -> Result<(), IndexError> {
         if done.is_empty() {
             return Ok(());
@@ -251,7 +253,6 @@ impl Index {
             batch.delete(keys::pending_delete(pv, *tier, *start));
         }
         self.tree.apply_batch(&batch)?;
-        self.tree.flush()?;
         Ok(())
     }
 
