@@ -87,7 +87,7 @@ async fn archive(port: u16) {
         ca_addr_list: Some(format!("127.0.0.1:{port}")),
         ..Default::default()
     };
-    let engine = strata::engine::ca::CaEngine::start(ecfg, store.clone(), tx, vec![])
+    let engine = strata::engine::epics::EpicsEngine::start(ecfg, store.clone(), tx, Default::default())
         .await
         .expect("engine");
     // Start 3 s from now: time to connect every channel.

@@ -18,8 +18,9 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState, HttpMetrics};
 use crate::config::Config;
-use crate::engine::ca::CaEngine;
 use crate::engine::demo::DemoServer;
+use crate::engine::epics::{EpicsEngine, ExtraServers};
+use crate::engine::pva::demo::DemoPvaServer;
 use crate::engine::{ArchiveEngine, NullEngine, ProbeResult};
 use crate::index::{KvError, KvStore, SledKv};
 use crate::mgmt::policy::{Policies, PolicyError};
@@ -54,7 +55,7 @@ pub enum AppError {
     #[error("loading policies")]
     Policies(#[source] PolicyError),
     /// The demo IOC did not start.
-    #[error("starting the demo CA server")]
+    #[error("starting the demo servers")]
     Demo(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The listen address could not be bound.
     #[error("binding {addr}")]
@@ -119,23 +120,30 @@ impl Stores {
 
 /// Which ingest engine the appliance runs.
 pub enum EngineChoice {
-    /// Channel Access as `[engine]` says (no engine when disabled or when
-    /// CA cannot start); with `demo`, also the in-process demo IOC, whose
-    /// PVs are archived once the channels are started.
-    ChannelAccess {
-        /// Run and archive the demo IOC.
+    /// Channel Access and pvAccess as `[engine]` says (no engine when
+    /// disabled or when neither protocol can start); with `demo`, also the
+    /// in-process demo servers (CA and pvAccess), whose PVs are archived
+    /// once the channels are started.
+    Epics {
+        /// Run and archive the demo servers.
         demo: bool,
     },
     /// An engine made by the caller (tests with a fake engine).
     Given(Arc<dyn ArchiveEngine>),
 }
 
-/// The engine that runs, with the CA parts when it is Channel Access.
+/// The demo servers.
+struct Demo {
+    ca: DemoServer,
+    pva: DemoPvaServer,
+}
+
+/// The engine that runs, with the EPICS parts when it is the EPICS engine.
 struct Engine {
     engine: Arc<dyn ArchiveEngine>,
-    ca: Option<CaEngine>,
-    demo: Option<DemoServer>,
-    /// Archive-workflow results of the CA engine.
+    live: Option<EpicsEngine>,
+    demo: Option<Demo>,
+    /// Archive-workflow results of the EPICS engine.
     probes: Option<mpsc::UnboundedReceiver<ProbeResult>>,
 }
 
@@ -145,16 +153,16 @@ impl Engine {
             EngineChoice::Given(engine) => {
                 return Ok(Engine {
                     engine,
-                    ca: None,
+                    live: None,
                     demo: None,
                     probes: None,
                 })
             }
-            EngineChoice::ChannelAccess { demo } => demo,
+            EngineChoice::Epics { demo } => demo,
         };
         let none = || Engine {
             engine: Arc::new(NullEngine),
-            ca: None,
+            live: None,
             demo: None,
             probes: None,
         };
@@ -162,24 +170,30 @@ impl Engine {
             return Ok(none());
         }
         let demo = if demo {
-            Some(DemoServer::start(0).map_err(|e| AppError::Demo(e.into()))?)
+            Some(Demo {
+                ca: DemoServer::start(0).map_err(|e| AppError::Demo(e.into()))?,
+                pva: DemoPvaServer::start().map_err(|e| AppError::Demo(e.into()))?,
+            })
         } else {
             None
         };
-        let extra: Vec<SocketAddr> = demo
-            .iter()
-            .map(|d| SocketAddr::from(([127, 0, 0, 1], d.port())))
-            .collect();
+        let extra = ExtraServers {
+            ca: demo
+                .iter()
+                .map(|d| SocketAddr::from(([127, 0, 0, 1], d.ca.port())))
+                .collect(),
+            pva: demo.iter().map(|d| d.pva.addr()).collect(),
+        };
         let (tx, rx) = mpsc::unbounded_channel();
-        match CaEngine::start(cfg.engine.clone(), store.clone(), tx, extra).await {
-            Ok(ca) => Ok(Engine {
-                engine: Arc::new(ca.clone()),
-                ca: Some(ca),
+        match EpicsEngine::start(cfg.engine.clone(), store.clone(), tx, extra).await {
+            Ok(live) => Ok(Engine {
+                engine: Arc::new(live.clone()),
+                live: Some(live),
                 demo,
                 probes: Some(rx),
             }),
             Err(e) => {
-                tracing::error!(error = %e, "Channel Access engine unavailable; archiving is stopped");
+                tracing::error!(error = %e, "EPICS engine unavailable; archiving is stopped");
                 Ok(Engine { demo, ..none() })
             }
         }
@@ -193,8 +207,8 @@ pub struct App {
     kv: SledKv,
     listener: TcpListener,
     addr: SocketAddr,
-    ca: Option<CaEngine>,
-    demo: Option<DemoServer>,
+    live: Option<EpicsEngine>,
+    demo: Option<Demo>,
     /// Starts the archived PVs' channels in the background.
     channel_start: Option<JoinHandle<()>>,
     reconciled: ReconcileReport,
@@ -226,7 +240,7 @@ impl App {
         cfg.server.listen = addr;
         let Engine {
             engine,
-            ca,
+            live,
             demo,
             probes,
         } = Engine::start(&cfg, &store, engine).await?;
@@ -263,7 +277,7 @@ impl App {
             kv,
             listener,
             addr,
-            ca,
+            live,
             demo,
             channel_start,
             reconciled,
@@ -285,9 +299,9 @@ impl App {
         &self.state
     }
 
-    /// The Channel Access engine, when it runs.
-    pub fn ca_engine(&self) -> Option<&CaEngine> {
-        self.ca.as_ref()
+    /// The EPICS (Channel Access and pvAccess) engine, when it runs.
+    pub fn epics_engine(&self) -> Option<&EpicsEngine> {
+        self.live.as_ref()
     }
 
     /// What the reconcile on open found and repaired.
@@ -312,7 +326,7 @@ impl App {
             state,
             kv,
             listener,
-            ca,
+            live,
             demo,
             ..
         } = self;
@@ -322,7 +336,7 @@ impl App {
             .await
             .map_err(AppError::Serve)?;
         tracing::info!("shutting down: writing buffered samples");
-        if let Some(e) = &ca {
+        if let Some(e) = &live {
             e.flush_now().await;
         }
         store
@@ -352,11 +366,13 @@ async fn complete_requests(mgmt: Mgmt, mut probes: mpsc::UnboundedReceiver<Probe
 async fn start_channels(mgmt: Mgmt, demo: bool) {
     mgmt.start_engine_channels().await;
     if demo {
-        let reqs: Vec<ArchiveParams> = crate::engine::demo::names()
-            .into_iter()
-            .filter(|n| !mgmt.registry.contains(n))
-            .map(|pv| ArchiveParams {
-                pv,
+        let ca = crate::engine::demo::names().into_iter().map(|n| (n, ""));
+        let pva = crate::engine::pva::demo::names().into_iter().map(|n| (n, "pva://"));
+        let reqs: Vec<ArchiveParams> = ca
+            .chain(pva)
+            .filter(|(n, _)| !mgmt.registry.contains(n))
+            .map(|(n, scheme)| ArchiveParams {
+                pv: format!("{scheme}{n}"),
                 ..Default::default()
             })
             .collect();

@@ -65,7 +65,7 @@ fn ca_loopback_env(demo: bool) {
 }
 
 async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
-    let app = App::open(cfg, EngineChoice::ChannelAccess { demo }).await?;
+    let app = App::open(cfg, EngineChoice::Epics { demo }).await?;
     let addr = app.addr();
     tracing::info!(%addr, version = strata::VERSION, "serving");
     println!("strata {} listening on http://{addr}", strata::VERSION);
