@@ -27,3 +27,4 @@ pub mod ioc;
 pub mod process;
 pub mod server;
 pub mod store;
+pub mod pva;

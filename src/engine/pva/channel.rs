@@ -154,6 +154,8 @@ struct Archive {
     cur: Decoded,
     /// Changed fields with a Channel Access name, for the next sample.
     pending: Vec<(String, String)>,
+    /// Current values of the fields with a Channel Access name.
+    ca_values: std::collections::HashMap<String, String>,
 }
 
 impl Monitor for Archive {
@@ -182,16 +184,25 @@ impl Monitor for Archive {
                 .set_served_type((layout.dbr != want).then_some(layout.dbr));
         }
         let full = changed.get(0);
-        if layout.property_changed(&changed) {
+        if full {
             self.chan.set_metadata(convert::metadata(value));
-            if full {
-                self.chan.structure_leaves(layout.leaves(value), true);
-            } else {
-                self.chan.structure_leaves(layout.changed_leaves(value, &changed), false);
-                for f in layout.changed_ca_fields(value, &changed) {
-                    self.pending.retain(|(k, _)| *k != f.0);
-                    self.pending.push(f);
+            self.chan.structure_leaves(layout.leaves(value), true);
+            self.ca_values = layout.ca_fields(value).into_iter().collect();
+        } else if layout.property_changed(&changed) {
+            self.chan.structure_leaves(layout.changed_leaves(value, &changed), false);
+            // Servers may mark leaves that kept their value: only real
+            // changes are written.
+            let mut any = false;
+            for (k, v) in layout.changed_ca_fields(value, &changed) {
+                if self.ca_values.get(&k) != Some(&v) {
+                    any = true;
+                    self.ca_values.insert(k.clone(), v.clone());
+                    self.pending.retain(|(p, _)| *p != k);
+                    self.pending.push((k, v));
                 }
+            }
+            if any {
+                self.chan.set_metadata(convert::metadata(value));
             }
         }
         if !layout.timestamp_changed(&changed) {
@@ -266,6 +277,7 @@ pub(crate) fn spawn(pva: &Arc<Pva>, ingest: &Arc<Ingest>, chan: &Arc<Channel>) -
         chan: chan.clone(),
         cur: Decoded::new(),
         pending: Vec::new(),
+        ca_values: Default::default(),
     };
     tasks.push(tokio::spawn(keep_monitored(
         pva.clone(),

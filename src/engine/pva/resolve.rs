@@ -351,8 +351,11 @@ async fn receive(sock: Arc<UdpSocket>, waiters: Arc<Waiters>) {
 }
 
 /// Finds the server of a channel by UDP search and TCP name servers.
+/// The UDP sockets are bound at the first search (a strata archiving no
+/// pvAccess PV binds none).
 pub(crate) struct Resolver {
-    udp: Option<UdpSearch>,
+    plan: Vec<(Ipv4Addr, Vec<SocketAddr>)>,
+    udp: tokio::sync::OnceCell<Option<UdpSearch>>,
     name_servers: Option<SearchEngine>,
 }
 
@@ -362,11 +365,6 @@ impl Resolver {
         plan: Vec<(Ipv4Addr, Vec<SocketAddr>)>,
         name_servers: Vec<SocketAddr>,
     ) -> Result<Self, ResolveError> {
-        let udp = if plan.is_empty() {
-            None
-        } else {
-            Some(UdpSearch::bind(plan).await?)
-        };
         let name_servers = if name_servers.is_empty() {
             None
         } else {
@@ -385,16 +383,40 @@ impl Resolver {
                 .map_err(|e| ResolveError::NameServers(e.to_string()))?,
             )
         };
-        if udp.is_none() && name_servers.is_none() {
+        if plan.is_empty() && name_servers.is_none() {
             tracing::warn!("pvAccess: no search address and no name server; pva:// PVs will not connect");
         }
-        Ok(Resolver { udp, name_servers })
+        Ok(Resolver {
+            plan,
+            udp: tokio::sync::OnceCell::new(),
+            name_servers,
+        })
+    }
+
+    /// The UDP search, bound on first use (`None`: no address list, or
+    /// binding failed, which is logged).
+    async fn udp(&self) -> Option<&UdpSearch> {
+        self.udp
+            .get_or_init(|| async {
+                if self.plan.is_empty() {
+                    return None;
+                }
+                match UdpSearch::bind(self.plan.clone()).await {
+                    Ok(u) => Some(u),
+                    Err(e) => {
+                        tracing::error!(error = %e, "pvAccess UDP search unavailable");
+                        None
+                    }
+                }
+            })
+            .await
+            .as_ref()
     }
 
     /// The server of `name`, searching until one answers.
     pub(crate) async fn find(&self, name: &str) -> SocketAddr {
         let udp = async {
-            match &self.udp {
+            match self.udp().await {
                 Some(u) => u.find(name).await,
                 None => std::future::pending().await,
             }
