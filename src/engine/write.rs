@@ -178,13 +178,16 @@ impl Channel {
         }
     }
 
-    /// Every field value of a complete snapshot, marked as written at `now`
-    /// (pvAccess: the first update of a connection carries it).
-    pub(crate) fn take_field_snapshot(&self, now: i64) -> Vec<(String, String)> {
-        let mut st = lock(&self.state);
-        st.fields.mark_saved(now);
-        let headers = st.meta.headers.clone();
-        st.fields.snapshot(&headers)
+    /// Every field value of a complete snapshot (pvAccess: the first
+    /// update of a connection carries it).
+    pub(crate) fn field_snapshot(&self) -> Vec<(String, String)> {
+        let st = lock(&self.state);
+        st.fields.snapshot(&st.meta.headers)
+    }
+
+    /// Records that a complete field snapshot was stored at `now`.
+    pub(crate) fn mark_fields_saved(&self, now: i64) {
+        lock(&self.state).fields.mark_saved(now);
     }
 
     /// The server serves `served`, not the archived type (or again the
@@ -347,16 +350,18 @@ impl Ingest {
 
     /// One event of `chan` with its source time. Events outside the time
     /// tolerances or not after the newest sample are dropped; `convert`
-    /// makes the sample of the archived type (`None`: a type change).
+    /// makes the sample of the archived type (`None`: a type change; it
+    /// runs under the channel's lock and must not call the channel).
+    /// Returns whether the sample was accepted.
     pub(crate) fn on_event(
         &self,
         chan: &Channel,
         ts: Timestamp,
         convert: impl FnOnce() -> Option<ArchiverSample>,
-    ) {
+    ) -> bool {
         let mut st = lock(&chan.state);
         if st.status.controlled_off {
-            return;
+            return false;
         }
         let now = now_secs();
         if ts.secs <= crate::types::EPICS_EPOCH_OFFSET
@@ -364,13 +369,13 @@ impl Ingest {
             || ts.secs < now - self.cfg.past_tolerance_secs as i64
         {
             st.status.dropped_timestamp += 1;
-            return;
+            return false;
         }
         if st.newest.is_some_and(|n| ts <= n) {
             // Not after the newest sample: storage would drop it; keep any
             // pending connection fields for the next one.
             st.status.dropped_timestamp += 1;
-            return;
+            return false;
         }
         let Some(mut sample) = convert() else {
             st.status.dropped_type_change += 1;
@@ -378,7 +383,7 @@ impl Ingest {
                 st.type_warned = true;
                 tracing::warn!(pv = %chan.info.pv_name, expected = %chan.info.dbr_type, "dropped events: type change");
             }
-            return;
+            return false;
         };
         if !st.started {
             st.started = true;
@@ -415,6 +420,7 @@ impl Ingest {
             }
             _ => st.push(sample),
         }
+        true
     }
 
     /// Runs write cycles every `period` until the runtime stops; a tick that

@@ -183,7 +183,9 @@ impl Monitor for Archive {
             self.chan
                 .set_served_type((layout.dbr != want).then_some(layout.dbr));
         }
-        let full = changed.get(0);
+        // The first update of a connection is complete (Java reads it with
+        // a GET at connect) and always a sample.
+        let full = relaid;
         if full {
             self.chan.set_metadata(convert::metadata(value));
             self.chan.structure_leaves(layout.leaves(value), true);
@@ -205,7 +207,7 @@ impl Monitor for Archive {
                 self.chan.set_metadata(convert::metadata(value));
             }
         }
-        if !layout.timestamp_changed(&changed) {
+        if !full && !layout.timestamp_changed(&changed) {
             return;
         }
         let ts = match layout.sample_time(value) {
@@ -215,25 +217,28 @@ impl Monitor for Archive {
                 return;
             }
         };
-        let (chan, pending) = (&self.chan, &mut self.pending);
-        self.ingest.on_event(chan, ts, || {
+        // Every field with the first update of a connection.
+        let snapshot = full.then(|| {
+            let mut f = layout.ca_fields(value);
+            f.extend(self.chan.field_snapshot());
+            f
+        });
+        let pending = &mut self.pending;
+        let accepted = self.ingest.on_event(&self.chan, ts, || {
             let mut s = layout.sample(value, want).ok()?;
             // Java sets the field list (possibly empty) on every sample.
             s.extra_mut().field_actual_change = Some(false);
             for (k, v) in pending.drain(..) {
                 s.set_field(k, v);
             }
-            if full {
-                // The first complete update of a connection: every field.
-                for (k, v) in layout.ca_fields(value) {
-                    s.set_field(k, v);
-                }
-                for (k, v) in chan.take_field_snapshot(Timestamp::now().secs) {
-                    s.set_field(k, v);
-                }
+            for (k, v) in snapshot.into_iter().flatten() {
+                s.set_field(k, v);
             }
             Some(s)
         });
+        if accepted && full {
+            self.chan.mark_fields_saved(Timestamp::now().secs);
+        }
     }
 }
 
