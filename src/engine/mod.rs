@@ -179,12 +179,6 @@ pub struct EngineMetrics {
     pub skipped_write_cycles: u64,
     /// Seconds spent writing, total.
     pub write_seconds: f64,
-    /// Events dropped because the server changed a PV's type, all PVs.
-    pub dropped_type_change: u64,
-    /// Events dropped for their time stamp, all PVs.
-    pub dropped_timestamp: u64,
-    /// Events dropped because a buffer was full, all PVs.
-    pub dropped_buffer: u64,
 }
 
 /// What the management API needs from an engine.

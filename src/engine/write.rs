@@ -573,13 +573,7 @@ impl Ingest {
             .iter()
             .filter(|c| lock(&c.state).status.connected)
             .count() as u64;
-        let (mut dropped_type_change, mut dropped_timestamp, mut dropped_buffer) = (0, 0, 0);
-        for c in &channels {
-            let st = lock(&c.state);
-            dropped_type_change += st.status.dropped_type_change;
-            dropped_timestamp += st.status.dropped_timestamp;
-            dropped_buffer += st.status.dropped_buffer;
-        }
+
         let (event_rate, data_rate) = *lock(&self.rates);
         EngineMetrics {
             channels: channels.len() as u64,
@@ -588,9 +582,6 @@ impl Ingest {
             data_rate,
             skipped_write_cycles: self.skipped_cycles.load(Ordering::Relaxed),
             write_seconds: self.write_nanos.load(Ordering::Relaxed) as f64 * 1e-9,
-            dropped_type_change,
-            dropped_timestamp,
-            dropped_buffer,
         }
     }
 }
