@@ -367,7 +367,9 @@ async fn start_channels(mgmt: Mgmt, demo: bool) {
     mgmt.start_engine_channels().await;
     if demo {
         let ca = crate::engine::demo::names().into_iter().map(|n| (n, ""));
-        let pva = crate::engine::pva::demo::names().into_iter().map(|n| (n, "pva://"));
+        let pva = crate::engine::pva::demo::names()
+            .into_iter()
+            .map(|n| (n, "pva://"));
         let reqs: Vec<ArchiveParams> = ca
             .chain(pva)
             .filter(|(n, _)| !mgmt.registry.contains(n))

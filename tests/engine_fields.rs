@@ -121,9 +121,21 @@ fn ca_pvs(int_type: EpicsValue) -> Vec<(String, EpicsValue, Option<epics_base_rs
     vec![
         ("F:dbl".into(), EpicsValue::Double(0.0), Some(dbl_meta("mm", 2))),
         ("F:dbl.HIHI".into(), EpicsValue::Double(90.0), None),
-        ("F:dbl.DESC".into(), EpicsValue::String(PvString::from("a described PV")), None),
-        ("F:dbl.NAME".into(), EpicsValue::String(PvString::from("F:dbl")), None),
-        ("F:dbl.RTYP".into(), EpicsValue::String(PvString::from("ai")), None),
+        (
+            "F:dbl.DESC".into(),
+            EpicsValue::String(PvString::from("a described PV")),
+            None,
+        ),
+        (
+            "F:dbl.NAME".into(),
+            EpicsValue::String(PvString::from("F:dbl")),
+            None,
+        ),
+        (
+            "F:dbl.RTYP".into(),
+            EpicsValue::String(PvString::from("ai")),
+            None,
+        ),
         ("F:dbl.MDEL".into(), EpicsValue::Double(0.0), None),
         ("F:ctl".into(), EpicsValue::Long(1), None),
         ("F:ctld".into(), EpicsValue::Double(0.0), None),
@@ -220,7 +232,10 @@ async fn channel_access_fields_controlling_pv_and_type_change() {
     // stored with the start-up fields; what changed while off is not.
     wait_stored(&srv, &engine, "F:ctld", base + 5).await;
     let got = data(&srv, "F:ctld", base + 3, base + 10).await;
-    assert!(got.iter().all(|d| d["secs"] != base + 4), "stored while off: {got:?}");
+    assert!(
+        got.iter().all(|d| d["secs"] != base + 4),
+        "stored while off: {got:?}"
+    );
     let on = got.iter().find(|d| d["secs"] == base + 5).unwrap();
     assert_eq!(on["fields"]["startup"], "true", "{on}");
     ioc.post("F:ctld", EpicsValue::Double(4.0), 0, 0, base + 6, 0);
@@ -259,7 +274,10 @@ async fn pvaccess_archived_field_lands_in_the_next_sample() {
     let t0 = now() - 1;
     let ioc = PvaIoc::start(
         0,
-        vec![("Q:dbl", nt_double("mm", 3)), ("Q:dbl.HIHI", nt_plain(ScalarType::Double))],
+        vec![
+            ("Q:dbl", nt_double("mm", 3)),
+            ("Q:dbl.HIHI", nt_plain(ScalarType::Double)),
+        ],
         t0,
     );
     ioc.post_value("Q:dbl.HIHI", s(ScalarValue::Double(80.0)), t0, 1, 0, 0);

@@ -88,7 +88,11 @@ async fn raw(srv: &TestServer, pv: &str, from: i64, to: i64) -> (Vec<(String, St
     while let Some(item) = r.next_item().unwrap() {
         match item {
             ChunkItem::Header(h) => {
-                headers = h.headers.iter().map(|f| (f.name.clone(), f.val.clone())).collect();
+                headers = h
+                    .headers
+                    .iter()
+                    .map(|f| (f.name.clone(), f.val.clone()))
+                    .collect();
             }
             ChunkItem::Sample(s) => samples.push(s),
         }
@@ -172,7 +176,10 @@ async fn archive_over_pva_values_metadata_generic_reconnect_pause_and_type_chang
         assert_eq!(ti["hostName"], "127.0.0.1", "{pv}");
     }
     let (_, ti) = srv.get_json("/mgmt/bpl/getPVTypeInfo?pv=P:dbl").await;
-    assert_eq!((ti["units"].as_str(), ti["precision"].as_str()), (Some("mm"), Some("3.0")));
+    assert_eq!(
+        (ti["units"].as_str(), ti["precision"].as_str()),
+        (Some("mm"), Some("3.0"))
+    );
     assert_eq!(ti["upperAlarmLimit"], "90.0");
     let (_, ti) = srv.get_json("/mgmt/bpl/getPVTypeInfo?pv=P:wf").await;
     assert_eq!(ti["elementCount"], "16");
@@ -194,7 +201,14 @@ async fn archive_over_pva_values_metadata_generic_reconnect_pause_and_type_chang
         let nanos = (i as u32) * 1000 + 7 + (i as u32 % 4) * 100_000_000;
         let secs = base + i / 4;
         let before = received(&engine, "P:dbl");
-        ioc.post_value("P:dbl", s(ScalarValue::Double(i as f64 * 1.5)), secs, nanos, sev, stat);
+        ioc.post_value(
+            "P:dbl",
+            s(ScalarValue::Double(i as f64 * 1.5)),
+            secs,
+            nanos,
+            sev,
+            stat,
+        );
         ioc.post_value("P:paused", s(ScalarValue::Double(i as f64)), secs, nanos, 0, 0);
         posted.push((secs, nanos, i as f64 * 1.5, sev, stat));
         wait_for("the update", 10, async || received(&engine, "P:dbl") > before).await;
@@ -203,9 +217,23 @@ async fn archive_over_pva_values_metadata_generic_reconnect_pause_and_type_chang
         set(v, "value.index", s(ScalarValue::Int(2)));
         stamp(v, base + 3, 5, 0);
     });
-    ioc.post_value("P:str", s(ScalarValue::String("hello, pva".into())), base + 3, 6, 0, 0);
+    ioc.post_value(
+        "P:str",
+        s(ScalarValue::String("hello, pva".into())),
+        base + 3,
+        6,
+        0,
+        0,
+    );
     let wave: Vec<f64> = (0..16).map(|x| x as f64 * 0.25).collect();
-    ioc.post_value("P:wf", PvField::scalar_array_double(wave.clone()), base + 3, 7, 0, 0);
+    ioc.post_value(
+        "P:wf",
+        PvField::scalar_array_double(wave.clone()),
+        base + 3,
+        7,
+        0,
+        0,
+    );
     let mut motor_value = None;
     ioc.post("P:motor", |v| {
         set(v, "position", s(ScalarValue::Double(12.5)));
@@ -268,7 +296,10 @@ async fn archive_over_pva_values_metadata_generic_reconnect_pause_and_type_chang
     encode_type_desc(&motor().0, ByteOrder::Big, &mut expected);
     encode_pv_field(&motor_value, &motor().0, ByteOrder::Big, &mut expected);
     let (_, mraw) = raw(&srv, "P:motor", base, base + 10).await;
-    let m = mraw.iter().find(|s| s.ts().secs == base + 3).expect("motor sample");
+    let m = mraw
+        .iter()
+        .find(|s| s.ts().secs == base + 3)
+        .expect("motor sample");
     assert_eq!(m.value, SampleValue::V4Generic(expected));
     assert_eq!(m.user_tag(), Some(77));
     let mj = data(&srv, "P:motor", base, base + 10).await;
@@ -279,11 +310,17 @@ async fn archive_over_pva_values_metadata_generic_reconnect_pause_and_type_chang
     assert_eq!(val["history"], serde_json::json!([1.0, 2.0]));
     assert_eq!(val["timeStamp"]["userTag"], 77);
     let keys: Vec<&String> = val.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["alarm", "history", "moving", "name", "position", "timeStamp"]);
+    assert_eq!(
+        keys,
+        ["alarm", "history", "moving", "name", "position", "timeStamp"]
+    );
 
     // A paused PV stores nothing; resumed, it does.
     let pz = data(&srv, "P:paused", base - 1, base + 10).await;
-    assert!(pz.iter().all(|d| d["secs"].as_i64().unwrap() < base), "paused PV stored {pz:?}");
+    assert!(
+        pz.iter().all(|d| d["secs"].as_i64().unwrap() < base),
+        "paused PV stored {pz:?}"
+    );
     let (_, r) = srv.get_json("/mgmt/bpl/resumeArchivingPV?pv=P:paused").await;
     assert_eq!(r["status"], "ok", "{r}");
     wait_for("P:paused connected", 30, async || {
@@ -298,17 +335,19 @@ async fn archive_over_pva_values_metadata_generic_reconnect_pause_and_type_chang
     ioc.post_value("P:int", s(ScalarValue::Double(2.5)), base + 5, 0, 0, 0);
     wait_for("type change report", 30, async || {
         let (_, v) = srv.get_json("/mgmt/bpl/getPVsByDroppedEventsTypeChange").await;
-        v.as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["pvName"] == "P:int" && r["eventsDropped"].as_str().unwrap().parse::<u64>().unwrap() >= 1)
+        v.as_array().unwrap().iter().any(|r| {
+            r["pvName"] == "P:int" && r["eventsDropped"].as_str().unwrap().parse::<u64>().unwrap() >= 1
+        })
     })
     .await;
     // changeTypeForPV converts what was stored (paused first).
     let (_, c) = srv
         .get_json("/mgmt/bpl/changeTypeForPV?pv=P:int&newtype=DBR_SCALAR_DOUBLE")
         .await;
-    assert!(c["validation"].as_str().is_some_and(|m| m.contains("pause")), "{c}");
+    assert!(
+        c["validation"].as_str().is_some_and(|m| m.contains("pause")),
+        "{c}"
+    );
     srv.get_json("/mgmt/bpl/pauseArchivingPV?pv=P:int").await;
     let (st, c) = srv
         .get_json("/mgmt/bpl/changeTypeForPV?pv=P:int&newtype=DBR_SCALAR_DOUBLE")
@@ -325,7 +364,10 @@ async fn archive_over_pva_values_metadata_generic_reconnect_pause_and_type_chang
     .await;
     ioc.post_value("P:int", s(ScalarValue::Double(7.25)), base + 6, 0, 0, 0);
     wait_stored(&srv, &engine, "P:int", base + 6).await;
-    assert!(data(&srv, "P:int", base + 6, base + 7).await.iter().any(|d| d["val"] == 7.25));
+    assert!(data(&srv, "P:int", base + 6, base + 7)
+        .await
+        .iter()
+        .any(|d| d["val"] == 7.25));
 
     // Stop the server: disconnected; restart on the same port: reconnect
     // fields on the next sample.
@@ -354,7 +396,11 @@ async fn archive_over_pva_values_metadata_generic_reconnect_pause_and_type_chang
         })
         .unwrap_or_else(|| panic!("no sample with reconnect fields: {got:?}"));
     let lost: i64 = cnx["fields"]["cnxlostepsecs"].as_str().unwrap().parse().unwrap();
-    let regained: i64 = cnx["fields"]["cnxregainedepsecs"].as_str().unwrap().parse().unwrap();
+    let regained: i64 = cnx["fields"]["cnxregainedepsecs"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(lost > 0 && regained >= lost, "{cnx}");
     assert!(got.iter().any(|d| d["val"] == 42.0));
     assert_eq!(status_of(&srv, "P:dbl").await["connectionLossRegainCount"], "1");

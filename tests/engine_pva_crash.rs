@@ -39,7 +39,11 @@ fn iso(t: i64) -> String {
 async fn sigkill_while_ingesting_pva_keeps_every_acknowledged_sample_once() {
     common::ioc::ca_env();
     let start = chrono::Utc::now().timestamp() - 1;
-    let ioc = Arc::new(PvaIoc::start(0, vec![("K:counter", nt_plain(ScalarType::Double))], start));
+    let ioc = Arc::new(PvaIoc::start(
+        0,
+        vec![("K:counter", nt_plain(ScalarType::Double))],
+        start,
+    ));
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let cfg = dir.path().join("strata.toml");

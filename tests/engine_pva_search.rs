@@ -28,7 +28,9 @@ fn own_udp_sockets() -> HashSet<(String, bool)> {
         .collect();
     let mut out = HashSet::new();
     for (file, v6) in [("/proc/self/net/udp", false), ("/proc/self/net/udp6", true)] {
-        let Ok(text) = std::fs::read_to_string(file) else { continue };
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
         for line in text.lines().skip(1) {
             let f: Vec<&str> = line.split_whitespace().collect();
             if f.len() > 9 && inodes.contains(f[9]) {
@@ -40,11 +42,7 @@ fn own_udp_sockets() -> HashSet<(String, bool)> {
 }
 
 /// Answers every SEARCH for `name` with the TCP port `tcp` until `stop`.
-fn responder(
-    name: &'static str,
-    tcp: u16,
-    stop: Arc<AtomicBool>,
-) -> (u16, std::thread::JoinHandle<u64>) {
+fn responder(name: &'static str, tcp: u16, stop: Arc<AtomicBool>) -> (u16, std::thread::JoinHandle<u64>) {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
     let port = sock.local_addr().unwrap().port();
@@ -52,7 +50,9 @@ fn responder(
         let mut answered = 0u64;
         let mut buf = [0u8; 2048];
         while !stop.load(Ordering::Relaxed) {
-            let Ok((n, src)) = sock.recv_from(&mut buf) else { continue };
+            let Ok((n, src)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
             assert!(src.ip().is_loopback(), "search from {src}");
             let p = &buf[8..n];
             // seq u32, flags u8, 3 reserved, reply address 16, reply port
@@ -97,7 +97,11 @@ fn responder(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_search_binds_only_the_address_list() {
     common::ioc::ca_env();
-    let ioc = PvaIoc::start(0, vec![("U:dbl", nt_plain(ScalarType::Double))], chrono::Utc::now().timestamp());
+    let ioc = PvaIoc::start(
+        0,
+        vec![("U:dbl", nt_plain(ScalarType::Double))],
+        chrono::Utc::now().timestamp(),
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let (port, answered) = responder("U:dbl", ioc.addr().port(), stop.clone());
     let dir = tempfile::tempdir().unwrap();
@@ -122,12 +126,18 @@ async fn udp_search_binds_only_the_address_list() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     stop.store(true, Ordering::Relaxed);
-    assert!(answered.join().unwrap() >= 2, "the request and the channel both searched");
+    assert!(
+        answered.join().unwrap() >= 2,
+        "the request and the channel both searched"
+    );
     let opened: Vec<_> = own_udp_sockets().difference(&before).cloned().collect();
     assert!(!opened.is_empty(), "the search opened no socket");
     for (local, v6) in &opened {
         assert!(!v6, "IPv6 socket {local}");
-        assert!(local.starts_with("0100007F:"), "socket bound to {local}, not 127.0.0.1");
+        assert!(
+            local.starts_with("0100007F:"),
+            "socket bound to {local}, not 127.0.0.1"
+        );
     }
     ioc.stop();
     srv.stop().await;

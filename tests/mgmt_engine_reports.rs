@@ -91,13 +91,17 @@ async fn dropped_events_and_waveform_reports() {
             {"pvName": "D:fast", "eventsDropped": "3"}
         ])
     );
-    let (_, v) = srv.get_json("/mgmt/bpl/getPVsByDroppedEventsTimestamp?limit=1").await;
+    let (_, v) = srv
+        .get_json("/mgmt/bpl/getPVsByDroppedEventsTimestamp?limit=1")
+        .await;
     assert_eq!(v, json!([{"pvName": "D:slow", "eventsDropped": "5"}]));
     let (_, v) = srv.get_json("/mgmt/bpl/getPVsByDroppedEventsBuffer").await;
     assert_eq!(v, json!([{"pvName": "D:fast", "eventsDropped": "7"}]));
     let (_, v) = srv.get_json("/mgmt/bpl/getPVsByDroppedEventsTypeChange").await;
     assert_eq!(v, json!([{"pvName": "D:type", "eventsDropped": "4"}]));
-    let (_, v) = srv.get_json("/mgmt/bpl/getSlowChangingPVsWithDroppedEvents").await;
+    let (_, v) = srv
+        .get_json("/mgmt/bpl/getSlowChangingPVsWithDroppedEvents")
+        .await;
     assert_eq!(
         v,
         json!([{"pvName": "D:slow", "eventsDropped": "5", "totalEvents": "2"}])

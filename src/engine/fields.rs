@@ -103,7 +103,12 @@ impl FieldValues {
     /// Java's `aboutToWriteBuffer`: attaches the changed archived fields
     /// and, when a snapshot is due, every field to `last`, the newest sample
     /// of a write cycle.
-    pub(crate) fn about_to_write(&mut self, last: &mut ArchiverSample, headers: &[(String, String)], now: i64) {
+    pub(crate) fn about_to_write(
+        &mut self,
+        last: &mut ArchiverSample,
+        headers: &[(String, String)],
+        now: i64,
+    ) {
         if !self.changed.is_empty() {
             for (k, v) in std::mem::take(&mut self.changed) {
                 last.set_field(k, v);

@@ -56,7 +56,11 @@ async fn read_extra_fields(client: &CaClient, pv: &str, wait: Duration) -> Vec<(
             got.and_then(|s| convert::meta_text(&s)).map(|t| (f, t))
         }
     });
-    let read: Vec<(&str, String)> = futures::future::join_all(reads).await.into_iter().flatten().collect();
+    let read: Vec<(&str, String)> = futures::future::join_all(reads)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     extra_fields(read)
 }
 
@@ -67,7 +71,9 @@ impl EpicsEngine {
         let engine = self.clone();
         let pv = req.pv.clone();
         tokio::spawn(async move {
-            let Some(client) = engine.inner.ca.as_ref() else { return };
+            let Some(client) = engine.inner.ca.as_ref() else {
+                return;
+            };
             let ch = client.create_channel(&pv);
             while ch.wait_connected(Duration::from_secs(30)).await.is_err() {
                 tracing::debug!(pv = %pv, "archive request: still not connected");

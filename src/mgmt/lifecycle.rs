@@ -463,11 +463,16 @@ impl Mgmt {
         if !info.paused {
             return Ok(obj([(
                 "validation",
-                s(format!("Need to pause PV before changing type for {}", info.pv_name)),
+                s(format!(
+                    "Need to pause PV before changing type for {}",
+                    info.pv_name
+                )),
             )]));
         }
         match self.store.retype(&info.pv_name, to).await {
-            Ok(files) => tracing::info!(pv = %info.pv_name, from = %info.dbr_type, to = %to, files, "type changed"),
+            Ok(files) => {
+                tracing::info!(pv = %info.pv_name, from = %info.dbr_type, to = %to, files, "type changed")
+            }
             Err(crate::storage::StoreError::Encode { reason, .. }) => {
                 return Err(MgmtError::bad("newtype", reason));
             }

@@ -383,7 +383,12 @@ impl Mgmt {
             }
             rows.push(row(
                 "Protocol:",
-                if info.use_pv_access { "pvAccess" } else { "Channel Access" }.into(),
+                if info.use_pv_access {
+                    "pvAccess"
+                } else {
+                    "Channel Access"
+                }
+                .into(),
                 "engine",
             ));
         }

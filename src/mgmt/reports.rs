@@ -365,13 +365,7 @@ impl Mgmt {
         rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         rows.truncate(limit.unwrap_or(usize::MAX));
         rows.into_iter()
-            .map(|(n, d, t)| {
-                obj([
-                    ("pvName", s(n)),
-                    ("eventsDropped", s(d)),
-                    ("totalEvents", s(t)),
-                ])
-            })
+            .map(|(n, d, t)| obj([("pvName", s(n)), ("eventsDropped", s(d)), ("totalEvents", s(t))]))
             .collect()
     }
 

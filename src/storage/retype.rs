@@ -116,7 +116,9 @@ fn tmp_path(p: &Path) -> PathBuf {
 
 fn put(store: &TieredStore, j: &Journal) -> Result<(), StoreError> {
     let bytes = serde_json::to_vec(j).map_err(|e| StoreError::Task(e.to_string()))?;
-    store.index().put_journal(&format!("{JOURNAL_PREFIX}{}", j.pv), &bytes)?;
+    store
+        .index()
+        .put_journal(&format!("{JOURNAL_PREFIX}{}", j.pv), &bytes)?;
     Ok(())
 }
 
@@ -154,9 +156,11 @@ fn write_converted(old: &Path, tmp: &Path, pv: &str, to: ArchDbType) -> Result<(
                 })?;
                 let converted = ArchiverSample { value, ..s };
                 raw.clear();
-                crate::plainpb::encode_sample(&converted, year, &mut raw).map_err(|e| StoreError::Encode {
-                    pv: pv.to_string(),
-                    reason: e.to_string(),
+                crate::plainpb::encode_sample(&converted, year, &mut raw).map_err(|e| {
+                    StoreError::Encode {
+                        pv: pv.to_string(),
+                        reason: e.to_string(),
+                    }
                 })?;
                 escaped.clear();
                 escape_into(&raw, &mut escaped);
@@ -189,7 +193,9 @@ fn roll_forward(store: &TieredStore, j: &Journal) -> Result<(), StoreError> {
         }
     }
     store.index().apply(&changes)?;
-    store.index().remove_journal(&format!("{JOURNAL_PREFIX}{}", j.pv))?;
+    store
+        .index()
+        .remove_journal(&format!("{JOURNAL_PREFIX}{}", j.pv))?;
     Ok(())
 }
 
@@ -202,7 +208,9 @@ fn roll_back(store: &TieredStore, j: &Journal) -> Result<(), StoreError> {
             Err(e) => return Err(StoreError::io("delete", tmp, e)),
         }
     }
-    store.index().remove_journal(&format!("{JOURNAL_PREFIX}{}", j.pv))?;
+    store
+        .index()
+        .remove_journal(&format!("{JOURNAL_PREFIX}{}", j.pv))?;
     Ok(())
 }
 
@@ -313,10 +321,19 @@ mod tests {
         let c = |v: SampleValue, t| convert_value(&v, t).unwrap();
         assert_eq!(c(SampleValue::Double(3.9), T::ScalarInt), SampleValue::Int(3));
         assert_eq!(c(SampleValue::Double(-3.9), T::ScalarInt), SampleValue::Int(-3));
-        assert_eq!(c(SampleValue::Double(f64::NAN), T::ScalarInt), SampleValue::Int(0));
-        assert_eq!(c(SampleValue::Double(1e12), T::ScalarInt), SampleValue::Int(i32::MAX));
+        assert_eq!(
+            c(SampleValue::Double(f64::NAN), T::ScalarInt),
+            SampleValue::Int(0)
+        );
+        assert_eq!(
+            c(SampleValue::Double(1e12), T::ScalarInt),
+            SampleValue::Int(i32::MAX)
+        );
         // Narrowing to short goes through int, as Java's shortValue().
-        assert_eq!(c(SampleValue::Double(70_000.0), T::ScalarShort), SampleValue::Short(4464));
+        assert_eq!(
+            c(SampleValue::Double(70_000.0), T::ScalarShort),
+            SampleValue::Short(4464)
+        );
         assert_eq!(c(SampleValue::Int(300), T::ScalarByte), SampleValue::Byte(44));
         assert_eq!(c(SampleValue::Int(7), T::ScalarDouble), SampleValue::Double(7.0));
         assert_eq!(c(SampleValue::Enum(2), T::ScalarInt), SampleValue::Int(2));

@@ -25,6 +25,6 @@ pub fn expected(folder: &str) -> serde_json::Value {
 }
 pub mod ioc;
 pub mod process;
+pub mod pva;
 pub mod server;
 pub mod store;
-pub mod pva;

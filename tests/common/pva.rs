@@ -28,7 +28,11 @@ pub fn nt_double(units: &str, prec: i32) -> (FieldDesc, PvField) {
     let mut v = default_value_for(&desc);
     set(&mut v, "display.units", s(ScalarValue::String(units.into())));
     set(&mut v, "display.precision", s(ScalarValue::Int(prec)));
-    set(&mut v, "display.description", s(ScalarValue::String("a test double".into())));
+    set(
+        &mut v,
+        "display.description",
+        s(ScalarValue::String("a test double".into())),
+    );
     set(&mut v, "display.limitLow", s(ScalarValue::Double(-100.0)));
     set(&mut v, "display.limitHigh", s(ScalarValue::Double(100.0)));
     set(&mut v, "valueAlarm.highAlarmLimit", s(ScalarValue::Double(90.0)));
@@ -45,7 +49,10 @@ pub fn nt_plain(st: ScalarType) -> (FieldDesc, PvField) {
 
 /// NTScalarArray double of `n` elements.
 pub fn nt_waveform(n: usize) -> (FieldDesc, PvField) {
-    let desc = NTScalar::array(ScalarType::Double).with_display().with_form().build();
+    let desc = NTScalar::array(ScalarType::Double)
+        .with_display()
+        .with_form()
+        .build();
     let mut v = default_value_for(&desc);
     set(&mut v, "value", PvField::scalar_array_double(vec![0.0; n]));
     set(&mut v, "display.units", s(ScalarValue::String("V".into())));

@@ -49,7 +49,11 @@ impl TestServer {
 
     /// Opens the appliance through [`App::open`] as `main` does (listening on
     /// an ephemeral port of 127.0.0.1) and serves it until [`Self::stop`].
-    async fn open(dir: &Path, f: impl FnOnce(&mut Config), engine: EngineChoice) -> (Self, Option<EpicsEngine>) {
+    async fn open(
+        dir: &Path,
+        f: impl FnOnce(&mut Config),
+        engine: EngineChoice,
+    ) -> (Self, Option<EpicsEngine>) {
         let mut cfg = Config::default();
         cfg.set_data_dir(dir);
         cfg.server.listen = "127.0.0.1:0".parse().unwrap();

@@ -121,7 +121,13 @@ impl Decoded {
 
     /// Applies one update; returns its changed bits and whether it started
     /// a new layout. `None` when it does not decode (logged once).
-    pub(crate) fn apply(&mut self, name: &str, desc: &FieldDesc, body: &[u8], order: ByteOrder) -> Option<(BitSet, bool)> {
+    pub(crate) fn apply(
+        &mut self,
+        name: &str,
+        desc: &FieldDesc,
+        body: &[u8],
+        order: ByteOrder,
+    ) -> Option<(BitSet, bool)> {
         let relaid = self.fresh || self.layout.as_ref().is_none_or(|l| l.desc() != desc);
         if relaid {
             self.layout = Some(Layout::new(desc));
@@ -130,8 +136,16 @@ impl Decoded {
         }
         let mut cur = Cursor::new(body);
         let decoded = BitSet::decode(&mut cur, order).and_then(|changed| {
-            decode_pv_field_with_bitset_into(&mut self.value, desc, &changed, 0, &mut cur, order, &mut self.cache)
-                .map(|()| changed)
+            decode_pv_field_with_bitset_into(
+                &mut self.value,
+                desc,
+                &changed,
+                0,
+                &mut cur,
+                order,
+                &mut self.cache,
+            )
+            .map(|()| changed)
         });
         match decoded {
             Ok(changed) => Some((changed, relaid)),
@@ -191,7 +205,8 @@ impl Monitor for Archive {
             self.chan.structure_leaves(layout.leaves(value), true);
             self.ca_values = layout.ca_fields(value).into_iter().collect();
         } else if layout.property_changed(&changed) {
-            self.chan.structure_leaves(layout.changed_leaves(value, &changed), false);
+            self.chan
+                .structure_leaves(layout.changed_leaves(value, &changed), false);
             // Servers may mark leaves that kept their value: only real
             // changes are written.
             let mut any = false;
@@ -326,29 +341,47 @@ mod tests {
 
     #[test]
     fn partial_updates_change_only_their_leaves() {
-        let desc = NTScalar::new(ScalarType::Double).with_display().with_form().build();
+        let desc = NTScalar::new(ScalarType::Double)
+            .with_display()
+            .with_form()
+            .build();
         let mut v = default_value_for(&desc);
         set(&mut v, "display.units", ScalarValue::String("mm".into()));
-        set(&mut v, "timeStamp.secondsPastEpoch", ScalarValue::Long(1_700_000_000));
+        set(
+            &mut v,
+            "timeStamp.secondsPastEpoch",
+            ScalarValue::Long(1_700_000_000),
+        );
         let mut d = Decoded::new();
         let (changed, relaid) = d
-            .apply("x", &desc, &body(&desc, &v, &BitSet::all_set(1)), ByteOrder::Little)
+            .apply(
+                "x",
+                &desc,
+                &body(&desc, &v, &BitSet::all_set(1)),
+                ByteOrder::Little,
+            )
             .unwrap();
         assert!(relaid && changed.get(0));
         let layout = d.layout.clone().unwrap();
         set(&mut v, "value", ScalarValue::Double(2.5));
         set(&mut v, "timeStamp.nanoseconds", ScalarValue::Int(7));
         let ch = marked_changed_bitset(&desc, &["value".into(), "timeStamp.nanoseconds".into()]);
-        let (changed, relaid) = d.apply("x", &desc, &body(&desc, &v, &ch), ByteOrder::Little).unwrap();
+        let (changed, relaid) = d
+            .apply("x", &desc, &body(&desc, &v, &ch), ByteOrder::Little)
+            .unwrap();
         assert!(!relaid);
         assert!(layout.timestamp_changed(&changed) && !layout.property_changed(&changed));
-        let s = layout.sample(&d.value, crate::types::ArchDbType::ScalarDouble).unwrap();
+        let s = layout
+            .sample(&d.value, crate::types::ArchDbType::ScalarDouble)
+            .unwrap();
         assert_eq!(s.value, crate::types::SampleValue::Double(2.5));
         assert_eq!((s.ts().secs, s.ts().nanos), (1_700_000_000, 7));
         // Units alone: a property change, not a sample.
         set(&mut v, "display.units", ScalarValue::String("um".into()));
         let ch = marked_changed_bitset(&desc, &["display.units".into()]);
-        let (changed, _) = d.apply("x", &desc, &body(&desc, &v, &ch), ByteOrder::Little).unwrap();
+        let (changed, _) = d
+            .apply("x", &desc, &body(&desc, &v, &ch), ByteOrder::Little)
+            .unwrap();
         assert!(!layout.timestamp_changed(&changed) && layout.property_changed(&changed));
         assert_eq!(
             layout.changed_ca_fields(&d.value, &changed),

@@ -438,7 +438,9 @@ pub fn value_as(value: &PvField, want: ArchDbType) -> Option<SampleValue> {
         (PvField::ScalarArrayTyped(TypedScalarArray::Float(a)), T::WaveformFloat) => {
             SampleValue::VFloat(a.to_vec())
         }
-        (PvField::ScalarArrayTyped(TypedScalarArray::Int(a)), T::WaveformInt) => SampleValue::VInt(a.to_vec()),
+        (PvField::ScalarArrayTyped(TypedScalarArray::Int(a)), T::WaveformInt) => {
+            SampleValue::VInt(a.to_vec())
+        }
         (PvField::Scalar(v), T::ScalarDouble) => match v {
             ScalarValue::Double(x) => SampleValue::Double(*x),
             _ => return None,
@@ -600,7 +602,10 @@ pub fn metadata(value: &PvField) -> Vec<(String, String)> {
     if let Some(p) = get("display.precision").and_then(as_i64) {
         out.push(("PREC".to_string(), p.to_string()));
     }
-    if let Some(d) = get("display.description").map(leaf_text).filter(|d| !d.is_empty()) {
+    if let Some(d) = get("display.description")
+        .map(leaf_text)
+        .filter(|d| !d.is_empty())
+    {
         out.push(("DESC".to_string(), d));
     }
     for (v4, ca) in CA_NAMES {

@@ -2,7 +2,9 @@
 //! stamps and alarms, generic bytes, field names and metadata.
 
 use epics_pva_rs::nt::{NTEnum, NTScalar};
-use epics_pva_rs::pvdata::encode::{decode_pv_field, decode_type_desc, default_value_for, marked_changed_bitset};
+use epics_pva_rs::pvdata::encode::{
+    decode_pv_field, decode_type_desc, default_value_for, marked_changed_bitset,
+};
 use epics_pva_rs::pvdata::{FieldDesc, PvField, PvStructure, ScalarType, ScalarValue};
 
 use super::*;
@@ -38,7 +40,10 @@ fn type_by_the_value_field_as_java() {
         fields: vec![("position".into(), FieldDesc::Scalar(ScalarType::Double))],
     };
     assert_eq!(arch_type(&no_value), T::V4GenericBytes);
-    assert_eq!(arch_type(&FieldDesc::Scalar(ScalarType::Double)), T::V4GenericBytes);
+    assert_eq!(
+        arch_type(&FieldDesc::Scalar(ScalarType::Double)),
+        T::V4GenericBytes
+    );
 }
 
 #[test]
@@ -58,7 +63,11 @@ fn values_time_and_alarm() {
     assert_eq!(s.user_tag(), None, "the user tag is dropped");
     assert_eq!(l.sample(&v, ArchDbType::ScalarDouble), Err(Skip::TypeChange));
     // Nanoseconds out of range: no usable time stamp.
-    set(&mut v, "timeStamp.nanoseconds", PvField::Scalar(ScalarValue::Int(-1)));
+    set(
+        &mut v,
+        "timeStamp.nanoseconds",
+        PvField::Scalar(ScalarValue::Int(-1)),
+    );
     assert_eq!(l.sample(&v, ArchDbType::ScalarInt), Err(Skip::NoTimeStamp));
     let wf = NTScalar::array(ScalarType::Double).build();
     let mut w = default_value_for(&wf);
@@ -71,7 +80,9 @@ fn values_time_and_alarm() {
     let mut ev = e.create();
     set(&mut ev, "value.index", PvField::Scalar(ScalarValue::Int(1)));
     stamp(&mut ev, 1_700_000_000, 0, 0);
-    let s = Layout::new(&e.build()).sample(&ev, ArchDbType::ScalarEnum).unwrap();
+    let s = Layout::new(&e.build())
+        .sample(&ev, ArchDbType::ScalarEnum)
+        .unwrap();
     assert_eq!(s.value, SampleValue::Enum(1));
     assert!(metadata(&ev).contains(&("ENUMS".to_string(), "Off,On".to_string())));
     assert_eq!(meta_text(&ev).as_deref(), Some("On"));
@@ -119,13 +130,24 @@ fn field_names_and_changes() {
         .with_value_alarm()
         .build();
     let mut v = default_value_for(&desc);
-    set(&mut v, "display.units", PvField::Scalar(ScalarValue::String("mm".into())));
+    set(
+        &mut v,
+        "display.units",
+        PvField::Scalar(ScalarValue::String("mm".into())),
+    );
     set(&mut v, "display.precision", PvField::Scalar(ScalarValue::Int(3)));
-    set(&mut v, "valueAlarm.highAlarmLimit", PvField::Scalar(ScalarValue::Double(90.0)));
+    set(
+        &mut v,
+        "valueAlarm.highAlarmLimit",
+        PvField::Scalar(ScalarValue::Double(90.0)),
+    );
     let l = Layout::new(&desc);
     let md = metadata(&v);
     for kv in [("EGU", "mm"), ("PREC", "3"), ("HIHI", "90.0"), ("DRVH", "0.0")] {
-        assert!(md.contains(&(kv.0.to_string(), kv.1.to_string())), "{kv:?} in {md:?}");
+        assert!(
+            md.contains(&(kv.0.to_string(), kv.1.to_string())),
+            "{kv:?} in {md:?}"
+        );
     }
     let leaves = l.leaves(&v);
     assert!(leaves.contains(&("display.units".to_string(), "mm".to_string())));
@@ -149,9 +171,15 @@ fn field_names_and_changes() {
 fn leaf_text_is_javas() {
     assert_eq!(leaf_text(&PvField::Scalar(ScalarValue::Double(1.0))), "1.0");
     assert_eq!(leaf_text(&PvField::Scalar(ScalarValue::UByte(200))), "-56");
-    assert_eq!(leaf_text(&PvField::scalar_array_double(vec![1.0, 2.0])), "[1.0, 2.0]");
+    assert_eq!(
+        leaf_text(&PvField::scalar_array_double(vec![1.0, 2.0])),
+        "[1.0, 2.0]"
+    );
     assert_eq!(leaf_text(&PvField::Scalar(ScalarValue::Boolean(true))), "true");
     let name = PvField::ScalarArray(b"rec\0xx".iter().map(|b| ScalarValue::UByte(*b)).collect());
     assert_eq!(meta_text(&name).as_deref(), Some("rec"));
-    assert_eq!(meta_text(&PvField::Scalar(ScalarValue::Int(2))).as_deref(), Some("2.0"));
+    assert_eq!(
+        meta_text(&PvField::Scalar(ScalarValue::Int(2))).as_deref(),
+        Some("2.0")
+    );
 }

@@ -47,7 +47,11 @@ fn sine() -> (FieldDesc, PvField) {
     let d = |x: f64| sv(ScalarValue::Double(x));
     set(&mut v, "display.units", sv(ScalarValue::String("mm".into())));
     set(&mut v, "display.precision", sv(ScalarValue::Int(3)));
-    set(&mut v, "display.description", sv(ScalarValue::String("demo sine".into())));
+    set(
+        &mut v,
+        "display.description",
+        sv(ScalarValue::String("demo sine".into())),
+    );
     set(&mut v, "display.limitLow", d(-10.0));
     set(&mut v, "display.limitHigh", d(10.0));
     set(&mut v, "control.limitLow", d(-10.0));
@@ -59,7 +63,10 @@ fn sine() -> (FieldDesc, PvField) {
 }
 
 fn waveform() -> (FieldDesc, PvField) {
-    let desc = NTScalar::array(ScalarType::Double).with_display().with_form().build();
+    let desc = NTScalar::array(ScalarType::Double)
+        .with_display()
+        .with_form()
+        .build();
     let mut v = default_value_for(&desc);
     set(&mut v, "value", PvField::scalar_array_double(vec![0.0f64; 64]));
     set(&mut v, "display.units", sv(ScalarValue::String("V".into())));
@@ -107,7 +114,8 @@ fn motor() -> (FieldDesc, PvField) {
 
 fn open(src: &SharedSource, name: &str, (desc, v): (FieldDesc, PvField)) -> std::io::Result<SharedPV> {
     let pv = SharedPV::build_readonly();
-    pv.open(desc, v).map_err(|e| std::io::Error::other(e.to_string()))?;
+    pv.open(desc, v)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     src.add(name, pv.clone());
     Ok(pv)
 }
@@ -141,7 +149,11 @@ fn step(pvs: &[SharedPV; 4], n: u64) {
             pvs[2].try_post(v);
         }
         if let Some(mut v) = pvs[3].current() {
-            set(&mut v, "position", sv(ScalarValue::Double((t * 0.2).cos() * 50.0)));
+            set(
+                &mut v,
+                "position",
+                sv(ScalarValue::Double((t * 0.2).cos() * 50.0)),
+            );
             set(&mut v, "moving", sv(ScalarValue::Boolean(n % 20 == 0)));
             now_stamp(&mut v, (n / 10) as i32);
             pvs[3].try_post(v);

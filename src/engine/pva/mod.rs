@@ -62,7 +62,10 @@ fn env_flag(key: &str) -> Option<bool> {
 impl Pva {
     /// The search configuration of `cfg` (each key falling back to its
     /// `EPICS_PVA_*` variable) plus `extra_name_servers` (the demo server).
-    pub async fn start(cfg: &EngineConfig, extra_name_servers: Vec<SocketAddr>) -> Result<Self, ResolveError> {
+    pub async fn start(
+        cfg: &EngineConfig,
+        extra_name_servers: Vec<SocketAddr>,
+    ) -> Result<Self, ResolveError> {
         let bport = cfg
             .pva_broadcast_port
             .or_else(|| env("EPICS_PVA_BROADCAST_PORT"))

@@ -136,7 +136,11 @@ fn routed_interface(dest: Ipv4Addr) -> Option<String> {
         let (Some(net), Some(mask)) = (parse(f[1]), parse(f[7])) else {
             continue;
         };
-        if d & mask == net & mask && best.as_ref().is_none_or(|(m, _)| mask.count_ones() > m.count_ones()) {
+        if d & mask == net & mask
+            && best
+                .as_ref()
+                .is_none_or(|(m, _)| mask.count_ones() > m.count_ones())
+        {
             best = Some((mask, f[0].to_string()));
         }
     }
@@ -153,7 +157,8 @@ pub fn local_addr_for(dest: Ipv4Addr, ifs: &[Interface]) -> Option<Ipv4Addr> {
     if let Some(i) = ifs.iter().find(|i| i.broadcast == Some(dest) || i.addr == dest) {
         return Some(i.addr);
     }
-    let within = |i: &&Interface| u32::from(dest) & u32::from(i.netmask) == u32::from(i.addr) & u32::from(i.netmask);
+    let within =
+        |i: &&Interface| u32::from(dest) & u32::from(i.netmask) == u32::from(i.addr) & u32::from(i.netmask);
     if let Some(i) = ifs.iter().filter(|i| !i.loopback).find(within) {
         return Some(i.addr);
     }
@@ -285,7 +290,8 @@ impl UdpSearch {
                         IpAddr::V6(_) => true,
                     };
                     // Reply address 0.0.0.0: the server answers the sender.
-                    let msg = codec.build_search_batch(round as u32, &[(id, name)], [0, 0, 0, 0], port, unicast);
+                    let msg =
+                        codec.build_search_batch(round as u32, &[(id, name)], [0, 0, 0, 0], port, unicast);
                     if let Err(e) = sock.send_to(&msg, dest).await {
                         tracing::debug!(%dest, error = %e, "pvAccess search not sent");
                     }
@@ -477,12 +483,18 @@ mod tests {
         assert_eq!(p[1].1.len(), 2);
         // A loopback-only list binds nothing but 127.0.0.1.
         let p = plan(&parse_list("127.0.0.1", 5076), false, 5076, &ifs());
-        assert_eq!(p, vec![(Ipv4Addr::LOCALHOST, vec!["127.0.0.1:5076".parse().unwrap()])]);
+        assert_eq!(
+            p,
+            vec![(Ipv4Addr::LOCALHOST, vec!["127.0.0.1:5076".parse().unwrap()])]
+        );
         // The automatic list adds each interface's broadcast address.
         let p = plan(&[], true, 5076, &ifs());
         assert_eq!(
             p,
-            vec![(Ipv4Addr::new(192, 0, 2, 2), vec!["192.0.2.255:5076".parse().unwrap()])]
+            vec![(
+                Ipv4Addr::new(192, 0, 2, 2),
+                vec!["192.0.2.255:5076".parse().unwrap()]
+            )]
         );
     }
 

@@ -150,8 +150,16 @@ pub fn set(v: &mut epics_pva_rs::pvdata::PvField, path: &str, x: epics_pva_rs::p
 /// Sets `timeStamp` (1970 epoch) and its user tag.
 pub fn stamp(v: &mut epics_pva_rs::pvdata::PvField, secs: i64, nanos: u32, tag: i32) {
     use epics_pva_rs::pvdata::{PvField, ScalarValue};
-    set(v, "timeStamp.secondsPastEpoch", PvField::Scalar(ScalarValue::Long(secs)));
-    set(v, "timeStamp.nanoseconds", PvField::Scalar(ScalarValue::Int(nanos as i32)));
+    set(
+        v,
+        "timeStamp.secondsPastEpoch",
+        PvField::Scalar(ScalarValue::Long(secs)),
+    );
+    set(
+        v,
+        "timeStamp.nanoseconds",
+        PvField::Scalar(ScalarValue::Int(nanos as i32)),
+    );
     set(v, "timeStamp.userTag", PvField::Scalar(ScalarValue::Int(tag)));
 }
 
@@ -160,5 +168,9 @@ pub fn alarm(v: &mut epics_pva_rs::pvdata::PvField, severity: i32, status: i32, 
     use epics_pva_rs::pvdata::{PvField, ScalarValue};
     set(v, "alarm.severity", PvField::Scalar(ScalarValue::Int(severity)));
     set(v, "alarm.status", PvField::Scalar(ScalarValue::Int(status)));
-    set(v, "alarm.message", PvField::Scalar(ScalarValue::String(message.into())));
+    set(
+        v,
+        "alarm.message",
+        PvField::Scalar(ScalarValue::String(message.into())),
+    );
 }

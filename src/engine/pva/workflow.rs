@@ -71,7 +71,13 @@ async fn read_extra_fields(pva: &Arc<Pva>, pv: &str, wait: Duration) -> Vec<(Str
         .flatten();
         got.and_then(|r| convert::meta_text(&r.value)).map(|t| (f, t))
     });
-    extra_fields(futures::future::join_all(reads).await.into_iter().flatten().collect())
+    extra_fields(
+        futures::future::join_all(reads)
+            .await
+            .into_iter()
+            .flatten()
+            .collect(),
+    )
 }
 
 /// Runs the workflow of `pv` in a task that reports through `engine`.

@@ -39,7 +39,10 @@ fn push_string(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || ('\u{7f}'..='\u{9f}').contains(&c) || ('\u{2000}'..='\u{20ff}').contains(&c) => {
+            c if (c as u32) < 0x20
+                || ('\u{7f}'..='\u{9f}').contains(&c)
+                || ('\u{2000}'..='\u{20ff}').contains(&c) =>
+            {
                 use std::fmt::Write;
                 let _ = write!(out, "\\u{:04X}", c as u32);
             }
@@ -97,17 +100,31 @@ fn push_list<T>(out: &mut String, items: impl Iterator<Item = T>, mut f: impl Fn
 
 fn push_typed(out: &mut String, t: &TypedScalarArray) {
     match t {
-        TypedScalarArray::Boolean(a) => push_list(out, a.iter(), |o, x| push_scalar(o, &ScalarValue::Boolean(*x))),
+        TypedScalarArray::Boolean(a) => {
+            push_list(out, a.iter(), |o, x| push_scalar(o, &ScalarValue::Boolean(*x)))
+        }
         TypedScalarArray::Byte(a) => push_list(out, a.iter(), |o, x| push_scalar(o, &ScalarValue::Byte(*x))),
-        TypedScalarArray::UByte(a) => push_list(out, a.iter(), |o, x| push_scalar(o, &ScalarValue::UByte(*x))),
-        TypedScalarArray::Short(a) => push_list(out, a.iter(), |o, x| push_scalar(o, &ScalarValue::Short(*x))),
-        TypedScalarArray::UShort(a) => push_list(out, a.iter(), |o, x| push_scalar(o, &ScalarValue::UShort(*x))),
+        TypedScalarArray::UByte(a) => {
+            push_list(out, a.iter(), |o, x| push_scalar(o, &ScalarValue::UByte(*x)))
+        }
+        TypedScalarArray::Short(a) => {
+            push_list(out, a.iter(), |o, x| push_scalar(o, &ScalarValue::Short(*x)))
+        }
+        TypedScalarArray::UShort(a) => {
+            push_list(out, a.iter(), |o, x| push_scalar(o, &ScalarValue::UShort(*x)))
+        }
         TypedScalarArray::Int(a) => push_list(out, a.iter(), |o, x| push_scalar(o, &ScalarValue::Int(*x))),
         TypedScalarArray::UInt(a) => push_list(out, a.iter(), |o, x| push_scalar(o, &ScalarValue::UInt(*x))),
         TypedScalarArray::Long(a) => push_list(out, a.iter(), |o, x| push_scalar(o, &ScalarValue::Long(*x))),
-        TypedScalarArray::ULong(a) => push_list(out, a.iter(), |o, x| push_scalar(o, &ScalarValue::ULong(*x))),
-        TypedScalarArray::Float(a) => push_list(out, a.iter(), |o, x| push_scalar(o, &ScalarValue::Float(*x))),
-        TypedScalarArray::Double(a) => push_list(out, a.iter(), |o, x| push_scalar(o, &ScalarValue::Double(*x))),
+        TypedScalarArray::ULong(a) => {
+            push_list(out, a.iter(), |o, x| push_scalar(o, &ScalarValue::ULong(*x)))
+        }
+        TypedScalarArray::Float(a) => {
+            push_list(out, a.iter(), |o, x| push_scalar(o, &ScalarValue::Float(*x)))
+        }
+        TypedScalarArray::Double(a) => {
+            push_list(out, a.iter(), |o, x| push_scalar(o, &ScalarValue::Double(*x)))
+        }
         TypedScalarArray::String(a) => push_list(out, a.iter(), |o, x| push_string(o, &x.as_str_lossy())),
     }
 }
@@ -180,22 +197,34 @@ mod tests {
                     "inner".into(),
                     FieldDesc::Structure {
                         struct_id: String::new(),
-                        fields: vec![("b".into(), FieldDesc::Scalar(ScalarType::Long)), ("a".into(), FieldDesc::Scalar(ScalarType::Float))],
+                        fields: vec![
+                            ("b".into(), FieldDesc::Scalar(ScalarType::Long)),
+                            ("a".into(), FieldDesc::Scalar(ScalarType::Float)),
+                        ],
                     },
                 ),
             ],
         };
         let mut v = PvStructure::new("x:1.0");
-        v.fields.push(("position".into(), PvField::Scalar(ScalarValue::Double(1.5))));
-        v.fields.push(("name".into(), PvField::Scalar(ScalarValue::String("a/b\"c".into()))));
+        v.fields
+            .push(("position".into(), PvField::Scalar(ScalarValue::Double(1.5))));
+        v.fields.push((
+            "name".into(),
+            PvField::Scalar(ScalarValue::String("a/b\"c".into())),
+        ));
         v.fields.push((
             "flags".into(),
             PvField::ScalarArray(vec![ScalarValue::UByte(1), ScalarValue::UByte(255)]),
         ));
-        v.fields.push(("moving".into(), PvField::Scalar(ScalarValue::Boolean(true))));
+        v.fields
+            .push(("moving".into(), PvField::Scalar(ScalarValue::Boolean(true))));
         let mut inner = PvStructure::new("");
-        inner.fields.push(("b".into(), PvField::Scalar(ScalarValue::Long(-7))));
-        inner.fields.push(("a".into(), PvField::Scalar(ScalarValue::Float(f32::NAN))));
+        inner
+            .fields
+            .push(("b".into(), PvField::Scalar(ScalarValue::Long(-7))));
+        inner
+            .fields
+            .push(("a".into(), PvField::Scalar(ScalarValue::Float(f32::NAN))));
         v.fields.push(("inner".into(), PvField::Structure(inner)));
         let mut bytes = Vec::new();
         encode_type_desc(&desc, ByteOrder::Big, &mut bytes);
