@@ -85,7 +85,6 @@ mod pva_server {
     //! The child-process pvAccess server of the bench.
 
     use std::collections::HashMap;
-    use std::future::Future;
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
@@ -120,47 +119,36 @@ mod pva_server {
     }
 
     impl ChannelSource for Source {
-        fn list_pvs(&self) -> impl Future<Output = Vec<String>> + Send {
-            async { (0..NPV).map(name).collect() }
+        async fn list_pvs(&self) -> Vec<String> {
+            (0..NPV).map(name).collect()
         }
-        fn has_pv(&self, name: &str) -> impl Future<Output = bool> + Send {
-            let k = known(name);
-            async move { k }
+        async fn has_pv(&self, name: &str) -> bool {
+            known(name)
         }
-        fn get_introspection(&self, name: &str) -> impl Future<Output = Option<FieldDesc>> + Send {
-            let d = known(name).then(|| self.desc.clone());
-            async move { d }
+        async fn get_introspection(&self, name: &str) -> Option<FieldDesc> {
+            known(name).then(|| self.desc.clone())
         }
-        fn get_value(&self, name: &str) -> impl Future<Output = Option<PvField>> + Send {
-            let v = known(name).then(|| self.init.clone());
-            async move { v }
+        async fn get_value(&self, name: &str) -> Option<PvField> {
+            known(name).then(|| self.init.clone())
         }
-        fn put_value(
-            &self,
-            _name: &str,
-            _value: PvField,
-        ) -> impl Future<Output = Result<(), OpError>> + Send {
-            async { Err(OpError::failed("read-only")) }
+        async fn put_value(&self, _name: &str, _value: PvField) -> Result<(), OpError> {
+            Err(OpError::failed("read-only"))
         }
-        fn is_writable(&self, _name: &str) -> impl Future<Output = bool> + Send {
-            async { false }
+        async fn is_writable(&self, _name: &str) -> bool {
+            false
         }
-        fn subscribe(&self, _name: &str) -> impl Future<Output = Option<MonitorStream<PvField>>> + Send {
-            async { None }
+        async fn subscribe(&self, _name: &str) -> Option<MonitorStream<PvField>> {
+            None
         }
-        fn subscribe_raw(
-            &self,
-            name: &str,
-        ) -> impl Future<Output = Option<MonitorStream<RawMonitorEvent>>> + Send {
-            let stream = known(name).then(|| {
+        async fn subscribe_raw(&self, name: &str) -> Option<MonitorStream<RawMonitorEvent>> {
+            known(name).then(|| {
                 let (tx, rx) = tokio::sync::mpsc::channel(256);
                 super::lock(&self.subs)
                     .entry(name.to_string())
                     .or_default()
                     .push(tx);
                 MonitorStream::Channel(rx)
-            });
-            async move { stream }
+            })
         }
     }
 

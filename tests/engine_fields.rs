@@ -218,7 +218,8 @@ async fn channel_access_fields_controlling_pv_and_type_change() {
     let switched = async |off: bool| {
         let (_, rows) = srv.get_json("/mgmt/bpl/getPVDetails?pv=F:ctld").await;
         rows.as_array().unwrap().iter().any(|r| {
-            r["name"] == "Archiving switched off by the controlling PV:" && r["value"] == off.to_string()
+            r["name"] == "Archiving switched off by the controlling PV:"
+                && r["value"].as_str() == Some(if off { "true" } else { "false" })
         })
     };
     ioc.post("F:ctl", EpicsValue::Long(0), 0, 0, base + 3, 0);

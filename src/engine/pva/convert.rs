@@ -441,14 +441,8 @@ pub fn value_as(value: &PvField, want: ArchDbType) -> Option<SampleValue> {
         (PvField::ScalarArrayTyped(TypedScalarArray::Int(a)), T::WaveformInt) => {
             SampleValue::VInt(a.to_vec())
         }
-        (PvField::Scalar(v), T::ScalarDouble) => match v {
-            ScalarValue::Double(x) => SampleValue::Double(*x),
-            _ => return None,
-        },
-        (PvField::Scalar(v), T::ScalarFloat) => match v {
-            ScalarValue::Float(x) => SampleValue::Float(*x),
-            _ => return None,
-        },
+        (PvField::Scalar(ScalarValue::Double(x)), T::ScalarDouble) => SampleValue::Double(*x),
+        (PvField::Scalar(ScalarValue::Float(x)), T::ScalarFloat) => SampleValue::Float(*x),
         (PvField::Scalar(v), T::ScalarInt) => match v {
             ScalarValue::Int(x) => SampleValue::Int(*x),
             ScalarValue::UInt(x) => SampleValue::Int(*x as i32),

@@ -43,6 +43,14 @@ const RESEARCH_AFTER: Duration = Duration::from_secs(15);
 /// Timeout of one operation (GET, connect).
 const OP_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Updates of one monitor the client holds while the engine is busy, before
+/// it squashes the newest into the last (the crate's default is 4). The
+/// monitor request sent stays Java's: this depth is the client's own queue
+/// (it takes the client's pipeline window as default), not pipelining,
+/// which Java's request does not ask for. Java's client hands every update
+/// to the engine as it is read and queues none.
+const CLIENT_QUEUE: u32 = 256;
+
 /// The pvAccess side of the engine: the resolver and one client per server.
 pub struct Pva {
     resolver: Resolver,
@@ -117,6 +125,7 @@ impl Pva {
                 PvaClient::builder()
                     .server_addr(server)
                     .timeout(OP_TIMEOUT)
+                    .pipeline_size(CLIENT_QUEUE)
                     .build()
             })
             .clone()
