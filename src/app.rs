@@ -128,7 +128,8 @@ pub enum EngineChoice {
         /// Run and archive the demo servers.
         demo: bool,
     },
-    /// An engine made by the caller (tests with a fake engine).
+    /// An engine made by the caller (tests and benches: a fake engine or
+    /// `NullEngine`).
     Given(Arc<dyn ArchiveEngine>),
 }
 
@@ -139,7 +140,7 @@ struct Demo {
 }
 
 /// The engine that runs, with the EPICS parts when it is the EPICS engine.
-struct Engine {
+struct RunningEngine {
     engine: Arc<dyn ArchiveEngine>,
     live: Option<EpicsEngine>,
     demo: Option<Demo>,
@@ -147,11 +148,11 @@ struct Engine {
     probes: Option<mpsc::UnboundedReceiver<ProbeResult>>,
 }
 
-impl Engine {
+impl RunningEngine {
     async fn start(cfg: &Config, store: &TieredStore, choice: EngineChoice) -> Result<Self, AppError> {
         let demo = match choice {
             EngineChoice::Given(engine) => {
-                return Ok(Engine {
+                return Ok(RunningEngine {
                     engine,
                     live: None,
                     demo: None,
@@ -160,7 +161,7 @@ impl Engine {
             }
             EngineChoice::Epics { demo } => demo,
         };
-        let none = || Engine {
+        let none = || RunningEngine {
             engine: Arc::new(NullEngine),
             live: None,
             demo: None,
@@ -186,7 +187,7 @@ impl Engine {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         match EpicsEngine::start(cfg.engine.clone(), store.clone(), tx, extra).await {
-            Ok(live) => Ok(Engine {
+            Ok(live) => Ok(RunningEngine {
                 engine: Arc::new(live.clone()),
                 live: Some(live),
                 demo,
@@ -194,7 +195,7 @@ impl Engine {
             }),
             Err(e) => {
                 tracing::error!(error = %e, "EPICS engine unavailable; archiving is stopped");
-                Ok(Engine { demo, ..none() })
+                Ok(RunningEngine { demo, ..none() })
             }
         }
     }
@@ -211,7 +212,6 @@ pub struct App {
     demo: Option<Demo>,
     /// Starts the archived PVs' channels in the background.
     channel_start: Option<JoinHandle<()>>,
-    reconciled: ReconcileReport,
 }
 
 impl App {
@@ -222,10 +222,7 @@ impl App {
     pub async fn open(mut cfg: Config, engine: EngineChoice) -> Result<Self, AppError> {
         let started = SystemTime::now();
         let Stores {
-            kv,
-            registry,
-            store,
-            reconciled,
+            kv, registry, store, ..
         } = Stores::open(&cfg.storage)?;
         let tier_names: Vec<String> = cfg.storage.tiers.iter().map(|t| t.name.clone()).collect();
         let policies =
@@ -238,12 +235,12 @@ impl App {
             .local_addr()
             .map_err(|source| AppError::Bind { addr: listen, source })?;
         cfg.server.listen = addr;
-        let Engine {
+        let RunningEngine {
             engine,
             live,
             demo,
             probes,
-        } = Engine::start(&cfg, &store, engine).await?;
+        } = RunningEngine::start(&cfg, &store, engine).await?;
         let mgmt = Mgmt {
             registry: registry.clone(),
             store: store.clone(),
@@ -280,7 +277,6 @@ impl App {
             live,
             demo,
             channel_start,
-            reconciled,
         })
     }
 
@@ -294,7 +290,8 @@ impl App {
         &self.cfg
     }
 
-    /// The state the HTTP handlers share (services, configuration).
+    /// The state the HTTP handlers share (the services, access control,
+    /// HTTP metrics).
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -302,11 +299,6 @@ impl App {
     /// The EPICS (Channel Access and pvAccess) engine, when it runs.
     pub fn epics_engine(&self) -> Option<&EpicsEngine> {
         self.live.as_ref()
-    }
-
-    /// What the reconcile on open found and repaired.
-    pub fn reconciled(&self) -> &ReconcileReport {
-        &self.reconciled
     }
 
     /// Waits until the background start of the archived PVs' channels (and

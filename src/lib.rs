@@ -3,8 +3,11 @@
 //! A single-node EPICS archiver that reads and writes the PlainPB files of the
 //! EPICS Archiver Appliance and serves its retrieval and management HTTP APIs.
 //!
-//! Layers, each using only those listed before it: [`types`], [`pb`],
-//! [`plainpb`], [`storage`].
+//! Modules, each using only those listed before it (checked by
+//! `tests/layout_modules.rs`): [`types`], [`pb`], [`plainpb`], [`index`],
+//! [`storage`], [`registry`], [`rebuild`], [`engine`], [`retrieval`],
+//! [`mgmt`], [`api`]; above them [`config`] (one section per module) and
+//! [`app`] (opens everything from a `Config`).
 
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]

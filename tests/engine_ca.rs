@@ -45,6 +45,13 @@ async fn wait_for(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
     }
 }
 
+/// True once a TCP and a UDP socket can bind `port` on 127.0.0.1 (a stopped
+/// IOC released it).
+fn port_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+        && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+}
+
 async fn status_of(srv: &TestServer, pv: &str) -> Value {
     let (_, v) = srv.get_json(&format!("/mgmt/bpl/getPVStatus?pv={pv}")).await;
     v[0].clone()
@@ -129,7 +136,14 @@ async fn archive_over_ca_values_metadata_reconnect_and_pause() {
             base + i / 4,
             nanos,
         );
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        // One update at a time: this one reached the engine (retrieval
+        // serves the engine's buffer too) before the next is posted.
+        let (secs, nanos) = (base + i / 4, nanos + (i as u32 % 4) * 100_000_000);
+        wait_for("the posted T:dbl update", 30, async || {
+            let got = data(&srv, "T:dbl", base - 1, base + 10).await;
+            got.iter().any(|d| d["secs"] == secs && d["nanos"] == nanos)
+        })
+        .await;
     }
     ioc.post("T:enum", EpicsValue::Enum(2), 1, 7, base + 3, 5);
     ioc.post(
@@ -148,7 +162,20 @@ async fn archive_over_ca_values_metadata_reconnect_and_pause() {
         base + 3,
         7,
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let want: Vec<f64> = (0..16).map(|x| x as f64 * 0.25).collect();
+    for (pv, val) in [
+        ("T:enum", serde_json::json!(2)),
+        ("T:str", serde_json::json!("hello, archive")),
+        ("T:wf", serde_json::json!(want)),
+    ] {
+        wait_for(&format!("the posted {pv} update"), 30, async || {
+            data(&srv, pv, base - 1, base + 10)
+                .await
+                .iter()
+                .any(|d| d["val"] == val)
+        })
+        .await;
+    }
     engine.flush_now().await;
 
     let got = data(&srv, "T:dbl", base - 1, base + 10).await;
@@ -180,7 +207,6 @@ async fn archive_over_ca_values_metadata_reconnect_and_pause() {
     let st = data(&srv, "T:str", base - 1, base + 10).await;
     assert!(st.iter().any(|d| d["val"] == "hello, archive"), "{st:?}");
     let wf = data(&srv, "T:wf", base - 1, base + 10).await;
-    let want: Vec<f64> = (0..16).map(|x| x as f64 * 0.25).collect();
     assert!(wf.iter().any(|d| d["val"] == serde_json::json!(want)), "{wf:?}");
     // A paused PV stores nothing.
     let pz = data(&srv, "T:paused", base - 1, base + 10).await;
@@ -197,7 +223,7 @@ async fn archive_over_ca_values_metadata_reconnect_and_pause() {
     })
     .await;
     assert_eq!(status_of(&srv, "T:dbl").await["connectionState"], "false");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    wait_for("the stopped IOC's port", 30, async || port_free(port)).await;
     let ioc = Ioc::start(port, pvs());
     wait_for("reconnect", 90, async || {
         status_of(&srv, "T:dbl").await["connectionState"] == "true"
@@ -205,7 +231,13 @@ async fn archive_over_ca_values_metadata_reconnect_and_pause() {
     .await;
     let after = chrono::Utc::now().timestamp() + 10;
     ioc.post("T:dbl", EpicsValue::Double(42.0), 0, 0, after, 1);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for("the value posted after the reconnect", 30, async || {
+        data(&srv, "T:dbl", base - 1, after + 5)
+            .await
+            .iter()
+            .any(|d| d["val"] == 42.0)
+    })
+    .await;
     engine.flush_now().await;
     let got = data(&srv, "T:dbl", base - 1, after + 5).await;
     let cnx = got

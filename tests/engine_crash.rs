@@ -101,7 +101,11 @@ async fn sigkill_while_ingesting_keeps_every_acknowledged_sample_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     srv.kill();
-    std::thread::sleep(Duration::from_millis(500));
+    // The IOC goes on posting while strata is down.
+    let at_kill = posted.load(Ordering::Relaxed);
+    while posted.load(Ordering::Relaxed) < at_kill + 10 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     stop.store(true, Ordering::Relaxed);
     poster.join().unwrap();
 

@@ -58,18 +58,24 @@ async fn add_list_remove_aliases() {
                {"aliasName": "AL:nick2", "srcPVName": "AL:real"}])
     );
 
-    for q in [
-        "pv=AL:real",
-        "aliasname=AL:x",
-        "pv=AL:unknown&aliasname=AL:x",
-        "pv=AL:real&aliasname=AL:other",
-        "pv=AL:other&aliasname=AL:nick",
-        "pv=AL:real&aliasname=bad%20alias",
-        "pv=AL:real&aliasname=AL:real",
+    // Issue 11: 400 names the parameter, 404 the unknown PV, 409 a clash.
+    for (q, status, named) in [
+        ("pv=AL:real", 400, "aliasname"),
+        ("aliasname=AL:x", 400, "pv"),
+        ("pv=AL:unknown&aliasname=AL:x", 404, "AL:unknown"),
+        ("pv=AL:real&aliasname=AL:other", 409, "AL:other"),
+        ("pv=AL:other&aliasname=AL:nick", 409, "AL:nick"),
+        ("pv=AL:real&aliasname=bad%20alias", 400, "aliasname"),
+        ("pv=AL:real&aliasname=AL:real", 400, "aliasname"),
     ] {
         let (s, v) = srv.get_json(&format!("/mgmt/bpl/addAlias?{q}")).await;
-        assert_eq!(s, 400, "{q}: {v}");
-        assert!(v["message"].is_string());
+        assert_eq!(s, status, "{q}: {v}");
+        let msg = v["message"].as_str().unwrap();
+        if status == 400 {
+            assert_eq!(v["parameter"], named, "{q}: {v}");
+        } else {
+            assert!(msg.contains(named), "{q}: {v}");
+        }
     }
     assert_eq!(srv.registry.alias_target("AL:nick").as_deref(), Some("AL:real"));
 

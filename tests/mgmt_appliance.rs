@@ -51,8 +51,12 @@ async fn appliance_info_and_cluster() {
     assert_eq!((s, &e["status"]), (404, &json!(404)));
     let (s, c) = srv.get_json("/mgmt/bpl/getAppliancesInCluster").await;
     assert_eq!((s, c), (200, json!([v])));
-    let (s, _) = srv.get_json("/").await;
-    assert_eq!(s, 200, "/ redirects to getApplianceInfo");
+    let r = srv.get("/").await;
+    assert_eq!(
+        (r.status().as_u16(), r.url().path()),
+        (200, "/mgmt/ui/"),
+        "/ redirects to the console"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,15 +117,35 @@ async fn metrics_storage_and_versions() {
         .get_json("/mgmt/bpl/getApplianceMetricsForAppliance?appliance=appliance0")
         .await;
     assert_eq!(s, 200);
+    // Java's sources and labels (issue 11).
     for r in rows.as_array().unwrap() {
         all_strings(r);
-        assert!(["mgmt", "engine", "etl", "retrieval"].contains(&r["source"].as_str().unwrap()));
+        assert!(["mgmt", "ENGINE", "ETL", "RETRIEVAL"].contains(&r["source"].as_str().unwrap()));
     }
-    let find = |n: &str| rows.as_array().unwrap().iter().find(|r| r["name"] == n).unwrap()["value"].clone();
+    assert_eq!(rows[0]["name"], "Appliance Identity");
+    assert_eq!(rows[0]["value"], "appliance0");
+    let find = |n: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == n)
+            .unwrap_or_else(|| panic!("no row {n}: {rows}"))["value"]
+            .clone()
+    };
     assert_eq!(find("Total PV count"), "3");
     assert_eq!(find("Paused PV count"), "1");
-    assert_eq!(find("PVs in the archive workflow"), "1");
-    assert_eq!(find("STS files"), "1");
+    assert_eq!(find("Connected PV count"), "0");
+    assert_eq!(find("Disconnected PV count"), "2");
+    assert_eq!(find("Event Rate (in events/sec)"), "0");
+    assert_eq!(find("PVs in archive workflow"), "1");
+    assert_eq!(find("Aggregated appliance PV count"), "3");
+    assert_eq!(find("Aggregated appliance event rate (in events/sec)"), "0");
+    assert!(find("Number of Retrieval Requests")
+        .as_str()
+        .unwrap()
+        .parse::<u64>()
+        .is_ok());
+    assert_eq!(find("Total files in STS"), "1");
     let (s, _) = srv
         .get_json("/mgmt/bpl/getApplianceMetricsForAppliance?appliance=elsewhere")
         .await;

@@ -323,8 +323,9 @@ async fn delete_pv_refuses_running_pvs_and_deletes_data_on_request() {
     );
     assert!(srv.registry.contains("LC:d1"));
     let (s, v) = srv.get_json("/mgmt/bpl/deletePV?pv=LC:unknown").await;
-    assert_eq!(s, 400, "{v}");
-    assert_eq!(v["status"], 400);
+    assert_eq!(s, 404, "{v}");
+    assert_eq!(v["status"], 404);
+    assert!(v["message"].as_str().unwrap().contains("LC:unknown"), "{v}");
     let (s, _) = srv.get_json("/mgmt/bpl/deletePV").await;
     assert_eq!(s, 400);
 
@@ -394,14 +395,14 @@ async fn rename_pv_moves_data_and_record_and_refuses_conflicts() {
         .await;
     create(&srv, "LC:taken").await;
 
+    // Issue 11: a taken target is a conflict (409).
     let (s, v) = srv
         .get_json("/mgmt/bpl/renamePV?pv=LC:old&newname=LC:taken")
         .await;
-    assert_eq!(s, 200);
-    assert!(v["validation"].as_str().unwrap().contains("LC:taken"), "{v}");
-    assert!(v.get("status").is_none());
-    let (_, v) = srv.get_json("/mgmt/bpl/renamePV?pv=LC:old&newname=LC:nick").await;
-    assert!(v["validation"].is_string(), "an alias name is taken too: {v}");
+    assert_eq!(s, 409, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("LC:taken"), "{v}");
+    let (s, v) = srv.get_json("/mgmt/bpl/renamePV?pv=LC:old&newname=LC:nick").await;
+    assert_eq!(s, 409, "an alias name is taken too: {v}");
     let (s, _) = srv.get_json("/mgmt/bpl/renamePV?pv=LC:old").await;
     assert_eq!(s, 400);
     let (s, _) = srv.get_json("/mgmt/bpl/renamePV?pv=LC:ghost&newname=LC:x").await;

@@ -1,6 +1,7 @@
 //! `GET /metrics`: Prometheus text with PV counts by status, engine rates,
 //! per-tier files/bytes and HTTP latencies.
 
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{Request, State};
@@ -16,6 +17,10 @@ pub struct HttpMetrics {
     registry: Registry,
     latency: HistogramVec,
     gauges: GaugeVec,
+    /// `/retrieval/data/*` requests answered.
+    retrieval_requests: AtomicU64,
+    /// When the last one came (Unix seconds, 0 if none).
+    last_retrieval: AtomicI64,
 }
 
 impl Default for HttpMetrics {
@@ -49,7 +54,23 @@ impl HttpMetrics {
             registry,
             latency,
             gauges,
+            retrieval_requests: AtomicU64::new(0),
+            last_retrieval: AtomicI64::new(0),
         }
+    }
+
+    /// Java's retrieval rows of getApplianceMetricsForAppliance.
+    pub fn retrieval_rows(&self) -> [(&'static str, String); 2] {
+        [
+            (
+                "Number of Retrieval Requests",
+                self.retrieval_requests.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "Time of last Retrieval Request",
+                crate::mgmt::status_time(self.last_retrieval.load(Ordering::Relaxed)),
+            ),
+        ]
     }
 }
 
@@ -70,6 +91,12 @@ fn endpoint(path: &str, status: u16) -> String {
 /// Middleware recording request latency.
 pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
+    if path.starts_with("/retrieval/data/") {
+        st.http.retrieval_requests.fetch_add(1, Ordering::Relaxed);
+        st.http
+            .last_retrieval
+            .store(crate::types::Timestamp::now().secs, Ordering::Relaxed);
+    }
     let t = Instant::now();
     let resp = next.run(req).await;
     let status = resp.status().as_u16();

@@ -101,7 +101,7 @@ fn names(p: &Params, method: &Method, headers: &HeaderMap, body: &[u8]) -> ApiRe
         v.extend(pv_list_body(headers, body)?);
     }
     if v.is_empty() {
-        return Err(ApiError::bad_request("missing parameter pv"));
+        return Err(ApiError::missing("pv"));
     }
     Ok(v)
 }
@@ -135,7 +135,10 @@ fn this_appliance(m: &Mgmt, p: &Params, param: &str) -> ApiResult<()> {
 
 fn post_only(method: &Method, action: &str) -> ApiResult<()> {
     if *method != Method::POST {
-        return Err(ApiError::bad_request(format!("{action} needs POST")));
+        return Err(ApiError::bad_param(
+            "body",
+            format!("{action} needs POST with a body"),
+        ));
     }
     Ok(())
 }
@@ -178,11 +181,9 @@ async fn dispatch(
         "abortArchivingPV" => json(m.abort(p.require("pv")?).await?),
         "renamePV" => json(m.rename(p.require("pv")?, p.require("newname")?).await?),
         "changeArchivalParameters" => {
-            let period: f32 = p
-                .require("samplingperiod")?
-                .trim()
-                .parse()
-                .map_err(|_| ApiError::bad_request("parameter samplingperiod: not a number"))?;
+            let period: f32 = p.require("samplingperiod")?.trim().parse().map_err(|_| {
+                ApiError::bad_param("samplingperiod", "parameter samplingperiod: not a number")
+            })?;
             json(
                 m.change_parameters(p.require("pv")?, period, p.get("samplingmethod"))
                     .await?,
@@ -191,7 +192,7 @@ async fn dispatch(
         "modifyMetaFields" => {
             let cmds: Vec<String> = p.all("command").iter().map(|s| s.to_string()).collect();
             if cmds.is_empty() {
-                return Err(ApiError::bad_request("missing parameter command"));
+                return Err(ApiError::missing("command"));
             }
             json(m.modify_meta_fields(p.require("pv")?, &cmds)?)
         }
@@ -212,7 +213,7 @@ async fn dispatch(
         "putPVTypeInfo" => {
             post_only(method, action)?;
             let v: Value = serde_json::from_slice(body)
-                .map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
+                .map_err(|e| ApiError::bad_param("body", format!("body is not valid JSON: {e}")))?;
             json(m.put_typeinfo(p.require("pv")?, &v, p.flag("override"), p.flag("createnew"))?)
         }
         "getStoresForPV" => json(m.stores_for(p.require("pv")?, p.flag("counts"))?),
@@ -249,6 +250,20 @@ async fn dispatch(
             this_appliance(&m, p, "appliance")?;
             appliance_metrics_rows(st)
         }
+        "getProcessMetricsDataForAppliance" => {
+            // Java: 404 without `appliance`.
+            let id = p
+                .get("appliance")
+                .ok_or_else(|| ApiError::not_found("missing parameter appliance"))?;
+            if id != m.identity {
+                return Err(ApiError::not_found(format!("unknown appliance {id}")));
+            }
+            let samples = crate::mgmt::process::ProcessMetrics::global().samples();
+            json(crate::mgmt::process::chart_json(&samples))
+        }
+        "getProcessMetrics" => json(crate::mgmt::process::report_json(
+            crate::mgmt::process::ProcessMetrics::global(),
+        )),
         "getStorageMetrics" | "getStorageMetricsForAppliance" => {
             this_appliance(&m, p, "appliance")?;
             json(Value::Array(m.storage_metrics()?))
@@ -277,7 +292,7 @@ async fn dispatch(
         "importConfig" | "importConfigForAppliance" => {
             post_only(method, action)?;
             let v: Value = serde_json::from_slice(body)
-                .map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
+                .map_err(|e| ApiError::bad_param("body", format!("body is not valid JSON: {e}")))?;
             json(m.import_config(&v)?)
         }
         "getPolicyList" => {
@@ -303,14 +318,13 @@ fn archive_params(
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult<Vec<ArchiveParams>> {
-    let period = match p.get("samplingperiod").filter(|v| !v.trim().is_empty()) {
-        Some(v) => Some(
-            v.trim()
-                .parse::<f32>()
-                .map_err(|_| ApiError::bad_request("parameter samplingperiod: not a number"))?,
-        ),
-        None => None,
-    };
+    let period =
+        match p.get("samplingperiod").filter(|v| !v.trim().is_empty()) {
+            Some(v) => Some(v.trim().parse::<f32>().map_err(|_| {
+                ApiError::bad_param("samplingperiod", "parameter samplingperiod: not a number")
+            })?),
+            None => None,
+        };
     let common = ArchiveParams {
         pv: String::new(),
         sampling_period: period,
@@ -332,10 +346,10 @@ fn archive_params(
             .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/json"));
         if is_json {
             let v: Value = serde_json::from_slice(body)
-                .map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
+                .map_err(|e| ApiError::bad_param("body", format!("body is not valid JSON: {e}")))?;
             let arr = v
                 .as_array()
-                .ok_or_else(|| ApiError::bad_request("body must be a JSON array"))?;
+                .ok_or_else(|| ApiError::bad_param("body", "body must be a JSON array"))?;
             for item in arr {
                 let str_of = |k: &str| -> Option<String> {
                     item.get(k).and_then(|x| match x {
@@ -346,11 +360,12 @@ fn archive_params(
                 };
                 let pv = match item {
                     Value::String(s) => s.clone(),
-                    _ => str_of("pv").ok_or_else(|| ApiError::bad_request("each body entry needs \"pv\""))?,
+                    _ => str_of("pv")
+                        .ok_or_else(|| ApiError::bad_param("body", "each body entry needs \"pv\""))?,
                 };
                 let period = match str_of("samplingperiod") {
                     Some(v) => Some(v.trim().parse::<f32>().map_err(|_| {
-                        ApiError::bad_request(format!("samplingperiod of {pv}: not a number"))
+                        ApiError::bad_param("body", format!("samplingperiod of {pv}: not a number"))
                     })?),
                     None => common.sampling_period,
                 };
@@ -369,7 +384,7 @@ fn archive_params(
         }
     }
     if out.is_empty() {
-        return Err(ApiError::bad_request("missing parameter pv"));
+        return Err(ApiError::missing("pv"));
     }
     Ok(out)
 }
@@ -406,7 +421,8 @@ pub(crate) fn appliance_metrics(st: &AppState) -> ApiResult<Response> {
 }
 
 pub(crate) fn appliance_metrics_rows(st: &AppState) -> ApiResult<Response> {
-    json(Value::Array(mgmt(st).appliance_metrics_rows()?))
+    let retrieval = st.http.retrieval_rows();
+    json(Value::Array(mgmt(st).appliance_metrics_rows(&retrieval)?))
 }
 
 pub(crate) fn archived_pvs(st: &AppState, headers: &HeaderMap, body: &[u8]) -> ApiResult<Response> {

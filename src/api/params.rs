@@ -37,7 +37,7 @@ impl Params {
     pub fn require(&self, key: &str) -> Result<&str, ApiError> {
         match self.get(key) {
             Some(v) if !v.trim().is_empty() => Ok(v),
-            _ => Err(ApiError::bad_request(format!("missing parameter {key}"))),
+            _ => Err(ApiError::missing(key)),
         }
     }
 
@@ -55,7 +55,7 @@ impl Params {
             Some(v) => v
                 .trim()
                 .parse()
-                .map_err(|_| ApiError::bad_request(format!("parameter {key}: not an integer: {v:?}"))),
+                .map_err(|_| ApiError::bad_param(key, format!("parameter {key}: not an integer: {v:?}"))),
         }
     }
 }
@@ -70,10 +70,10 @@ pub fn pv_list_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<String>, Api
         .to_ascii_lowercase();
     if ct.starts_with("application/json") {
         let v: serde_json::Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
+            .map_err(|e| ApiError::bad_param("body", format!("body is not valid JSON: {e}")))?;
         let arr = v
             .as_array()
-            .ok_or_else(|| ApiError::bad_request("body must be a JSON array of PV names"))?;
+            .ok_or_else(|| ApiError::bad_param("body", "body must be a JSON array of PV names"))?;
         return arr
             .iter()
             .map(|x| match x {
@@ -82,15 +82,16 @@ pub fn pv_list_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<String>, Api
                     .get("pv")
                     .and_then(|p| p.as_str())
                     .map(|s| s.trim().to_string())
-                    .ok_or_else(|| ApiError::bad_request("body objects need a \"pv\" string")),
-                _ => Err(ApiError::bad_request(
+                    .ok_or_else(|| ApiError::bad_param("body", "body objects need a \"pv\" string")),
+                _ => Err(ApiError::bad_param(
+                    "body",
                     "body array elements must be strings or objects",
                 )),
             })
             .filter(|r| r.as_ref().map_or(true, |s| !s.is_empty()))
             .collect();
     }
-    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("body is not UTF-8"))?;
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_param("body", "body is not UTF-8"))?;
     if ct.starts_with("text/plain") {
         return Ok(text
             .lines()

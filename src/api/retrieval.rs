@@ -31,9 +31,9 @@ fn time_param(p: &Params, key: &'static str) -> ApiResult<Option<Timestamp>> {
     match p.get(key) {
         None => Ok(None),
         Some(v) if v.trim().is_empty() => Ok(None),
-        Some(v) => parse_instant(v)
-            .map(Some)
-            .ok_or_else(|| ApiError::bad_request(format!("parameter {key}: not an ISO-8601 instant: {v:?}"))),
+        Some(v) => parse_instant(v).map(Some).ok_or_else(|| {
+            ApiError::bad_param(key, format!("parameter {key}: not an ISO-8601 instant: {v:?}"))
+        }),
     }
 }
 
@@ -43,19 +43,22 @@ fn ranges(p: &Params) -> ApiResult<Vec<(Timestamp, Timestamp)>> {
         let times: Vec<Timestamp> = tr
             .split(',')
             .map(|s| {
-                parse_instant(s)
-                    .ok_or_else(|| ApiError::bad_request(format!("parameter timeranges: bad instant {s:?}")))
+                parse_instant(s).ok_or_else(|| {
+                    ApiError::bad_param("timeranges", format!("parameter timeranges: bad instant {s:?}"))
+                })
             })
             .collect::<Result<_, _>>()?;
         if times.len() % 2 != 0 {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::bad_param(
+                "timeranges",
                 "parameter timeranges: needs an even number of instants",
             ));
         }
         let pairs: Vec<_> = times.chunks(2).map(|c| (c[0], c[1])).collect();
         for (i, (a, b)) in pairs.iter().enumerate() {
             if a > b || (i > 0 && *a <= pairs[i - 1].1) {
-                return Err(ApiError::bad_request(
+                return Err(ApiError::bad_param(
+                    "timeranges",
                     "parameter timeranges: ranges must be ordered and not overlap",
                 ));
             }
@@ -64,14 +67,14 @@ fn ranges(p: &Params) -> ApiResult<Vec<(Timestamp, Timestamp)>> {
     }
     let (from, to) = default_range(Timestamp::now(), time_param(p, "from")?, time_param(p, "to")?);
     if from > to {
-        return Err(ApiError::bad_request("parameter from: is after to"));
+        return Err(ApiError::bad_param("from", "parameter from: is after to"));
     }
     Ok(vec![(from, to)])
 }
 
 fn split_request(request: &str) -> (&str, Option<&str>) {
-    match request.find('.') {
-        Some(i) => (&request[..i], Some(&request[i + 1..])),
+    match request.split_once('.') {
+        Some((name, ext)) => (name, Some(ext)),
         None => (request, None),
     }
 }
@@ -105,12 +108,13 @@ async fn data_inner(
         "getDataAtTime" | "getDataAtTimeForAppliance" => {
             return data_at_time(&st, &method, &p, &headers, &body_bytes).await
         }
-        _ => return Err(ApiError::bad_request(format!("unknown request {name}"))),
+        _ => return Err(ApiError::bad_param("request", format!("unknown request {name}"))),
     }
-    let ext =
-        ext.ok_or_else(|| ApiError::bad_request(format!("{name} needs a format extension such as .json")))?;
+    let ext = ext.ok_or_else(|| {
+        ApiError::bad_param("format", format!("{name} needs a format extension such as .json"))
+    })?;
     let format = Format::from_extension(ext)
-        .ok_or_else(|| ApiError::bad_request(format!("unsupported format .{ext}")))?;
+        .ok_or_else(|| ApiError::bad_param("format", format!("unsupported format .{ext}")))?;
     let multi = name == "getDataForPVs";
     let mut names: Vec<String> = p.all("pv").iter().map(|s| s.to_string()).collect();
     if multi {
@@ -126,7 +130,7 @@ async fn data_inner(
         names.truncate(1);
     }
     if names.is_empty() || names.iter().all(|n| n.trim().is_empty()) {
-        return Err(ApiError::bad_request("missing parameter pv"));
+        return Err(ApiError::missing("pv"));
     }
     let ranges = ranges(&p)?;
     let usereduced = p.flag("usereduced");
@@ -135,6 +139,7 @@ async fn data_inner(
     for n in &names {
         pvs.push(st.retrieval.pv_request(n, pp, usereduced)?);
     }
+    check_bins(&pvs, &ranges)?;
     let query = DataQuery {
         pvs,
         ranges,
@@ -157,23 +162,96 @@ async fn data_inner(
         resp = resp.header(header::CONTENT_LENGTH, bytes.len());
         return resp.body(Body::from(bytes)).map_err(ApiError::internal);
     }
-    let (writer, body) = body::channel();
-    tokio::task::spawn_blocking(move || {
-        let mut w = writer;
-        match retrieval.run(&query, &mut w) {
-            Ok(stats) => tracing::debug!(
+    let (writer, mut rx) = body::channel();
+    let task = tokio::task::spawn_blocking(move || stream_run(&retrieval, &query, writer));
+    tokio::pin!(task);
+    // The status waits for the first chunk (or the end): a failure before
+    // any byte is answered with its own status, not a cut 200.
+    let first = tokio::select! {
+        biased;
+        chunk = rx.recv() => Some(chunk),
+        done = &mut task => {
+            done.map_err(ApiError::internal)??;
+            None
+        }
+    };
+    let first = match first {
+        Some(Some(chunk)) => Some(chunk),
+        Some(None) => {
+            // Closed without a chunk: the producer ended; its result decides.
+            (&mut task).await.map_err(ApiError::internal)??;
+            None
+        }
+        None => None,
+    };
+    resp.body(body::body(first, rx)).map_err(ApiError::internal)
+}
+
+/// Runs `query` into `w` on the blocking pool. A failure (or a panic)
+/// before the first chunk is returned, for the handler to answer with its
+/// status; after it, the body is aborted with an error id (logged).
+fn stream_run(
+    retrieval: &crate::retrieval::Retrieval,
+    query: &DataQuery,
+    mut w: body::ChannelWriter,
+) -> Result<(), RetrievalError> {
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| retrieval.run(query, &mut w)));
+    let err = match run {
+        Ok(Ok(stats)) => {
+            tracing::debug!(
                 samples = stats.samples,
                 pvs = stats.pvs_with_data,
                 "response done"
-            ),
-            Err(RetrievalError::Disconnected) => tracing::debug!("client went away"),
-            Err(e) => {
-                tracing::error!(error = %e, "response aborted");
-                w.fail(e.to_string());
+            );
+            return Ok(());
+        }
+        Ok(Err(RetrievalError::Disconnected)) => {
+            tracing::debug!("client went away");
+            return Ok(());
+        }
+        Ok(Err(e)) => e,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            RetrievalError::Internal(anyhow::anyhow!("retrieval panicked: {what}"))
+        }
+    };
+    if !w.sent_any() {
+        w.discard();
+        return Err(err);
+    }
+    let id = super::error::new_id();
+    tracing::error!(id = %id, error = ?err, "response aborted");
+    w.fail(format!("response aborted: internal error {id}"));
+    Ok(())
+}
+
+/// Most post-processor bins one request may cover (over its PVs and
+/// ranges): fill operators emit a sample per bin, so more would be a
+/// response of billions of samples (`mean_1` over centuries).
+pub const MAX_BINS: u128 = 10_000_000;
+
+fn check_bins(pvs: &[crate::retrieval::PvRequest], ranges: &[(Timestamp, Timestamp)]) -> ApiResult<()> {
+    let mut bins: u128 = 0;
+    for pp in pvs.iter().filter_map(|p| p.pp.as_ref()) {
+        for &(from, to) in ranges {
+            let interval = pp.interval_for(from, to);
+            if interval > 0 {
+                let span = u128::try_from(to.secs.saturating_sub(from.secs)).unwrap_or(0);
+                bins += span / u128::from(interval) + 1;
             }
         }
-    });
-    resp.body(body).map_err(ApiError::internal)
+    }
+    if bins > MAX_BINS {
+        return Err(ApiError::bad_param(
+            "pp",
+            format!("parameter pp: the request covers {bins} bins, more than {MAX_BINS}; use a longer bin or a shorter range"),
+        ));
+    }
+    Ok(())
 }
 
 async fn data_at_time(
@@ -184,7 +262,8 @@ async fn data_at_time(
     body_bytes: &[u8],
 ) -> ApiResult<Response> {
     if *method != Method::POST {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::bad_param(
+            "body",
             "getDataAtTime needs POST with a JSON list of PVs",
         ));
     }
@@ -214,13 +293,24 @@ async fn bpl(
         "getVersion" => Ok(Json(json!({ "version": format!("strata {}", crate::VERSION) })).into_response()),
         "getPVDetails" => super::mgmt::pv_details(&st, &p),
         "getApplianceMetrics" => super::mgmt::appliance_metrics(&st),
-        "getApplianceMetricsForAppliance" => super::mgmt::appliance_metrics_rows(&st),
+        "getApplianceMetricsForAppliance" => retrieval_metrics_rows(&st),
         "filterArchivedPVs" if method == Method::POST => {
             super::mgmt::archived_pvs(&st, &headers, &body_bytes)
         }
         _ => Err(ApiError::not_found(format!("unknown retrieval action {action}"))),
     };
     r.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The retrieval component's rows (Java's retrieval `getApplianceMetricsForAppliance`).
+fn retrieval_metrics_rows(st: &AppState) -> ApiResult<Response> {
+    let rows: Vec<Value> = st
+        .http
+        .retrieval_rows()
+        .into_iter()
+        .map(|(n, v)| json!({"name": n, "value": v, "source": "RETRIEVAL"}))
+        .collect();
+    Ok(Json(Value::Array(rows)).into_response())
 }
 
 fn are_we_archiving(st: &AppState, p: &Params) -> ApiResult<Response> {

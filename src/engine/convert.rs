@@ -65,7 +65,8 @@ pub fn sample_of(s: &Snapshot, want: ArchDbType) -> Option<ArchiverSample> {
     Some(out)
 }
 
-/// Header fields (EGU, PREC) and Java limit fields from a CTRL snapshot.
+/// Header fields (EGU, PREC) and Java limit fields from a CTRL snapshot,
+/// and an enum's state labels as `ENUM_0 … ENUM_n` (Java's MetaInfo keys).
 pub fn metadata(s: &Snapshot) -> Vec<(String, String)> {
     let mut out = Vec::new();
     if let Some(d) = &s.display {
@@ -105,7 +106,7 @@ pub fn metadata(s: &Snapshot) -> Vec<(String, String)> {
     }
     if let Some(e) = &s.enums {
         let labels: Vec<String> = e.strings.iter().map(|x| x.as_str_lossy().into_owned()).collect();
-        out.push(("ENUMS".into(), labels.join(",")));
+        out.extend(crate::registry::metainfo::enum_entries(&labels));
     }
     out
 }

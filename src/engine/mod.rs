@@ -210,10 +210,14 @@ pub trait ArchiveEngine: Send + Sync {
 }
 
 /// What retrieval may see of an engine: samples received but not yet handed
-/// to storage (Java consults the engine for recent data the same way).
+/// to storage (Java consults the engine for recent data the same way), and
+/// the metadata last read from the channel (`fetchLatestMetadata`).
 pub trait BufferedSamples: Send + Sync {
     /// Samples of `pv` in the engine's buffer, oldest first.
     fn buffered(&self, pv: &str) -> Vec<ArchiverSample>;
+    /// Current metadata of `pv` (EGU, PREC, limits, DESC, …); empty when the
+    /// engine has no channel for it.
+    fn metadata(&self, pv: &str) -> BTreeMap<String, String>;
 }
 
 /// What an engine's archive workflow learned about a requested PV; the

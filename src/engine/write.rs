@@ -590,6 +590,10 @@ impl BufferedSamples for Ingest {
     fn buffered(&self, pv: &str) -> Vec<ArchiverSample> {
         self.channel(pv).map(|c| c.buffered()).unwrap_or_default()
     }
+
+    fn metadata(&self, pv: &str) -> BTreeMap<String, String> {
+        Ingest::metadata(self, pv)
+    }
 }
 
 /// Appends `samples` of `chan` in order; returns the newest time stored.

@@ -122,9 +122,11 @@ fn ingest(pvs: &[&str]) -> (Ingest, Vec<Arc<Channel>>) {
     (ingest, chans)
 }
 
-/// A minute ago plus `n` seconds: inside the engine's time tolerances.
-fn t(n: i64) -> i64 {
-    Timestamp::now().secs - 60 + n
+/// A minute ago (Unix seconds): samples at `t0 + n` are inside the
+/// engine's time tolerances. Read once per test, so every `t0 + n` of a
+/// test names the same second.
+fn minute_ago() -> i64 {
+    Timestamp::now().secs - 60
 }
 
 fn event(ingest: &Ingest, chan: &Channel, secs: i64) {
@@ -139,54 +141,58 @@ fn committed(ingest: &Ingest, pv: &str) -> Option<i64> {
 
 #[tokio::test]
 async fn an_acknowledged_flush_commits_the_newest_stored_sample() {
+    let t0 = minute_ago();
     let (ingest, chans) = ingest(&["W:a"]);
     let store = ScriptedStore::default();
     for n in 1..=3 {
-        event(&ingest, &chans[0], t(n));
+        event(&ingest, &chans[0], t0 + n);
     }
     assert_eq!(committed(&ingest, "W:a"), None);
     ingest.write_cycle(&store, 1.0).await;
     let stored: Vec<i64> = store.appended().iter().map(|(_, s)| s.ts().secs).collect();
-    assert_eq!(stored, vec![t(1), t(2), t(3)]);
-    assert_eq!(committed(&ingest, "W:a"), Some(t(3)));
+    assert_eq!(stored, vec![t0 + 1, t0 + 2, t0 + 3]);
+    assert_eq!(committed(&ingest, "W:a"), Some(t0 + 3));
     assert!(ingest.buffered("W:a").is_empty());
 }
 
 #[tokio::test]
 async fn a_failed_pv_never_commits_its_lost_bytes() {
+    let t0 = minute_ago();
     let (ingest, chans) = ingest(&["W:a"]);
     let store = ScriptedStore::default().then_flush(failed(&["W:a"]));
-    event(&ingest, &chans[0], t(1));
+    event(&ingest, &chans[0], t0 + 1);
     ingest.write_cycle(&store, 1.0).await;
     assert_eq!(committed(&ingest, "W:a"), None);
     // A later acknowledged cycle without new samples claims nothing either.
     ingest.write_cycle(&store, 1.0).await;
     assert_eq!(committed(&ingest, "W:a"), None);
     // The next stored sample commits normally.
-    event(&ingest, &chans[0], t(2));
+    event(&ingest, &chans[0], t0 + 2);
     ingest.write_cycle(&store, 1.0).await;
-    assert_eq!(committed(&ingest, "W:a"), Some(t(2)));
+    assert_eq!(committed(&ingest, "W:a"), Some(t0 + 2));
 }
 
 #[tokio::test]
 async fn a_deferred_pv_commits_on_a_later_cycle() {
+    let t0 = minute_ago();
     let (ingest, chans) = ingest(&["W:a"]);
     let store = ScriptedStore::default()
         .then_flush(deferred(&["W:a"]))
         .then_flush(deferred(&["W:a"]));
-    event(&ingest, &chans[0], t(1));
+    event(&ingest, &chans[0], t0 + 1);
     ingest.write_cycle(&store, 1.0).await;
     assert_eq!(committed(&ingest, "W:a"), None);
-    event(&ingest, &chans[0], t(2));
+    event(&ingest, &chans[0], t0 + 2);
     ingest.write_cycle(&store, 1.0).await;
     assert_eq!(committed(&ingest, "W:a"), None);
     // The PV went silent; the cycle that acknowledges it commits its newest.
     ingest.write_cycle(&store, 1.0).await;
-    assert_eq!(committed(&ingest, "W:a"), Some(t(2)));
+    assert_eq!(committed(&ingest, "W:a"), Some(t0 + 2));
 }
 
 #[tokio::test]
 async fn a_partial_flush_commits_only_the_acknowledged_pvs() {
+    let t0 = minute_ago();
     let (ingest, chans) = ingest(&["W:ok", "W:lost", "W:busy"]);
     let mixed = IngestFlushResult {
         failed: vec!["W:lost".into()],
@@ -194,54 +200,57 @@ async fn a_partial_flush_commits_only_the_acknowledged_pvs() {
     };
     let store = ScriptedStore::default().then_flush(Ok(mixed));
     for chan in &chans {
-        event(&ingest, chan, t(5));
+        event(&ingest, chan, t0 + 5);
     }
     ingest.write_cycle(&store, 1.0).await;
-    assert_eq!(committed(&ingest, "W:ok"), Some(t(5)));
+    assert_eq!(committed(&ingest, "W:ok"), Some(t0 + 5));
     assert_eq!(committed(&ingest, "W:lost"), None);
     assert_eq!(committed(&ingest, "W:busy"), None);
     ingest.write_cycle(&store, 1.0).await;
     assert_eq!(committed(&ingest, "W:lost"), None);
-    assert_eq!(committed(&ingest, "W:busy"), Some(t(5)));
+    assert_eq!(committed(&ingest, "W:busy"), Some(t0 + 5));
 }
 
 #[tokio::test]
 async fn a_failed_ingest_flush_commits_nothing_that_cycle() {
+    let t0 = minute_ago();
     let (ingest, chans) = ingest(&["W:a"]);
     let store = ScriptedStore::default().then_flush(Err(anyhow::anyhow!("disk gone")));
-    event(&ingest, &chans[0], t(1));
+    event(&ingest, &chans[0], t0 + 1);
     ingest.write_cycle(&store, 1.0).await;
     assert_eq!(committed(&ingest, "W:a"), None);
 }
 
 #[tokio::test]
 async fn samples_storage_refuses_are_counted_and_not_committed() {
+    let t0 = minute_ago();
     let (ingest, chans) = ingest(&["W:a"]);
     let store = ScriptedStore {
-        refuse_secs: vec![t(3)],
+        refuse_secs: vec![t0 + 3],
         ..Default::default()
     };
     for n in 1..=3 {
-        event(&ingest, &chans[0], t(n));
+        event(&ingest, &chans[0], t0 + n);
     }
     ingest.write_cycle(&store, 1.0).await;
     assert_eq!(store.appended().len(), 2);
-    assert_eq!(committed(&ingest, "W:a"), Some(t(2)));
+    assert_eq!(committed(&ingest, "W:a"), Some(t0 + 2));
     let status = ingest.status("W:a").unwrap();
     assert_eq!(status.dropped_type_change, 1);
 }
 
 #[tokio::test]
 async fn stored_samples_carry_startup_and_reconnect_fields() {
+    let t0 = minute_ago();
     let (ingest, chans) = ingest(&["W:a"]);
     let store = ScriptedStore::default();
     let chan = &chans[0];
-    chan.connected(t(0));
-    event(&ingest, chan, t(1));
-    event(&ingest, chan, t(2));
-    chan.disconnected(t(3));
-    chan.connected(t(4));
-    event(&ingest, chan, t(5));
+    chan.connected(t0);
+    event(&ingest, chan, t0 + 1);
+    event(&ingest, chan, t0 + 2);
+    chan.disconnected(t0 + 3);
+    chan.connected(t0 + 4);
+    event(&ingest, chan, t0 + 5);
     ingest.write_cycle(&store, 1.0).await;
     let fields: Vec<Vec<String>> = store
         .appended()
@@ -252,19 +261,20 @@ async fn stored_samples_carry_startup_and_reconnect_fields() {
     assert!(fields[1].is_empty());
     assert_eq!(fields[2], ["cnxlostepsecs", "cnxregainedepsecs"]);
     let reconnect = store.appended()[2].1.field_values().to_vec();
-    assert_eq!(reconnect[0].1, t(3).to_string());
-    assert_eq!(reconnect[1].1, t(4).to_string());
+    assert_eq!(reconnect[0].1, (t0 + 3).to_string());
+    assert_eq!(reconnect[1].1, (t0 + 4).to_string());
     let status = ingest.status("W:a").unwrap();
     assert_eq!(status.loss_count, 1);
 }
 
 #[tokio::test]
 async fn events_not_after_the_newest_sample_are_dropped() {
+    let t0 = minute_ago();
     let (ingest, chans) = ingest(&["W:a"]);
     let store = ScriptedStore::default();
-    event(&ingest, &chans[0], t(2));
-    event(&ingest, &chans[0], t(2));
-    event(&ingest, &chans[0], t(1));
+    event(&ingest, &chans[0], t0 + 2);
+    event(&ingest, &chans[0], t0 + 2);
+    event(&ingest, &chans[0], t0 + 1);
     ingest.write_cycle(&store, 1.0).await;
     assert_eq!(store.appended().len(), 1);
     assert_eq!(ingest.status("W:a").unwrap().dropped_timestamp, 2);

@@ -306,7 +306,7 @@ impl Mgmt {
     pub async fn delete(&self, name: &str, delete_data: bool) -> MgmtResult<Value> {
         let real = self.real_name(name);
         let Some(info) = self.registry.get(&real)? else {
-            return Err(MgmtError::bad("pv", format!("PV {real} is not archived")));
+            return Err(MgmtError::UnknownPv(real));
         };
         if !info.paused {
             return Ok(obj([(
@@ -334,7 +334,7 @@ impl Mgmt {
         for n in names {
             let mut v = match self.delete(n, delete_data).await {
                 Ok(v) => v,
-                Err(MgmtError::BadParam { message, .. }) => obj([("validation", s(message))]),
+                Err(e @ MgmtError::UnknownPv(_)) => obj([("validation", s(e.to_string()))]),
                 Err(e) => return Err(e),
             };
             if let Value::Object(m) = &mut v {
@@ -385,7 +385,7 @@ impl Mgmt {
             || self.registry.request(&new_name).is_some()
             || self.store.has_data(&new_name)?
         {
-            return Ok(obj([("validation", s(format!("PV {new_name} already exists")))]));
+            return Err(MgmtError::Conflict(format!("PV {new_name} already exists")));
         }
         self.engine.stop(&real).await?;
         let files = self.store.rename(&real, &new_name).await?;

@@ -421,11 +421,14 @@ impl Mgmt {
         Ok(rows)
     }
 
-    /// getMetadata (retrieval BPL): PVTypeInfo strings merged with the engine's metadata.
+    /// getMetadata (retrieval BPL): the PVTypeInfo strings merged with
+    /// Java's MetaInfo dictionary (limits, PREC, EGU, EAA_COUNT, enum labels
+    /// as ENUM_n), the engine's current values taking precedence.
     pub fn metadata(&self, name: &str) -> MgmtResult<Value> {
         let info = self.typeinfo(name)?;
         let mut m = info.to_json();
-        for (k, v) in self.engine.metadata(&info.pv_name) {
+        let engine = self.engine.metadata(&info.pv_name);
+        for (k, v) in crate::registry::metainfo::meta_info(&info, &engine) {
             m.insert(k, Value::String(v));
         }
         Ok(Value::Object(m))
@@ -444,7 +447,7 @@ impl Mgmt {
     pub fn add_alias(&self, pv: &str, alias: &str) -> MgmtResult<Value> {
         let real = self.real_name(pv);
         if !self.registry.contains(&real) {
-            return Err(MgmtError::bad("pv", format!("PV {real} is not archived")));
+            return Err(MgmtError::UnknownPv(real));
         }
         let alias = PvName::new(alias);
         if !super::lifecycle::valid_pv_name(&alias) {
@@ -454,14 +457,11 @@ impl Mgmt {
             ));
         }
         if let Some(other) = self.registry.alias_target(&alias).filter(|t| *t != real) {
-            return Err(MgmtError::bad(
-                "aliasname",
-                format!("{alias} is already an alias of {other}"),
-            ));
+            return Err(MgmtError::Conflict(format!(
+                "{alias} is already an alias of {other}"
+            )));
         }
-        self.registry
-            .add_alias(&alias, &real)
-            .map_err(|e| MgmtError::bad("aliasname", e.to_string()))?;
+        self.registry.add_alias(&alias, &real)?;
         Ok(obj([
             ("status", s("ok")),
             ("desc", s(format!("Added an alias {alias} for PV {real}"))),

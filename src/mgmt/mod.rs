@@ -7,6 +7,7 @@ mod gauges;
 mod lifecycle;
 mod lookup;
 pub mod policy;
+pub mod process;
 mod repair;
 mod reports;
 
@@ -42,7 +43,17 @@ pub enum MgmtError {
     /// The PV is not known (HTTP 404).
     #[error("PV {0} is not known to this appliance")]
     UnknownPv(String),
-    /// Internal failure (HTTP 500).
+    /// The request conflicts with the current state: a rename target that
+    /// exists, an alias name that is taken (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
+    /// Storage failed (HTTP 503 when a tier is unavailable, else 500).
+    #[error(transparent)]
+    Store(#[from] crate::storage::StoreError),
+    /// The registry failed (HTTP 500, or 409 for alias conflicts).
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    /// Another internal failure (HTTP 500).
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -54,18 +65,6 @@ impl MgmtError {
             param,
             message: message.into(),
         }
-    }
-}
-
-impl From<crate::registry::RegistryError> for MgmtError {
-    fn from(e: crate::registry::RegistryError) -> Self {
-        MgmtError::Internal(e.into())
-    }
-}
-
-impl From<crate::storage::StoreError> for MgmtError {
-    fn from(e: crate::storage::StoreError) -> Self {
-        MgmtError::Internal(e.into())
     }
 }
 
@@ -123,7 +122,7 @@ pub(crate) fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
 
 /// Human-readable time as in getPVStatus (`Nov/25/2026 18:20:00 +00:00`),
 /// `Never` for 0.
-pub(crate) fn status_time(epoch_secs: i64) -> String {
+pub fn status_time(epoch_secs: i64) -> String {
     if epoch_secs <= 0 {
         return "Never".into();
     }

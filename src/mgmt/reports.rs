@@ -92,7 +92,7 @@ impl Mgmt {
             "maxETLPercentage": "0",
         });
         if let Value::Object(o) = &mut v {
-            for t in self.store.appliance_metrics().map_err(MgmtError::Internal)? {
+            for t in self.store.appliance_metrics()? {
                 o.insert(format!("{}TotalFiles", t.name), s(t.total_files.unwrap_or(0)));
                 o.insert(
                     format!("{}TotalBytes", t.name),
@@ -103,35 +103,78 @@ impl Mgmt {
         Ok(Value::Array(vec![v]))
     }
 
-    /// getApplianceMetricsForAppliance: `{name, value, source}` rows.
-    pub fn appliance_metrics_rows(&self) -> MgmtResult<Vec<Value>> {
+    /// getApplianceMetricsForAppliance: `{name, value, source}` rows with
+    /// the Java appliance's labels and order: identity, the engine's rows
+    /// (`ENGINE`), `retrieval` rows (given by the HTTP layer, which counts
+    /// requests), `PVs in archive workflow` and the aggregated rows
+    /// (`mgmt`), then strata's per-tier file and byte totals (`ETL`).
+    /// Engine rows without a strata counterpart (CAJ internals, write-cycle
+    /// benchmarks) are left out.
+    pub fn appliance_metrics_rows(&self, retrieval: &[(&str, String)]) -> MgmtResult<Vec<Value>> {
         let (total, paused, pending) = self.counts();
         let m = self.engine.metrics();
-        let row = |n: &str, v: String, src: &str| obj([("name", s(n)), ("value", s(v)), ("source", s(src))]);
-        let uptime = self.started.elapsed().map(|d| d.as_secs()).unwrap_or(0);
+        let row = |src: &str, n: &str, v: String| obj([("name", s(n)), ("value", s(v)), ("source", s(src))]);
+        let connected = m.connected;
+        let disconnected = total.saturating_sub(paused).saturating_sub(connected);
+        let gib = 1024.0 * 1024.0 * 1024.0;
         let mut rows = vec![
-            row("Appliance identity", self.identity.clone(), "mgmt"),
-            row("Version", format!("strata {}", crate::VERSION), "mgmt"),
-            row("Uptime (s)", uptime.to_string(), "mgmt"),
-            row("Total PV count", total.to_string(), "mgmt"),
-            row("Paused PV count", paused.to_string(), "mgmt"),
-            row("PVs in the archive workflow", pending.to_string(), "mgmt"),
-            row("Engine running", self.engine.running().to_string(), "engine"),
-            row("Channels", m.channels.to_string(), "engine"),
-            row("Connected channels", m.connected.to_string(), "engine"),
-            row("Event rate (events/s)", format!("{:.2}", m.event_rate), "engine"),
-            row("Data rate (bytes/s)", format!("{:.2}", m.data_rate), "engine"),
+            row("mgmt", "Appliance Identity", self.identity.clone()),
+            row("ENGINE", "Total PV count", total.to_string()),
+            row("ENGINE", "Disconnected PV count", disconnected.to_string()),
+            row("ENGINE", "Connected PV count", connected.to_string()),
+            row("ENGINE", "Paused PV count", paused.to_string()),
+            row("ENGINE", "Total channels", m.channels.to_string()),
+            row("ENGINE", "Event Rate (in events/sec)", grouped_2dp(m.event_rate)),
+            row("ENGINE", "Data Rate (in bytes/sec)", grouped_2dp(m.data_rate)),
+            row(
+                "ENGINE",
+                "Data Rate in (GB/day)",
+                grouped_2dp(m.data_rate * 86_400.0 / gib),
+            ),
+            row(
+                "ENGINE",
+                "Data Rate in (GB/year)",
+                grouped_2dp(m.data_rate * 86_400.0 * 365.0 / gib),
+            ),
+            row(
+                "ENGINE",
+                "Skipped write cycles (backpressure)",
+                m.skipped_write_cycles.to_string(),
+            ),
+            row(
+                "ENGINE",
+                "PVs pending computation of meta info",
+                pending.to_string(),
+            ),
+            row("ENGINE", "Total number of CAJ channels", m.channels.to_string()),
         ];
-        for t in self.store.appliance_metrics().map_err(MgmtError::Internal)? {
+        for (n, v) in retrieval {
+            rows.push(row("RETRIEVAL", n, v.clone()));
+        }
+        rows.extend([
+            row("mgmt", "PVs in archive workflow", pending.to_string()),
+            row(
+                "mgmt",
+                "Aggregated appliance storage rate (in GB/year)",
+                grouped_2dp(m.data_rate * 86_400.0 * 365.0 / gib),
+            ),
+            row(
+                "mgmt",
+                "Aggregated appliance event rate (in events/sec)",
+                grouped_2dp(m.event_rate),
+            ),
+            row("mgmt", "Aggregated appliance PV count", grouped_2dp(total as f64)),
+        ]);
+        for t in self.store.appliance_metrics()? {
             rows.push(row(
-                &format!("{} files", t.name),
+                "ETL",
+                &format!("Total files in {}", t.name),
                 t.total_files.unwrap_or(0).to_string(),
-                "etl",
             ));
             rows.push(row(
-                &format!("{} bytes", t.name),
+                "ETL",
+                &format!("Total bytes in {}", t.name),
                 t.total_size_bytes.unwrap_or(0).to_string(),
-                "etl",
             ));
         }
         Ok(rows)
@@ -140,12 +183,7 @@ impl Mgmt {
     /// getStorageMetrics: per store, name, files, bytes and file-system space.
     pub fn storage_metrics(&self) -> MgmtResult<Vec<Value>> {
         let mut out = Vec::new();
-        for (t, sum) in self
-            .store
-            .tiers()
-            .iter()
-            .zip(self.store.appliance_metrics().map_err(MgmtError::Internal)?)
-        {
+        for (t, sum) in self.store.tiers().iter().zip(self.store.appliance_metrics()?) {
             let (avail, total) = fs_space(t.root()).unwrap_or((0, 0));
             out.push(obj([
                 ("name", s(&sum.name)),

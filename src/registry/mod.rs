@@ -7,6 +7,7 @@
 //! Knows nothing of storage paths.
 
 mod load;
+pub mod metainfo;
 mod migrate;
 mod snapshot;
 pub mod typeinfo;
@@ -38,9 +39,18 @@ pub enum RegistryError {
         /// Why.
         reason: String,
     },
-    /// An alias conflicts with a PV or another alias.
-    #[error("{0}")]
-    Alias(String),
+    /// The alias name is a PV with its own record.
+    #[error("{alias} is a PV with its own PVTypeInfo")]
+    AliasIsPv {
+        /// The alias asked for.
+        alias: String,
+    },
+    /// The alias would name itself.
+    #[error("{alias}: an alias cannot name itself")]
+    SelfAlias {
+        /// The alias asked for.
+        alias: String,
+    },
     /// Written by a newer strata.
     #[error("registry schema version {found} is newer than supported ({supported})")]
     TooNew {
@@ -395,13 +405,15 @@ impl Registry {
 
     /// Adds alias `alias` → `pv`, flushed.
     pub fn add_alias(&self, alias: &str, pv: &str) -> Result<(), RegistryError> {
-        if self.contains(alias) {
-            return Err(RegistryError::Alias(format!(
-                "{alias} is a PV with its own PVTypeInfo"
-            )));
-        }
         if alias == pv {
-            return Err(RegistryError::Alias("an alias cannot name itself".into()));
+            return Err(RegistryError::SelfAlias {
+                alias: alias.to_string(),
+            });
+        }
+        if self.contains(alias) {
+            return Err(RegistryError::AliasIsPv {
+                alias: alias.to_string(),
+            });
         }
         self.aliases.insert(alias.as_bytes(), pv.as_bytes())?;
         self.flush()?;

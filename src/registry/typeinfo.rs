@@ -1,7 +1,9 @@
 //! `PVTypeInfo`: the registry record of one PV, with the Java appliance's
-//! JSON form (mgmt-api.md §4): every scalar is a JSON string, arrays hold
-//! strings, maps are string→string, instants are ISO-8601 with millis, and
-//! unset values are omitted. Decoding is liberal (native JSON types too).
+//! JSON form (mgmt-api.md §4, Java's bean `JSONEncoder`): every scalar is a
+//! JSON string, arrays hold strings, maps are string→string, instants are
+//! ISO-8601 with millis; every primitive field is always present (numbers
+//! 0 and `false` when unset) and null strings are omitted. Decoding is
+//! liberal (native JSON types too).
 
 use std::collections::BTreeMap;
 
@@ -245,11 +247,15 @@ impl PvTypeInfo {
         if let Some(v) = &self.units {
             m.insert("units".into(), s(v));
         }
-        if let Some(v) = self.precision {
-            m.insert("precision".into(), f64s(v));
+        // Java's encoder writes every primitive field: `precision` and the
+        // limits are `double`s, "0.0" when never set (integer, enum and
+        // string PVs).
+        m.insert("precision".into(), f64s(self.precision.unwrap_or(0.0)));
+        for k in LIMIT_FIELDS {
+            m.insert(k.into(), f64s(self.limits.get(k).copied().unwrap_or(0.0)));
         }
         for (k, v) in &self.limits {
-            m.insert(k.clone(), f64s(*v));
+            m.entry(k.clone()).or_insert_with(|| f64s(*v));
         }
         for (k, v) in &self.other {
             m.entry(k.clone()).or_insert_with(|| v.clone());
@@ -427,6 +433,45 @@ mod tests {
             assert_eq!(back.get(k), Some(val), "{k}");
         }
         assert_eq!(PvTypeInfo::from_json(&back).unwrap().to_json(), t.to_json());
+    }
+
+    #[test]
+    fn every_primitive_field_is_written_as_java_does() {
+        // Issue 11: Java's encoder writes `precision` and the limits for
+        // every PV (0.0 for integer, enum and string PVs); null strings are
+        // left out.
+        let t = PvTypeInfo::new("I:int", ArchDbType::ScalarInt, 1);
+        let j = t.to_json();
+        let java = [
+            ("precision", "0.0"),
+            ("lowerAlarmLimit", "0.0"),
+            ("upperCtrlLimit", "0.0"),
+            ("computedEventRate", "0.0"),
+            ("computedBytesPerEvent", "0"),
+            ("samplingPeriod", "1.0"),
+            ("hasReducedDataSet", "false"),
+            ("scalar", "true"),
+            ("elementCount", "1"),
+        ];
+        for (k, v) in java {
+            assert_eq!(j.get(k), Some(&Value::String(v.into())), "{k}");
+        }
+        for k in LIMIT_FIELDS {
+            assert!(j.contains_key(k), "{k}");
+        }
+        for absent in [
+            "units",
+            "hostName",
+            "chunkKey",
+            "policyName",
+            "controllingPV",
+            "creationTime",
+        ] {
+            assert!(!j.contains_key(absent), "{absent}");
+        }
+        assert!(j
+            .values()
+            .all(|v| !v.is_number() && !v.is_boolean() && !v.is_null()));
     }
 
     #[test]

@@ -21,7 +21,13 @@ pub enum RetrievalError {
     /// The client went away while the response streamed.
     #[error("client disconnected")]
     Disconnected,
-    /// Storage or another internal failure (HTTP 500).
+    /// Storage failed (HTTP 503 when a tier is unavailable, else 500).
+    #[error(transparent)]
+    Store(#[from] crate::storage::StoreError),
+    /// The registry failed (HTTP 500).
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    /// Another internal failure (HTTP 500).
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -33,12 +39,6 @@ impl RetrievalError {
             param,
             message: message.into(),
         }
-    }
-}
-
-impl From<crate::storage::StoreError> for RetrievalError {
-    fn from(e: crate::storage::StoreError) -> Self {
-        RetrievalError::Internal(e.into())
     }
 }
 

@@ -26,6 +26,11 @@ pub struct RetrievalConfig {
     /// `usereduced=true`: data older than this many days is reduced with
     /// `firstSample_900` (Java's TwoWeekRaw policy).
     pub reduced_after_days: u32,
+    /// Compress `getData.raw` (and other binary responses) for clients that
+    /// offer gzip/zstd. Off by default: PB/HTTP clients read the raw bytes,
+    /// and the Java appliance does not compress them. Text formats are
+    /// compressed either way.
+    pub compress_raw: bool,
 }
 
 impl Default for RetrievalConfig {
@@ -33,6 +38,7 @@ impl Default for RetrievalConfig {
         RetrievalConfig {
             json_nonfinite: NonFinite::Bare,
             reduced_after_days: 14,
+            compress_raw: false,
         }
     }
 }
@@ -117,10 +123,7 @@ impl Retrieval {
             return Err(RetrievalError::bad("pv", "empty PV name"));
         }
         let real = self.registry.resolve(&name);
-        let info = self
-            .registry
-            .get(&real)
-            .map_err(|e| RetrievalError::Internal(e.into()))?;
+        let info = self.registry.get(&real)?;
         if info.is_some() || self.store.has_data(&real)? {
             return Ok(Resolved {
                 name: name.into(),
@@ -131,11 +134,7 @@ impl Retrieval {
         }
         if let Some((base, field)) = name.rsplit_once('.') {
             let real_base = self.registry.resolve(base);
-            if let Some(info) = self
-                .registry
-                .get(&real_base)
-                .map_err(|e| RetrievalError::Internal(e.into()))?
-            {
+            if let Some(info) = self.registry.get(&real_base)? {
                 if info.archive_fields.iter().any(|f| f == field) {
                     return Ok(Resolved {
                         name: name.to_string(),
@@ -195,6 +194,9 @@ impl Retrieval {
             }
         };
         if let Some(info) = &pv.info {
+            // Java's mergeFrom: every chunk of the PV says the type info's
+            // element count (a buffer or index record knows none).
+            d.element_count = Some(info.element_count.max(1));
             if let Some(u) = &info.units {
                 add(&mut d, "EGU", u.clone());
             }
@@ -204,15 +206,21 @@ impl Retrieval {
                 }
             }
             if full {
-                for (java, epics) in crate::registry::typeinfo::LIMIT_EPICS_FIELDS {
-                    if let Some(v) = info.limits.get(java) {
-                        let mut s = String::new();
-                        crate::types::java::push_double(&mut s, *v);
-                        add(&mut d, epics, s);
+                // Java's fetchLatestMetadata: the engine's MetaInfo
+                // dictionary replaces what the streams said.
+                let engine = self
+                    .engine
+                    .as_ref()
+                    .map(|e| e.metadata(&pv.real))
+                    .unwrap_or_default();
+                for (k, v) in crate::registry::metainfo::meta_info(info, &engine) {
+                    if v.is_empty() {
+                        continue;
                     }
-                }
-                for (k, v) in &info.extra_fields {
-                    add(&mut d, k, v.clone());
+                    match d.headers.iter_mut().find(|(h, _)| *h == k) {
+                        Some(h) => h.1 = v,
+                        None => d.headers.push((k, v)),
+                    }
                 }
             }
         }
@@ -395,7 +403,11 @@ impl Retrieval {
         if !*started {
             *started = true;
             let mut m = meta.clone();
-            m.db_type = d.db_type;
+            if m.db_type != d.db_type {
+                // A post-processor or field changed the type: its shape too.
+                m.db_type = d.db_type;
+                m.element_count = d.element_count;
+            }
             w.begin_pv(&pv.resolved.name, &m)?;
         }
         Ok(d)

@@ -12,12 +12,15 @@ pub fn parse_instant(s: &str) -> Option<Timestamp> {
     if t.is_empty() {
         return None;
     }
+    // Byte 19 follows the seconds of `YYYY-MM-DDTHH:MM:SS`; `get` keeps
+    // the split on a character boundary whatever the input holds.
     let fixed;
-    let t = if t.len() > 19 && t[19..].contains(' ') {
-        fixed = format!("{}{}", &t[..19], t[19..].replace(' ', "+"));
-        fixed.as_str()
-    } else {
-        t
+    let t = match (t.get(..19), t.get(19..)) {
+        (Some(head), Some(tail)) if tail.contains(' ') => {
+            fixed = format!("{head}{}", tail.replace(' ', "+"));
+            fixed.as_str()
+        }
+        _ => t,
     };
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
         return Some(Timestamp::new(d.timestamp(), d.timestamp_subsec_nanos()));
@@ -80,6 +83,10 @@ mod tests {
         assert_eq!(parse_instant("yesterday"), None);
         assert_eq!(parse_instant("2024-13-15T09:30:00Z"), None);
         assert_eq!(parse_instant(""), None);
+        // Issue 11: a multi-byte character across byte 19 used to panic.
+        assert_eq!(parse_instant("2024-03-15T09:30:0é"), None);
+        assert_eq!(parse_instant("2024-03-15T09:30:0é 1"), None);
+        assert_eq!(parse_instant("ééééééééééééééééééééé"), None);
         assert_eq!(
             format_instant(Timestamp::new(base, 5_000_000)),
             "2024-03-15T09:30:00.005Z"

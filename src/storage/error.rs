@@ -63,6 +63,18 @@ pub enum StoreError {
         /// Target PV.
         to: String,
     },
+    /// A tier's root folder cannot be listed (unmounted, replaced by a
+    /// file, no permission): the operation failed with `source`.
+    #[error("tier {tier} ({root}) is unavailable: {source}")]
+    Unavailable {
+        /// Tier name.
+        tier: String,
+        /// Its root folder.
+        root: PathBuf,
+        /// The failure the operation met.
+        #[source]
+        source: Box<StoreError>,
+    },
     /// A blocking task panicked or was cancelled.
     #[error("storage task failed: {0}")]
     Task(String),

@@ -200,7 +200,9 @@ impl StoragePlugin for TieredStore {
         Ok(blocking(move || {
             let mut n = 0;
             for t in me.tiers().iter() {
-                n += t.delete_blocking(&pv)?;
+                n += t
+                    .delete_blocking(&pv)
+                    .map_err(|e| super::tiered::tier_error(t, e))?;
             }
             Ok(n)
         })

@@ -129,7 +129,7 @@ impl TieredStore {
     ) -> Result<Vec<Source>, StoreError> {
         let mut out = Vec::new();
         for t in self.tiers.iter().rev() {
-            out.extend(t.sources_blocking(pv, from, to)?);
+            out.extend(t.sources_blocking(pv, from, to).map_err(|e| tier_error(t, e))?);
         }
         Ok(out)
     }
@@ -145,7 +145,10 @@ impl TieredStore {
     pub fn last_before_blocking(&self, pv: &str, t: Timestamp) -> Result<Option<ArchiverSample>, StoreError> {
         let mut best: Option<ArchiverSample> = None;
         for tier in self.tiers.iter() {
-            if let Some(s) = tier.last_before_blocking(pv, t)? {
+            if let Some(s) = tier
+                .last_before_blocking(pv, t)
+                .map_err(|e| tier_error(tier, e))?
+            {
                 if best.as_ref().is_none_or(|b| s.timestamp > b.timestamp) {
                     best = Some(s);
                 }
@@ -158,7 +161,7 @@ impl TieredStore {
     pub fn last_known_blocking(&self, pv: &str) -> Result<Option<ArchiverSample>, StoreError> {
         let mut best: Option<ArchiverSample> = None;
         for tier in self.tiers.iter() {
-            if let Some(s) = tier.last_known(pv)? {
+            if let Some(s) = tier.last_known(pv).map_err(|e| tier_error(tier, e))? {
                 if best.as_ref().is_none_or(|b| s.timestamp > b.timestamp) {
                     best = Some(s);
                 }
@@ -191,7 +194,7 @@ impl TieredStore {
     pub fn flush_all_blocking(&self) -> Result<FlushOutcome, StoreError> {
         let mut total = FlushOutcome::default();
         for t in self.tiers.iter() {
-            let o = t.flush_blocking(false)?;
+            let o = t.flush_blocking(false).map_err(|e| tier_error(t, e))?;
             total.written.extend(o.written);
             total.failed.extend(o.failed);
             total.samples += o.samples;
@@ -206,7 +209,9 @@ impl TieredStore {
         let pv = pv.to_string();
         blocking(move || {
             for t in me.tiers.iter() {
-                t.inner.flush(vec![pv.clone()], false)?;
+                t.inner
+                    .flush(vec![pv.clone()], false)
+                    .map_err(|e| tier_error(t, e))?;
             }
             Ok(())
         })
@@ -217,7 +222,7 @@ impl TieredStore {
     pub fn reconcile_pv(&self, pv: &str) -> Result<ReconcileReport, StoreError> {
         let mut r = ReconcileReport::default();
         for t in self.tiers.iter() {
-            r.merge(t.reconcile_pv(pv)?);
+            r.merge(t.reconcile_pv(pv).map_err(|e| tier_error(t, e))?);
         }
         Ok(r)
     }
@@ -226,7 +231,7 @@ impl TieredStore {
     pub fn reconcile_all(&self) -> Result<ReconcileReport, StoreError> {
         let mut r = ReconcileReport::default();
         for t in self.tiers.iter() {
-            r.merge(t.reconcile(true)?);
+            r.merge(t.reconcile(true).map_err(|e| tier_error(t, e))?);
         }
         Ok(r)
     }
@@ -245,5 +250,18 @@ impl TieredStore {
         let me = self.clone();
         let pv = pv.to_string();
         blocking(move || super::retype::retype(&me, &pv, to)).await
+    }
+}
+
+/// `e`, met by an operation on tier `t`, as [`StoreError::Unavailable`]
+/// when the tier's root folder cannot be listed.
+pub(super) fn tier_error(t: &PlainPbStore, e: StoreError) -> StoreError {
+    if matches!(e, StoreError::Unavailable { .. }) || std::fs::read_dir(t.root()).is_ok() {
+        return e;
+    }
+    StoreError::Unavailable {
+        tier: t.name().to_string(),
+        root: t.root().to_path_buf(),
+        source: Box::new(e),
     }
 }

@@ -520,7 +520,7 @@ impl Inner {
 }
 
 /// Flushes the file system holding `root` (Linux `syncfs`).
-pub(crate) fn sync_fs(root: &Path) -> Result<(), StoreError> {
+fn sync_fs(root: &Path) -> Result<(), StoreError> {
     use std::os::unix::io::AsRawFd;
     let dir = std::fs::File::open(root).map_err(|e| StoreError::io("open for syncfs", root, e))?;
     // SAFETY: `dir` is an open file descriptor for the duration of the call.

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use strata::api::AppState;
 use strata::app::{App, EngineChoice};
 use strata::config::Config;
 use strata::engine::epics::EpicsEngine;
@@ -18,6 +19,8 @@ pub struct TestServer {
     pub registry: Arc<Registry>,
     pub dir: PathBuf,
     pub cfg: Config,
+    /// The handlers' state, for in-process routers (`api::app_with`).
+    pub state: AppState,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -77,6 +80,7 @@ impl TestServer {
             registry: state.mgmt.registry.clone(),
             dir: dir.to_path_buf(),
             cfg,
+            state,
             stop,
             task,
         };

@@ -17,6 +17,9 @@ pub struct RawWriter<W: Write> {
     current: Option<(String, i32, i32, String)>,
     name: String,
     meta_headers: Vec<(String, String)>,
+    /// Type and element count of the PV (from its type info): chunks of
+    /// that type say that count, whatever their source knew.
+    meta_shape: Option<(i32, i32)>,
 }
 
 impl<W: Write> RawWriter<W> {
@@ -27,6 +30,7 @@ impl<W: Write> RawWriter<W> {
             current: None,
             name: String::new(),
             meta_headers: Vec::new(),
+            meta_shape: None,
         }
     }
 
@@ -48,8 +52,13 @@ impl<W: Write> RawWriter<W> {
                 d.headers.push((k.clone(), v.clone()));
             }
         }
-        if d.element_count.is_none() {
-            d.element_count = Some(1);
+        match self.meta_shape {
+            Some((ty, count)) if ty == d.db_type.as_i32() => d.element_count = Some(count),
+            _ => {
+                if d.element_count.is_none() {
+                    d.element_count = Some(1);
+                }
+            }
         }
         let info = PayloadInfo::from_desc(&d, year);
         self.chunks.start_chunk(&info)?;
@@ -66,6 +75,7 @@ impl<W: Write> FormatWriter for RawWriter<W> {
     fn begin_pv(&mut self, name: &str, meta: &EventStreamDesc) -> io::Result<()> {
         self.name = name.to_string();
         self.meta_headers = meta.headers.clone();
+        self.meta_shape = meta.element_count.map(|n| (meta.db_type.as_i32(), n));
         self.current = None;
         Ok(())
     }

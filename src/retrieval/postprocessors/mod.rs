@@ -5,8 +5,9 @@
 //! Owns: the operator registry and argument rules ([`PpSpec`], in
 //! `spec.rs`), the function-call syntax ([`split_function_call`]), building
 //! an operator's stream from a spec (`apply.rs`), and every operator's
-//! streaming implementation, each driven by the one pump in `pump.rs`. Does not know tiers, files or HTTP: the caller
-//! hands in one time-ordered, de-duplicated [`EventStream`] that begins with
+//! streaming implementation, each driven by the one pump in `pump.rs`. Does
+//! not know tiers, files or HTTP: the caller hands in one time-ordered,
+//! de-duplicated [`EventStream`](crate::storage::EventStream) that begins with
 //! the newest sample at or before `from` (when one exists) and ends at `to`,
 //! and maps [`PpError`] to HTTP statuses.
 //!
