@@ -18,8 +18,9 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState, HttpMetrics};
 use crate::config::Config;
-use crate::engine::ca::CaEngine;
 use crate::engine::demo::DemoServer;
+use crate::engine::epics::{EpicsEngine, ExtraServers};
+use crate::engine::pva::demo::DemoPvaServer;
 use crate::engine::{ArchiveEngine, NullEngine, ProbeResult};
 use crate::index::{KvError, KvStore, SledKv};
 use crate::mgmt::policy::{Policies, PolicyError};
@@ -54,7 +55,7 @@ pub enum AppError {
     #[error("loading policies")]
     Policies(#[source] PolicyError),
     /// The demo IOC did not start.
-    #[error("starting the demo CA server")]
+    #[error("starting the demo servers")]
     Demo(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The listen address could not be bound.
     #[error("binding {addr}")]
@@ -119,11 +120,12 @@ impl Stores {
 
 /// Which ingest engine the appliance runs.
 pub enum EngineChoice {
-    /// Channel Access as `[engine]` says (no engine when disabled or when
-    /// CA cannot start); with `demo`, also the in-process demo IOC, whose
-    /// PVs are archived once the channels are started.
-    ChannelAccess {
-        /// Run and archive the demo IOC.
+    /// Channel Access and pvAccess as `[engine]` says (no engine when
+    /// disabled or when neither protocol can start); with `demo`, also the
+    /// in-process demo servers (CA and pvAccess), whose PVs are archived
+    /// once the channels are started.
+    Epics {
+        /// Run and archive the demo servers.
         demo: bool,
     },
     /// An engine made by the caller (tests and benches: a fake engine or
@@ -131,12 +133,18 @@ pub enum EngineChoice {
     Given(Arc<dyn ArchiveEngine>),
 }
 
-/// The engine that runs, with the CA parts when it is Channel Access.
+/// The demo servers.
+struct Demo {
+    ca: DemoServer,
+    pva: DemoPvaServer,
+}
+
+/// The engine that runs, with the EPICS parts when it is the EPICS engine.
 struct RunningEngine {
     engine: Arc<dyn ArchiveEngine>,
-    ca: Option<CaEngine>,
-    demo: Option<DemoServer>,
-    /// Archive-workflow results of the CA engine.
+    live: Option<EpicsEngine>,
+    demo: Option<Demo>,
+    /// Archive-workflow results of the EPICS engine.
     probes: Option<mpsc::UnboundedReceiver<ProbeResult>>,
 }
 
@@ -146,16 +154,16 @@ impl RunningEngine {
             EngineChoice::Given(engine) => {
                 return Ok(RunningEngine {
                     engine,
-                    ca: None,
+                    live: None,
                     demo: None,
                     probes: None,
                 })
             }
-            EngineChoice::ChannelAccess { demo } => demo,
+            EngineChoice::Epics { demo } => demo,
         };
         let none = || RunningEngine {
             engine: Arc::new(NullEngine),
-            ca: None,
+            live: None,
             demo: None,
             probes: None,
         };
@@ -163,24 +171,30 @@ impl RunningEngine {
             return Ok(none());
         }
         let demo = if demo {
-            Some(DemoServer::start(0).map_err(|e| AppError::Demo(e.into()))?)
+            Some(Demo {
+                ca: DemoServer::start(0).map_err(|e| AppError::Demo(e.into()))?,
+                pva: DemoPvaServer::start().map_err(|e| AppError::Demo(e.into()))?,
+            })
         } else {
             None
         };
-        let extra: Vec<SocketAddr> = demo
-            .iter()
-            .map(|d| SocketAddr::from(([127, 0, 0, 1], d.port())))
-            .collect();
+        let extra = ExtraServers {
+            ca: demo
+                .iter()
+                .map(|d| SocketAddr::from(([127, 0, 0, 1], d.ca.port())))
+                .collect(),
+            pva: demo.iter().map(|d| d.pva.addr()).collect(),
+        };
         let (tx, rx) = mpsc::unbounded_channel();
-        match CaEngine::start(cfg.engine.clone(), store.clone(), tx, extra).await {
-            Ok(ca) => Ok(RunningEngine {
-                engine: Arc::new(ca.clone()),
-                ca: Some(ca),
+        match EpicsEngine::start(cfg.engine.clone(), store.clone(), tx, extra).await {
+            Ok(live) => Ok(RunningEngine {
+                engine: Arc::new(live.clone()),
+                live: Some(live),
                 demo,
                 probes: Some(rx),
             }),
             Err(e) => {
-                tracing::error!(error = %e, "Channel Access engine unavailable; archiving is stopped");
+                tracing::error!(error = %e, "EPICS engine unavailable; archiving is stopped");
                 Ok(RunningEngine { demo, ..none() })
             }
         }
@@ -194,8 +208,8 @@ pub struct App {
     kv: SledKv,
     listener: TcpListener,
     addr: SocketAddr,
-    ca: Option<CaEngine>,
-    demo: Option<DemoServer>,
+    live: Option<EpicsEngine>,
+    demo: Option<Demo>,
     /// Starts the archived PVs' channels in the background.
     channel_start: Option<JoinHandle<()>>,
 }
@@ -223,7 +237,7 @@ impl App {
         cfg.server.listen = addr;
         let RunningEngine {
             engine,
-            ca,
+            live,
             demo,
             probes,
         } = RunningEngine::start(&cfg, &store, engine).await?;
@@ -260,7 +274,7 @@ impl App {
             kv,
             listener,
             addr,
-            ca,
+            live,
             demo,
             channel_start,
         })
@@ -282,9 +296,9 @@ impl App {
         &self.state
     }
 
-    /// The Channel Access engine, when it runs.
-    pub fn ca_engine(&self) -> Option<&CaEngine> {
-        self.ca.as_ref()
+    /// The EPICS (Channel Access and pvAccess) engine, when it runs.
+    pub fn epics_engine(&self) -> Option<&EpicsEngine> {
+        self.live.as_ref()
     }
 
     /// Waits until the background start of the archived PVs' channels (and
@@ -304,7 +318,7 @@ impl App {
             state,
             kv,
             listener,
-            ca,
+            live,
             demo,
             ..
         } = self;
@@ -314,7 +328,7 @@ impl App {
             .await
             .map_err(AppError::Serve)?;
         tracing::info!("shutting down: writing buffered samples");
-        if let Some(e) = &ca {
+        if let Some(e) = &live {
             e.flush_now().await;
         }
         store
@@ -344,11 +358,15 @@ async fn complete_requests(mgmt: Mgmt, mut probes: mpsc::UnboundedReceiver<Probe
 async fn start_channels(mgmt: Mgmt, demo: bool) {
     mgmt.start_engine_channels().await;
     if demo {
-        let reqs: Vec<ArchiveParams> = crate::engine::demo::names()
+        let ca = crate::engine::demo::names().into_iter().map(|n| (n, ""));
+        let pva = crate::engine::pva::demo::names()
             .into_iter()
-            .filter(|n| !mgmt.registry.contains(n))
-            .map(|pv| ArchiveParams {
-                pv,
+            .map(|n| (n, "pva://"));
+        let reqs: Vec<ArchiveParams> = ca
+            .chain(pva)
+            .filter(|(n, _)| !mgmt.registry.contains(n))
+            .map(|(n, scheme)| ArchiveParams {
+                pv: format!("{scheme}{n}"),
                 ..Default::default()
             })
             .collect();

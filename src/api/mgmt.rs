@@ -36,6 +36,7 @@ const MUTATING: &[&str] = &[
     "importConfigForAppliance",
     "applyPolicy",
     "reconcile",
+    "changeTypeForPV",
 ];
 
 /// Equality whose time does not depend on where the inputs differ.
@@ -195,6 +196,7 @@ async fn dispatch(
             }
             json(m.modify_meta_fields(p.require("pv")?, &cmds)?)
         }
+        "changeTypeForPV" => json(m.change_type(p.require("pv")?, p.require("newtype")?).await?),
         "applyPolicy" => {
             let n = names(p, method, headers, body)?;
             json(Value::Array(
@@ -279,6 +281,13 @@ async fn dispatch(
         "getSilentPVsReport" => json(Value::Array(m.silent_report(limit(p, 1000)?))),
         "getTimeSpanReport" => json(Value::Array(m.time_span_report(limit(p, -1)?))),
         "getPVsByStorageConsumed" => json(Value::Array(m.storage_consumed(limit(p, 100)?))),
+        "getPVsByDroppedEventsTimestamp" => json(Value::Array(m.dropped_timestamp_report(limit(p, -1)?))),
+        "getPVsByDroppedEventsBuffer" => json(Value::Array(m.dropped_buffer_report(limit(p, -1)?))),
+        "getPVsByDroppedEventsTypeChange" => json(Value::Array(m.dropped_type_change_report(limit(p, -1)?))),
+        "getSlowChangingPVsWithDroppedEvents" => {
+            json(Value::Array(m.slow_changing_dropped_report(limit(p, -1)?)))
+        }
+        "getArchivedWaveforms" => json(Value::Array(m.archived_waveforms())),
         "exportConfig" | "exportConfigForAppliance" => json(m.export_config()?),
         "importConfig" | "importConfigForAppliance" => {
             post_only(method, action)?;

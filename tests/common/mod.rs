@@ -26,6 +26,7 @@ pub fn expected(folder: &str) -> serde_json::Value {
 pub mod fuzz;
 pub mod ioc;
 pub mod process;
+pub mod pva;
 pub mod routes;
 pub mod server;
 pub mod store;
