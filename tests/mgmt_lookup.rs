@@ -263,7 +263,7 @@ async fn get_and_put_pv_type_info() {
         .await;
     assert_eq!(s, 400);
     let (s, _) = srv.get_json(&format!("{path}&override=true")).await;
-    assert_eq!(s, 400, "putPVTypeInfo is POST only");
+    assert_eq!(s, 405, "putPVTypeInfo is POST only");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
