@@ -4,8 +4,8 @@
 //! operations need the key exactly when one is set); it lists the same
 //! routes, methods and parameters as the hand-kept list of
 //! `tests/common/routes.rs`; every documented operation answers (neither
-//! 404 nor 405), and every method it does not list is a 405 naming the
-//! listed ones.
+//! 404 nor 405; 401 without the key exactly when it lists `security`), and
+//! every method it does not list is a 405 naming the listed ones.
 
 mod common;
 
@@ -269,11 +269,15 @@ async fn every_documented_operation_answers_and_nothing_else_does() {
             }
         }
         let url = srv.url(&format!("{url_path}?{}", q.finish()));
-        let req = match *method {
-            "post" => client.post(&url).json(&body_for(&srv, &id, pv).await),
+        let body = body_for(&srv, &id, pv).await;
+        let req = || match *method {
+            "post" => client.post(&url).json(&body),
             _ => client.get(&url),
         };
-        let r = req.bearer_auth(KEY).send().await.unwrap();
+        // Without the key: 401 exactly for the operations with `security`.
+        let status = req().send().await.unwrap().status().as_u16();
+        assert_eq!(status == 401, op.security.is_some(), "{method} {url} without the key: {status}");
+        let r = req().bearer_auth(KEY).send().await.unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
         assert!(

@@ -370,7 +370,7 @@ async fn archived_unarchived_and_not_in_list() {
     assert_eq!((s, names(&v)), (200, vec!["LK:1".to_string()]));
     for action in ["archivedPVs", "unarchivedPVs", "archivedPVsNotInList"] {
         let (s, _) = srv.get_json(&format!("/mgmt/bpl/{action}?pv=LK:1")).await;
-        assert_eq!(s, 400, "{action} is POST only");
+        assert_eq!(s, 405, "{action} is POST only");
         let (s, _) = post(&srv, &format!("/mgmt/bpl/{action}"), "application/json", "[1, 2]").await;
         assert_eq!(s, 400, "{action}: numbers are not names");
         let (s, _) = post(&srv, &format!("/mgmt/bpl/{action}"), "application/json", "[").await;
