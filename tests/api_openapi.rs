@@ -38,7 +38,10 @@ fn operations(doc: &OpenAPI) -> Vec<(String, &'static str, &Operation)> {
             panic!("{path}: a $ref path item");
         };
         for (method, op) in item.iter() {
-            let m = METHODS.iter().find(|m| **m == method).unwrap_or_else(|| panic!("{path}: {method}"));
+            let m = METHODS
+                .iter()
+                .find(|m| **m == method)
+                .unwrap_or_else(|| panic!("{path}: {method}"));
             out.push((path.clone(), *m, op));
         }
     }
@@ -49,7 +52,9 @@ fn param_names(op: &Operation) -> Vec<(String, bool)> {
     op.parameters
         .iter()
         .map(|p| match p {
-            ReferenceOr::Item(Parameter::Query { parameter_data, .. }) => (parameter_data.name.clone(), false),
+            ReferenceOr::Item(Parameter::Query { parameter_data, .. }) => {
+                (parameter_data.name.clone(), false)
+            }
             ReferenceOr::Item(Parameter::Path { parameter_data, .. }) => (parameter_data.name.clone(), true),
             other => panic!("unexpected parameter {other:?}"),
         })
@@ -83,13 +88,23 @@ async fn document_is_valid_openapi_and_sound() {
     assert!(!doc.servers.is_empty());
     let schemes = &doc.components.as_ref().unwrap().security_schemes;
     assert!(schemes.contains_key("bearer") && schemes.contains_key("apiKey"));
-    let responses: HashSet<String> = doc.components.as_ref().unwrap().responses.keys().cloned().collect();
+    let responses: HashSet<String> = doc
+        .components
+        .as_ref()
+        .unwrap()
+        .responses
+        .keys()
+        .cloned()
+        .collect();
     let ops = operations(&doc);
     assert!(ops.len() > 80, "{} operations", ops.len());
     let mut ids = HashSet::new();
     for (path, method, op) in &ops {
         let what = format!("{method} {path}");
-        let id = op.operation_id.clone().unwrap_or_else(|| panic!("{what}: no operationId"));
+        let id = op
+            .operation_id
+            .clone()
+            .unwrap_or_else(|| panic!("{what}: no operationId"));
         assert!(ids.insert(id.clone()), "{what}: operationId {id} twice");
         assert!(!op.responses.responses.is_empty(), "{what}: no responses");
         assert!(
@@ -99,14 +114,23 @@ async fn document_is_valid_openapi_and_sound() {
                 .any(|s| matches!(s, openapiv3::StatusCode::Code(c) if (200..400).contains(c))),
             "{what}: no success answer"
         );
-        for r in op.responses.responses.values().chain(op.responses.default.as_ref()) {
+        for r in op
+            .responses
+            .responses
+            .values()
+            .chain(op.responses.default.as_ref())
+        {
             if let ReferenceOr::Reference { reference } = r {
                 let name = reference.strip_prefix("#/components/responses/").unwrap();
                 assert!(responses.contains(name), "{what}: dangling {reference}");
             }
         }
         let params = param_names(op);
-        let in_path: Vec<String> = params.iter().filter(|(_, p)| *p).map(|(n, _)| n.clone()).collect();
+        let in_path: Vec<String> = params
+            .iter()
+            .filter(|(_, p)| *p)
+            .map(|(n, _)| n.clone())
+            .collect();
         assert_eq!(in_path, templated(path), "{what}: path parameters");
         let mut names: Vec<&String> = params.iter().map(|(n, _)| n).collect();
         let n = names.len();
@@ -118,13 +142,17 @@ async fn document_is_valid_openapi_and_sound() {
         assert_eq!(mutating, secured, "{what}: security");
         assert_eq!(
             mutating,
-            op.responses.responses.contains_key(&openapiv3::StatusCode::Code(401)),
+            op.responses
+                .responses
+                .contains_key(&openapiv3::StatusCode::Code(401)),
             "{what}: 401"
         );
         if path.starts_with("/mgmt/bpl/") || path.starts_with("/retrieval/data/") {
             for code in [400, 404] {
                 assert!(
-                    op.responses.responses.contains_key(&openapiv3::StatusCode::Code(code)),
+                    op.responses
+                        .responses
+                        .contains_key(&openapiv3::StatusCode::Code(code)),
                     "{what}: no {code}"
                 );
             }
@@ -138,7 +166,10 @@ async fn document_is_valid_openapi_and_sound() {
         assert!(v.get(k.as_str().unwrap()).is_some(), "{k} missing in {v}");
     }
     for k in v.as_object().unwrap().keys() {
-        assert!(error["properties"].get(k).is_some(), "{k} not in the Error schema");
+        assert!(
+            error["properties"].get(k).is_some(),
+            "{k} not in the Error schema"
+        );
     }
     srv.stop().await;
 }
@@ -152,7 +183,10 @@ async fn without_a_key_nothing_needs_one() {
     let mut mutating = 0;
     for (path, method, op) in operations(&doc) {
         assert!(op.security.is_none(), "{method} {path}");
-        assert!(!op.responses.responses.contains_key(&openapiv3::StatusCode::Code(401)));
+        assert!(!op
+            .responses
+            .responses
+            .contains_key(&openapiv3::StatusCode::Code(401)));
         mutating += usize::from(raw["paths"][&path][method]["x-mutating"] == true);
     }
     assert!(mutating >= 15, "{mutating} mutating operations");
@@ -276,7 +310,11 @@ async fn every_documented_operation_answers_and_nothing_else_does() {
         };
         // Without the key: 401 exactly for the operations with `security`.
         let status = req().send().await.unwrap().status().as_u16();
-        assert_eq!(status == 401, op.security.is_some(), "{method} {url} without the key: {status}");
+        assert_eq!(
+            status == 401,
+            op.security.is_some(),
+            "{method} {url} without the key: {status}"
+        );
         let r = req().bearer_auth(KEY).send().await.unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
@@ -298,7 +336,9 @@ async fn every_documented_operation_answers_and_nothing_else_does() {
         .build()
         .unwrap();
     for (path, item) in &doc.paths.paths {
-        let ReferenceOr::Item(item) = item else { unreachable!() };
+        let ReferenceOr::Item(item) = item else {
+            unreachable!()
+        };
         let listed: Vec<&str> = item.iter().map(|(m, _)| m).collect();
         let concrete = path.replace("{file}", "index.html");
         for m in METHODS.iter().filter(|m| !listed.contains(m)) {
@@ -319,7 +359,12 @@ async fn every_documented_operation_answers_and_nothing_else_does() {
         }
     }
     // Paths outside the document: 404.
-    for path in ["/mgmt/bpl/noSuchAction", "/retrieval/bpl/noSuchCall", "/no/such/path", "/openapi.yaml"] {
+    for path in [
+        "/mgmt/bpl/noSuchAction",
+        "/retrieval/bpl/noSuchCall",
+        "/no/such/path",
+        "/openapi.yaml",
+    ] {
         assert_eq!(srv.get(path).await.status().as_u16(), 404, "{path}");
     }
     srv.stop().await;

@@ -229,7 +229,10 @@ fn responses(r: &Route, secured: bool) -> Value {
                     "content": { "*/*": { "schema": { "type": "string", "format": "binary" } } },
                 }),
             );
-            out.insert("304".into(), json!({ "description": "Not modified (If-None-Match)" }));
+            out.insert(
+                "304".into(),
+                json!({ "description": "Not modified (If-None-Match)" }),
+            );
             out.insert("404".into(), reference("NotFound"));
         }
     }
@@ -277,13 +280,17 @@ mod tests {
     fn security_only_with_a_key() {
         let open = document(false);
         assert!(open["components"].get("securitySchemes").is_none());
-        assert!(open["paths"]["/mgmt/bpl/archivePV"]["get"].get("security").is_none());
+        assert!(open["paths"]["/mgmt/bpl/archivePV"]["get"]
+            .get("security")
+            .is_none());
         assert_eq!(open["paths"]["/mgmt/bpl/archivePV"]["get"]["x-mutating"], true);
         let closed = document(true);
         let op = &closed["paths"]["/mgmt/bpl/archivePV"]["post"];
         assert_eq!(op["security"].as_array().map(Vec::len), Some(2));
         assert!(op["responses"].get("401").is_some());
-        assert!(closed["paths"]["/mgmt/bpl/getVersion"]["get"].get("security").is_none());
+        assert!(closed["paths"]["/mgmt/bpl/getVersion"]["get"]
+            .get("security")
+            .is_none());
     }
 
     #[test]

@@ -51,14 +51,12 @@ pub(super) fn serve_bpl(r: &'static Route) -> MethodRouter<AppState> {
 /// `/retrieval/data/<not a request>` (400 naming the request or its
 /// format) and `/retrieval/bpl/<not a call>` (404).
 pub(super) fn unknown() -> Router<AppState> {
-    Router::new()
-        .route("/retrieval/data/{request}", any(data))
-        .route(
-            "/retrieval/bpl/{action}",
-            any(|Path(action): Path<String>| async move {
-                ApiError::not_found(format!("unknown retrieval action {action}"))
-            }),
-        )
+    Router::new().route("/retrieval/data/{request}", any(data)).route(
+        "/retrieval/bpl/{action}",
+        any(|Path(action): Path<String>| async move {
+            ApiError::not_found(format!("unknown retrieval action {action}"))
+        }),
+    )
 }
 
 fn time_param(p: &Params, key: &'static str) -> ApiResult<Option<Timestamp>> {

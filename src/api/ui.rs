@@ -78,7 +78,10 @@ pub(super) fn serve_redirect(r: &'static Route) -> MethodRouter<AppState> {
 /// parameter, or the page when it has none.
 pub(super) fn serve_file(r: &'static Route) -> MethodRouter<AppState> {
     if r.params.is_empty() {
-        return super::on(r, |headers: HeaderMap| async move { serve("index.html", &headers) });
+        return super::on(
+            r,
+            |headers: HeaderMap| async move { serve("index.html", &headers) },
+        );
     }
     super::on(r, |Path(path): Path<String>, headers: HeaderMap| async move {
         serve(&path, &headers)

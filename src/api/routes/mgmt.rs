@@ -17,13 +17,29 @@ const PV: Param = query(
 );
 const PV_ONE: Param = query("pv", Text, "PV name (or alias)").required();
 const PV_OPT: Param = query("pv", Text, "PV name; all PVs when left out");
-const GLOB: Param = query("pv", Text, "glob(s) with * and ?, comma separated; all PVs when left out");
-const REGEX: Param = query("regex", Text, "a regular expression over the whole name (wins over pv)");
+const GLOB: Param = query(
+    "pv",
+    Text,
+    "glob(s) with * and ?, comma separated; all PVs when left out",
+);
+const REGEX: Param = query(
+    "regex",
+    Text,
+    "a regular expression over the whole name (wins over pv)",
+);
 const LIMIT: Param = query("limit", Integer, "most rows; a negative value means all");
-const APPLIANCE: Param = query("appliance", Text, "appliance identity; this appliance when left out");
+const APPLIANCE: Param = query(
+    "appliance",
+    Text,
+    "appliance identity; this appliance when left out",
+);
 const PERIOD: Param = query("samplingperiod", Number, "sampling period in seconds");
 const METHOD: Param = query("samplingmethod", OneOf(&["SCAN", "MONITOR"]), "sampling method");
-const POLICY: Param = query("policy", Text, "policy name (getPolicyList); the policy rules choose when left out");
+const POLICY: Param = query(
+    "policy",
+    Text,
+    "policy name (getPolicyList); the policy rules choose when left out",
+);
 const ALIAS: Param = query("aliasname", Text, "the alias name").required();
 
 const MATCHING: &[Param] = &[GLOB, REGEX, LIMIT];
@@ -46,27 +62,38 @@ pub const MGMT: &[Route] = &[
         .params(&[PV])
         .get_or_post(Body::PvList)
         .mutating(),
-    action!("resumeArchivingPV", "Resume archiving of paused PVs (names or globs)")
-        .params(&[PV])
-        .get_or_post(Body::PvList)
-        .mutating(),
+    action!(
+        "resumeArchivingPV",
+        "Resume archiving of paused PVs (names or globs)"
+    )
+    .params(&[PV])
+    .get_or_post(Body::PvList)
+    .mutating(),
     action!("deletePV", "Delete paused PVs (names or globs)")
         .params(&[PV, query("deleteData", Bool, "also delete the data files")])
         .get_or_post(Body::PvList)
         .mutating(),
-    action!("abortArchivingPV", "Abort an archive request still waiting for its PV")
-        .params(&[PV_ONE])
-        .mutating(),
+    action!(
+        "abortArchivingPV",
+        "Abort an archive request still waiting for its PV"
+    )
+    .params(&[PV_ONE])
+    .mutating(),
     action!("renamePV", "Rename a paused PV, data and record")
         .params(&[PV_ONE, query("newname", Text, "the new name").required()])
         .mutating(),
-    action!("changeArchivalParameters", "Change the sampling period and method")
-        .params(&[PV_ONE, PERIOD.required(), METHOD])
-        .mutating(),
+    action!(
+        "changeArchivalParameters",
+        "Change the sampling period and method"
+    )
+    .params(&[PV_ONE, PERIOD.required(), METHOD])
+    .mutating(),
     action!("modifyMetaFields", "Add, remove or clear archived extra fields")
         .params(&[
             PV_ONE,
-            query("command", Text, "add,F1,F2 | remove,F1 | clear").required().repeated(),
+            query("command", Text, "add,F1,F2 | remove,F1 | clear")
+                .required()
+                .repeated(),
         ])
         .mutating(),
     action!("applyPolicy", "Re-apply the policy rules to archived PVs")
@@ -76,7 +103,11 @@ pub const MGMT: &[Route] = &[
     // Lookups.
     action!("getAllPVs", "Names of archived PVs (and aliases)").params(MATCHING),
     action!("getMatchingPVs", "Names of archived PVs (and aliases)").params(MATCHING),
-    action!("getMatchingPVsForThisAppliance", "Names of archived PVs (and aliases)").params(MATCHING),
+    action!(
+        "getMatchingPVsForThisAppliance",
+        "Names of archived PVs (and aliases)"
+    )
+    .params(MATCHING),
     action!("getPVsForThisAppliance", "Names of every archived PV"),
     action!("getTypeInfoKeys", "Names of every PVTypeInfo"),
     action!("getPVStatus", "Archiving status of PVs (names or globs)")
@@ -106,18 +137,29 @@ pub const MGMT: &[Route] = &[
         .mutating(),
     action!("getAllAliases", "Every alias with its PV"),
     // Appliance.
-    action!("getApplianceInfo", "This appliance's identity and URLs")
-        .params(&[query("id", Text, "appliance identity; this appliance when left out")]),
-    action!("getAppliancesInCluster", "The appliances of the cluster (this one)"),
+    action!("getApplianceInfo", "This appliance's identity and URLs").params(&[query(
+        "id",
+        Text,
+        "appliance identity; this appliance when left out",
+    )]),
+    action!(
+        "getAppliancesInCluster",
+        "The appliances of the cluster (this one)"
+    ),
     action!("getApplianceMetrics", "Status, counts and rates"),
     action!("getApplianceMetricsForAppliance", "Metrics as name/value rows").params(&[APPLIANCE]),
-    action!("getProcessMetricsDataForAppliance",
+    action!(
+        "getProcessMetricsDataForAppliance",
         "Process metrics over the last day (chart series)",
     )
     .params(&[query("appliance", Text, "appliance identity").required()]),
     action!("getProcessMetrics", "Current process metrics"),
     action!("getStorageMetrics", "Files, bytes and free space per tier").params(&[APPLIANCE]),
-    action!("getStorageMetricsForAppliance", "Files, bytes and free space per tier").params(&[APPLIANCE]),
+    action!(
+        "getStorageMetricsForAppliance",
+        "Files, bytes and free space per tier"
+    )
+    .params(&[APPLIANCE]),
     action!("getVersion", "The server's version"),
     action!("getVersions", "Versions of the server's parts"),
     action!("getPolicyList", "Policy names and descriptions"),

@@ -16,7 +16,12 @@ macro_rules! data {
 /// `GET /retrieval/bpl/<name>` answering JSON.
 macro_rules! bpl {
     ($name:literal, $id:literal, $summary:literal $(,)?) => {
-        Route::get(concat!("/retrieval/bpl/", $name), $id, Handler::RetrievalBpl, $summary)
+        Route::get(
+            concat!("/retrieval/bpl/", $name),
+            $id,
+            Handler::RetrievalBpl,
+            $summary,
+        )
     };
 }
 
@@ -34,8 +39,16 @@ const RANGE: [Param; 7] = [
         "ordered, disjoint ranges as from,to,from,to,… (ISO-8601; wins over from/to)",
     ),
     query("usereduced", Bool, "read reduced data where a tier keeps it"),
-    query("fetchLatestMetadata", Bool, "add the PV's current metadata to the header"),
-    query("donotchunk", Bool, "answer with a Content-Length instead of chunks"),
+    query(
+        "fetchLatestMetadata",
+        Bool,
+        "add the PV's current metadata to the header",
+    ),
+    query(
+        "donotchunk",
+        Bool,
+        "answer with a Content-Length instead of chunks",
+    ),
 ];
 
 const fn with_range(pv: Param) -> [Param; 8] {
@@ -52,9 +65,8 @@ const ONE: &[Param] = &with_range(
     )
     .required(),
 );
-const MANY: &[Param] = &with_range(
-    query("pv", Text, "PV name (repeat for several); op_N(PV) as in getData").repeated(),
-);
+const MANY: &[Param] =
+    &with_range(query("pv", Text, "PV name (repeat for several); op_N(PV) as in getData").repeated());
 const AT: &[Param] = &[query("at", Instant, "the instant (ISO-8601); default: now")];
 const PV_ONE: &[Param] = &[query("pv", Text, "PV name (or alias)").required()];
 
@@ -62,8 +74,20 @@ const PV_ONE: &[Param] = &[query("pv", Text, "PV name (or alias)").required()];
 pub const RETRIEVAL: &[Route] = &[
     Route::get("/retrieval/ping", "ping", Handler::Ping, "Liveness: answers Pong")
         .answers(Answer::Media("text/plain")),
-    data!("getData.json", "getDataJson", "application/json", "Samples of one PV as JSON").params(ONE),
-    data!("getData.qw", "getDataQw", "application/json", "Samples of one PV as JSON (qw)").params(ONE),
+    data!(
+        "getData.json",
+        "getDataJson",
+        "application/json",
+        "Samples of one PV as JSON"
+    )
+    .params(ONE),
+    data!(
+        "getData.qw",
+        "getDataQw",
+        "application/json",
+        "Samples of one PV as JSON (qw)"
+    )
+    .params(ONE),
     data!(
         "getData.raw",
         "getDataRaw",
@@ -71,8 +95,20 @@ pub const RETRIEVAL: &[Route] = &[
         "Samples of one PV as PB/HTTP"
     )
     .params(ONE),
-    data!("getData.csv", "getDataCsv", "text/csv", "Samples of one PV as CSV").params(ONE),
-    data!("getData.txt", "getDataTxt", "text/plain", "Samples of one PV as text").params(ONE),
+    data!(
+        "getData.csv",
+        "getDataCsv",
+        "text/csv",
+        "Samples of one PV as CSV"
+    )
+    .params(ONE),
+    data!(
+        "getData.txt",
+        "getDataTxt",
+        "text/plain",
+        "Samples of one PV as text"
+    )
+    .params(ONE),
     data!(
         "getDataForPVs.json",
         "getDataForPVsJson",
@@ -113,25 +149,48 @@ pub const RETRIEVAL: &[Route] = &[
     )
     .params(AT)
     .post(Body::PvList),
-    bpl!("getMatchingPVs", "retrievalGetMatchingPVs", "Names of archived PVs (and aliases)").params(&[
+    bpl!(
+        "getMatchingPVs",
+        "retrievalGetMatchingPVs",
+        "Names of archived PVs (and aliases)"
+    )
+    .params(&[
         query("pv", Text, "glob(s) with * and ?, comma separated"),
         query("regex", Text, "a regular expression over the whole name"),
         query("limit", Integer, "most names; a negative value means all"),
     ]),
-    bpl!("searchForPVsRegex", "searchForPVsRegex", "Names matching a regular expression, one a line")
-        .params(&[query("regex", Text, "a regular expression over the whole name").required()])
-        .answers(Answer::Media("text/plain")),
+    bpl!(
+        "searchForPVsRegex",
+        "searchForPVsRegex",
+        "Names matching a regular expression, one a line"
+    )
+    .params(&[query("regex", Text, "a regular expression over the whole name").required()])
+    .answers(Answer::Media("text/plain")),
     bpl!("areWeArchivingPV", "areWeArchivingPV", "Whether a PV is archived").params(PV_ONE),
     bpl!("getMetadata", "getMetadata", "PVTypeInfo and metadata of a PV").params(PV_ONE),
     bpl!("getVersion", "retrievalGetVersion", "The server's version"),
-    bpl!("getPVDetails", "retrievalGetPVDetails", "Name/value details of a PV").params(PV_ONE),
-    bpl!("getApplianceMetrics", "retrievalGetApplianceMetrics", "Status, counts and rates"),
+    bpl!(
+        "getPVDetails",
+        "retrievalGetPVDetails",
+        "Name/value details of a PV"
+    )
+    .params(PV_ONE),
+    bpl!(
+        "getApplianceMetrics",
+        "retrievalGetApplianceMetrics",
+        "Status, counts and rates"
+    ),
     bpl!(
         "getApplianceMetricsForAppliance",
         "retrievalGetApplianceMetricsForAppliance",
         "The retrieval component's metrics as name/value rows"
     ),
-    bpl!("filterArchivedPVs", "filterArchivedPVs", "Which of the listed PVs are archived").post(Body::PvList),
+    bpl!(
+        "filterArchivedPVs",
+        "filterArchivedPVs",
+        "Which of the listed PVs are archived"
+    )
+    .post(Body::PvList),
 ];
 
 const FILE: &[Param] = &[Param {
@@ -148,11 +207,22 @@ pub const OTHER: &[Route] = &[
     Route::get("/metrics", "metrics", Handler::Metrics, "Prometheus metrics")
         .answers(Answer::Media("text/plain; version=0.0.4")),
     Route::get("/openapi.json", "openapi", Handler::OpenApi, "This document"),
-    Route::get("/", "root", Handler::UiRedirect, "Redirects to the web console").answers(Answer::Redirect(307)),
-    Route::get("/mgmt/ui", "consoleBare", Handler::UiRedirect, "Redirects to the web console")
-        .answers(Answer::Redirect(308)),
+    Route::get("/", "root", Handler::UiRedirect, "Redirects to the web console")
+        .answers(Answer::Redirect(307)),
+    Route::get(
+        "/mgmt/ui",
+        "consoleBare",
+        Handler::UiRedirect,
+        "Redirects to the web console",
+    )
+    .answers(Answer::Redirect(308)),
     Route::get("/mgmt/ui/", "console", Handler::UiFile, "The web console's page").answers(Answer::Asset),
-    Route::get("/mgmt/ui/{file}", "consoleFile", Handler::UiFile, "A file of the web console")
-        .params(FILE)
-        .answers(Answer::Asset),
+    Route::get(
+        "/mgmt/ui/{file}",
+        "consoleFile",
+        Handler::UiFile,
+        "A file of the web console",
+    )
+    .params(FILE)
+    .answers(Answer::Asset),
 ];
