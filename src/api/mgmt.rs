@@ -1,43 +1,43 @@
-//! `/mgmt/bpl/*`: the Java appliance's management actions. Each handler
-//! parses parameters, calls one `Mgmt` method and encodes its JSON.
+//! `/mgmt/bpl/*`: the Java appliance's management actions (declared in
+//! `api/routes/mgmt.rs`, which also marks the mutating ones that need the
+//! API key). Each handler parses parameters, calls one `Mgmt` method and
+//! encodes its JSON.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::routing::{any, MethodRouter};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::params::{pv_list_body, pv_list_param, Params};
+use super::routes::Route;
 use super::state::AppState;
 use crate::mgmt::{glob_or_regex, ArchiveParams, Mgmt};
 
-/// Routes under `/mgmt`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/mgmt/bpl/{action}", any(action))
+/// The method router of one management action of the route table.
+pub(super) fn serve(r: &'static Route) -> MethodRouter<AppState> {
+    super::on(
+        r,
+        move |State(st): State<AppState>,
+              method: Method,
+              RawQuery(q): RawQuery,
+              headers: HeaderMap,
+              body: Bytes| action(st, r, method, q, headers, body),
+    )
 }
 
-/// Actions that change state (need the API key when one is configured).
-const MUTATING: &[&str] = &[
-    "archivePV",
-    "pauseArchivingPV",
-    "resumeArchivingPV",
-    "deletePV",
-    "abortArchivingPV",
-    "renamePV",
-    "changeArchivalParameters",
-    "modifyMetaFields",
-    "putPVTypeInfo",
-    "addAlias",
-    "removeAlias",
-    "importConfig",
-    "importConfigForAppliance",
-    "applyPolicy",
-    "reconcile",
-    "changeTypeForPV",
-];
+/// `/mgmt/bpl/<not an action>`: 404 (400 for a segment that is not UTF-8).
+pub(super) fn unknown() -> Router<AppState> {
+    Router::new().route(
+        "/mgmt/bpl/{action}",
+        any(|Path(action): Path<String>| async move {
+            ApiError::not_found(format!("unknown management action {action}"))
+        }),
+    )
+}
 
 /// Equality whose time does not depend on where the inputs differ.
 fn same_secret(given: &str, key: &str) -> bool {
@@ -107,18 +107,18 @@ fn names(p: &Params, method: &Method, headers: &HeaderMap, body: &[u8]) -> ApiRe
 }
 
 async fn action(
-    State(st): State<AppState>,
+    st: AppState,
+    route: &'static Route,
     method: Method,
-    Path(action): Path<String>,
-    RawQuery(q): RawQuery,
+    q: Option<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if MUTATING.contains(&action.as_str()) && !authorized(&st, &headers) {
+    if route.mutating && !authorized(&st, &headers) {
         return ApiError::unauthorized().into_response();
     }
     let p = Params::parse(q.as_deref());
-    match dispatch(&st, &action, &method, &p, &headers, &body).await {
+    match dispatch(&st, route.name(), &method, &p, &headers, &body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }

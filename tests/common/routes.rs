@@ -134,9 +134,10 @@ pub const MGMT: &[Route] = &[
     r("/mgmt/bpl/reconcile", &["pv"], false),
 ];
 
-/// Other routes: metrics and the web console.
+/// Other routes: metrics, the OpenAPI document and the web console.
 pub const OTHER: &[Route] = &[
     r("/metrics", &[], false),
+    r("/openapi.json", &[], false),
     r("/", &[], false),
     r("/mgmt/ui", &[], false),
     r("/mgmt/ui/", &[], false),
