@@ -239,6 +239,7 @@ fn value(name: &str, pv: &str, identity: &str) -> String {
         "appliance" => identity.into(),
         "regex" => "OA:.*".into(),
         "file" => "js/app.js".into(),
+        "newtype" => "DBR_SCALAR_DOUBLE".into(),
         other => panic!("no test value for required parameter {other}"),
     }
 }
