@@ -20,7 +20,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Actions that change state (need the API key when one is configured).
-const MUTATING: &[&str] = &[
+pub(crate) const MUTATING: &[&str] = &[
     "archivePV",
     "pauseArchivingPV",
     "resumeArchivingPV",
@@ -48,7 +48,7 @@ fn same_secret(given: &str, key: &str) -> bool {
             == 0
 }
 
-fn authorized(st: &AppState, headers: &HeaderMap) -> bool {
+pub(crate) fn authorized(st: &AppState, headers: &HeaderMap) -> bool {
     let Some(key) = st.security.api_key.as_deref() else {
         return true;
     };
@@ -303,7 +303,7 @@ async fn dispatch(
     }
 }
 
-fn archive_params(
+pub(crate) fn archive_params(
     p: &Params,
     method: &Method,
     headers: &HeaderMap,

@@ -3,6 +3,8 @@
 //! to statuses in [`error`] only.
 
 mod body;
+#[cfg(feature = "cluster")]
+mod cluster;
 pub mod error;
 mod metrics;
 pub(crate) mod mgmt;
@@ -35,13 +37,22 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let compression = CompressionLayer::new().compress_when(Compressible {
         binary: state.retrieval.cfg.compress_raw,
     });
-    Router::new()
+    let router = Router::new()
         .merge(retrieval::router())
         .merge(mgmt::router())
         .merge(extra)
         .route("/metrics", get(metrics::render))
         .merge(ui::router())
-        .fallback(error::no_route)
+        .fallback(error::no_route);
+    // Cluster routing sits inside the error, metrics and compression
+    // layers, so forwarded and merged answers get them too.
+    #[cfg(feature = "cluster")]
+    let router = if state.cluster.is_some() {
+        router.layer(axum::middleware::from_fn_with_state(state.clone(), cluster::route))
+    } else {
+        router
+    };
+    router
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(axum::middleware::from_fn(error::json_errors))
         .layer(axum::middleware::from_fn_with_state(
