@@ -133,11 +133,8 @@ async fn members_answer_like_one_node() {
         "/mgmt/bpl/getEventRateReport",
         "/mgmt/bpl/getNeverConnectedPVs",
         "/mgmt/bpl/getCurrentlyDisconnectedPVs",
-        "/mgmt/bpl/exportConfig",
         "/mgmt/bpl/getPVStatus?pv=CL:c,CL:a,CL:zz",
         "/mgmt/bpl/getPVStatus?pv=CL:*",
-        "/mgmt/bpl/getPVTypeInfo?pv=CL:d",
-        "/mgmt/bpl/getStoresForPV?pv=CL:c",
     ];
     for q in gets {
         let (s0, want) = get_json(&format!("{}{q}", single.base)).await;
@@ -147,6 +144,27 @@ async fn members_answer_like_one_node() {
             assert_eq!(strip(&got), strip(&want), "{q} via {}", m.base);
         }
     }
+    // Answers holding the owner's paths: equal through every member.
+    for q in [
+        "/mgmt/bpl/getPVTypeInfo?pv=CL:d",
+        "/mgmt/bpl/getStoresForPV?pv=CL:c",
+        "/mgmt/bpl/exportConfig",
+    ] {
+        let (s0, want) = get_json(&format!("{}{q}", members[0].base)).await;
+        assert_eq!(s0, 200, "{q}");
+        for m in &members[1..] {
+            let (s, got) = get_json(&format!("{}{q}", m.base)).await;
+            assert_eq!((s, &got), (s0, &want), "{q} via {}", m.base);
+        }
+    }
+    let (_, ex) = get_json(&format!("{}/mgmt/bpl/exportConfig", members[1].base)).await;
+    let names: Vec<&str> = ex["pvTypeInfos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["pvName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["CL:a", "CL:b", "CL:c", "CL:d", "CL:e"]);
     let body = json!(["CL:e", "CL:x", "CL:a", "CL:c"]);
     for q in ["/mgmt/bpl/archivedPVs", "/mgmt/bpl/unarchivedPVs", "/mgmt/bpl/getPVStatus"] {
         let (_, _, want) = post_json(&format!("{}{q}", single.base), &body).await;

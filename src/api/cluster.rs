@@ -57,6 +57,8 @@ pub(crate) async fn route(State(st): State<AppState>, req: Request, next: Next) 
 
 /// What a routing step failed with.
 enum Fail {
+    /// A member's own answer that ends the request (its 4xx).
+    Answer(Response),
     Api(ApiError),
     Forward(ForwardError),
     Cluster(ClusterError),
@@ -72,6 +74,11 @@ impl From<ForwardError> for Fail {
         Fail::Forward(e)
     }
 }
+impl From<crate::cluster::PlacementError> for Fail {
+    fn from(e: crate::cluster::PlacementError) -> Self {
+        Fail::Cluster(ClusterError::Placement(e))
+    }
+}
 impl From<ClusterError> for Fail {
     fn from(e: ClusterError) -> Self {
         Fail::Cluster(e)
@@ -81,6 +88,7 @@ impl From<ClusterError> for Fail {
 impl IntoResponse for Fail {
     fn into_response(self) -> Response {
         match self {
+            Fail::Answer(r) => r,
             Fail::Api(e) => e.into_response(),
             Fail::Forward(e) => e.into_response(),
             Fail::Cluster(ClusterError::Placement(e)) => match e {
@@ -269,10 +277,7 @@ impl Router {
                 Ok(resp) => {
                     // A member's own error (bad parameter…) is the answer.
                     if m == self.me() || resp.status().is_client_error() {
-                        return Err(Fail::Api(ApiError::new_status(
-                            resp.status(),
-                            json_of(resp).await.err().unwrap_or_default(),
-                        )));
+                        return Err(Fail::Answer(resp));
                     }
                     missing.push(m);
                 }
@@ -337,12 +342,13 @@ impl Router {
         // (named in the partial headers) before this answer's head is sent.
         let path = parts.uri.path();
         let mut heads = Vec::new();
+        let this = &self;
         for (owner, run) in &runs {
             let q = query_with(&parts, run);
             let mut h = sub_headers(&parts.headers);
             h.remove(header::CONTENT_TYPE);
             let sub = build(Method::GET, path, &q, h, Bytes::new())?;
-            heads.push(async move { self.send(owner, sub).await });
+            heads.push(async move { this.send(owner, sub).await });
         }
         let heads = futures::future::join_all(heads).await;
         let mut pieces: Vec<(String, PartFuture)> = Vec::new();
@@ -407,12 +413,13 @@ impl Router {
             return Ok(self.next.run(Request::from_parts(parts, Body::from(body))).await);
         }
         let mut futs = Vec::new();
+        let this = &self;
         for (owner, list) in &groups {
             let mut h = sub_headers(&parts.headers);
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             let b = Bytes::from(serde_json::to_vec(list).map_err(ApiError::internal)?);
             let sub = build(Method::POST, parts.uri.path(), parts.uri.query().unwrap_or(""), h, b)?;
-            futs.push(async move { (owner.clone(), self.send(owner, sub).await) });
+            futs.push(async move { (owner.clone(), this.send(owner, sub).await) });
         }
         let mut objs = Vec::new();
         let mut missing = Vec::new();
@@ -696,6 +703,18 @@ impl Router {
                     o => vec![o],
                 })
                 .collect();
+            // A member without a match answers a row for the pattern itself:
+            // kept only when no member matched.
+            let pattern = |v: &Value| {
+                v.get("pvName")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.contains('*') || n.contains('?'))
+            };
+            if rows.iter().any(|r| !pattern(r)) {
+                rows.retain(|r| !pattern(r));
+            } else {
+                rows.dedup_by(|a, b| a.get("pvName") == b.get("pvName"));
+            }
             rows.sort_by(|a, b| {
                 let k = |v: &Value| v.get("pvName").and_then(Value::as_str).unwrap_or("").to_string();
                 k(a).cmp(&k(b))
@@ -732,6 +751,7 @@ impl Router {
             }
         }
         let mut futs = Vec::new();
+        let this = &self;
         for (owner, g) in order.iter().zip(&groups) {
             let list: Vec<&String> = g.iter().map(|&i| &names[i]).collect();
             let mut h = sub_headers(&parts.headers);
@@ -739,7 +759,7 @@ impl Router {
             let q = query_with(&parts, &[]);
             let b = Bytes::from(serde_json::to_vec(&list).map_err(ApiError::internal)?);
             let sub = build(Method::POST, parts.uri.path(), &q, h, b)?;
-            futs.push(async move { self.send(owner, sub).await });
+            futs.push(async move { this.send(owner, sub).await });
         }
         let mut answers = Vec::new();
         let mut missing = Vec::new();
@@ -927,6 +947,7 @@ impl Router {
             }
         }
         let mut futs = Vec::new();
+        let this = &self;
         for (owner, g) in order.iter().zip(&groups) {
             let items: Vec<Value> = g
                 .iter()
@@ -953,7 +974,7 @@ impl Router {
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             let b = Bytes::from(serde_json::to_vec(&items).map_err(ApiError::internal)?);
             let sub = build(Method::POST, parts.uri.path(), "", h, b)?;
-            futs.push(async move { self.send(owner, sub).await });
+            futs.push(async move { this.send(owner, sub).await });
         }
         let mut answers = Vec::new();
         let mut missing = Vec::new();

@@ -59,12 +59,6 @@ impl ApiError {
         }
     }
 
-    /// An error with the status another member answered.
-    #[cfg(feature = "cluster")]
-    pub fn new_status(status: StatusCode, message: impl Into<String>) -> Self {
-        Self::new(status, message)
-    }
-
     /// 400 about `param`.
     pub fn bad_param(param: &str, message: impl Into<String>) -> Self {
         let mut e = Self::new(StatusCode::BAD_REQUEST, message);
