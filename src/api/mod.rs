@@ -37,22 +37,13 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let compression = CompressionLayer::new().compress_when(Compressible {
         binary: state.retrieval.cfg.compress_raw,
     });
-    let router = Router::new()
+    let routed = Router::new()
         .merge(retrieval::router())
         .merge(mgmt::router())
         .merge(extra)
         .route("/metrics", get(metrics::render))
         .merge(ui::router())
-        .fallback(error::no_route);
-    // Cluster routing sits inside the error, metrics and compression
-    // layers, so forwarded and merged answers get them too.
-    #[cfg(feature = "cluster")]
-    let router = if state.cluster.is_some() {
-        router.layer(axum::middleware::from_fn_with_state(state.clone(), cluster::route))
-    } else {
-        router
-    };
-    router
+        .fallback(error::no_route)
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(axum::middleware::from_fn(error::json_errors))
         .layer(axum::middleware::from_fn_with_state(
@@ -60,7 +51,16 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
             metrics::track,
         ))
         .layer(compression)
-        .with_state(state)
+        .with_state(state.clone());
+    // A cluster member routes every request first (to the owner, to all
+    // members, or here); what it answers here runs the whole stack above.
+    #[cfg(feature = "cluster")]
+    if state.cluster.is_some() {
+        return Router::new()
+            .fallback_service(routed)
+            .layer(axum::middleware::from_fn_with_state(state, cluster::route));
+    }
+    routed
 }
 
 /// Content types sent as they are unless `[retrieval] compress_raw` is set:

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use strata::app::Stores;
+use strata::index::KvStore;
 use strata::registry::PvTypeInfo;
 use strata::storage::{StorageConfig, StoragePlugin};
 use strata::types::{ArchDbType, ArchiverSample, SampleValue};
