@@ -79,15 +79,6 @@ async fn archive_through_one_read_through_another_with_etcd_down() {
         rows.as_array().unwrap().iter().all(|r| r["status"] == "Archive request submitted"),
         "{rows}"
     );
-    // Placed by load: spread over the members.
-    let mut owners = std::collections::BTreeSet::new();
-    for n in &names {
-        let (_, t) = get_json(&format!("{}/mgmt/bpl/getPVTypeInfo?pv={n}", members[2].base)).await;
-        let owner: Value = t["applianceIdentity"].clone();
-        owners.insert(owner.to_string());
-    }
-    assert!(owners.len() >= 2, "PVs all on one member: {owners:?}");
-
     let mut v = 1.0;
     let mut post = |ioc: &Ioc| {
         for n in &names {
@@ -107,6 +98,16 @@ async fn archive_through_one_read_through_another_with_etcd_down() {
             .await;
         }
     }
+    // Placed by load: spread over the members.
+    let mut owners = std::collections::BTreeSet::new();
+    for n in &names {
+        let (s, t) = get_json(&format!("{}/mgmt/bpl/getPVTypeInfo?pv={n}", members[2].base)).await;
+        assert_eq!(s, 200, "{t}");
+        let owner: Value = t["applianceIdentity"].clone();
+        owners.insert(owner.to_string());
+    }
+    assert!(owners.len() >= 2, "PVs all on one member: {owners:?}");
+
     // etcd down: the owners keep archiving, any member keeps serving.
     etcd.kill();
     let before: Vec<usize> = {
