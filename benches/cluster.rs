@@ -95,8 +95,18 @@ fn start_etcd() -> Option<Etcd> {
     let child = Command::new(&bin)
         .args(["--name", "default", "--data-dir"])
         .arg(dir.path().join("data"))
-        .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
-        .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+        .args([
+            "--listen-client-urls",
+            &client,
+            "--advertise-client-urls",
+            &client,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &peer,
+            "--initial-advertise-peer-urls",
+            &peer,
+        ])
         .arg("--initial-cluster")
         .arg(format!("default={peer}"))
         .args(["--logger", "zap", "--log-level", "error"])
@@ -166,7 +176,10 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 }
 
 async fn run(etcd: &Etcd) {
-    let (da, db) = (tempfile::tempdir().expect("tmp"), tempfile::tempdir().expect("tmp"));
+    let (da, db) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
     let pv = "BENCH:CLUSTER:30d";
     let n = 30 * 86_400u64;
     write_files(&da.path().join("mts"), pv, Y2024, n, 1, PartitionGranularity::Day);
@@ -174,12 +187,19 @@ async fn run(etcd: &Etcd) {
     let (b, cb) = member(db.path(), "benchB", &etcd.endpoint).await;
     let t0 = Instant::now();
     while cb.cache.owner(pv).as_deref() != Some("benchA") {
-        assert!(t0.elapsed() < Duration::from_secs(30), "member B never saw the PV");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "member B never saw the PV"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
     // Proxy: same request direct and through the other member.
-    let client = reqwest::Client::builder().no_gzip().no_zstd().build().expect("client");
+    let client = reqwest::Client::builder()
+        .no_gzip()
+        .no_zstd()
+        .build()
+        .expect("client");
     let q = format!(
         "/retrieval/data/getData.raw?pv={pv}&from={}&to={}",
         iso(Y2024),
@@ -191,9 +211,18 @@ async fn run(etcd: &Etcd) {
         proxied.push(fetch(&client, &format!("{b}{q}")).await);
     }
     let best = |v: &[f64]| v.iter().copied().fold(f64::MAX, f64::min);
-    println!("bench proxy_raw_ratio {:.2} ratio", best(&direct) / best(&proxied));
-    println!("bench proxy_raw_direct_30d {:.0} samples/s", n as f64 / best(&direct));
-    println!("bench proxy_raw_proxied_30d {:.0} samples/s", n as f64 / best(&proxied));
+    println!(
+        "bench proxy_raw_ratio {:.2} ratio",
+        best(&direct) / best(&proxied)
+    );
+    println!(
+        "bench proxy_raw_direct_30d {:.0} samples/s",
+        n as f64 / best(&direct)
+    );
+    println!(
+        "bench proxy_raw_proxied_30d {:.0} samples/s",
+        n as f64 / best(&proxied)
+    );
 
     // Watch lag: claims by A seen in B's cache.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -221,19 +250,29 @@ async fn run(etcd: &Etcd) {
     let t = Instant::now();
     let mut placer = Placer::new(&ca.cfg.placement, ca.candidates());
     let items: Vec<(String, String)> = (0..total)
-        .map(|i| (format!("BENCH:ASSIGN:{i:06}"), placer.pick(None).expect("placement")))
+        .map(|i| {
+            (
+                format!("BENCH:ASSIGN:{i:06}"),
+                placer.pick(None).expect("placement"),
+            )
+        })
         .collect();
     let mut tasks = Vec::new();
     for part in items.chunks(total / 4) {
         let (ca, part) = (ca.clone(), part.to_vec());
-        tasks.push(tokio::spawn(async move { ca.claim_many(&part).await.expect("claims").len() }));
+        tasks.push(tokio::spawn(async move {
+            ca.claim_many(&part).await.expect("claims").len()
+        }));
     }
     let mut done = 0;
     for t in tasks {
         done += t.await.expect("task");
     }
     assert_eq!(done, total);
-    println!("bench archive_assign_per_s {:.0} PVs/s", total as f64 / t.elapsed().as_secs_f64());
+    println!(
+        "bench archive_assign_per_s {:.0} PVs/s",
+        total as f64 / t.elapsed().as_secs_f64()
+    );
     ca.shutdown().await;
     cb.shutdown().await;
 }

@@ -76,7 +76,10 @@ async fn archive_through_one_read_through_another_with_etcd_down() {
     let (s, rows) = get_json(&format!("{}/mgmt/bpl/archivePV?pv={list}", members[0].base)).await;
     assert_eq!(s, 200, "{rows}");
     assert!(
-        rows.as_array().unwrap().iter().all(|r| r["status"] == "Archive request submitted"),
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "Archive request submitted"),
         "{rows}"
     );
     let mut v = 1.0;
@@ -119,11 +122,15 @@ async fn archive_through_one_read_through_another_with_etcd_down() {
     };
     for (n, b) in names.iter().zip(before) {
         let (base, n2) = (members[1].base.clone(), n.clone());
-        wait_for(&format!("{n} archived with etcd down"), Duration::from_secs(60), || {
-            post(&ioc);
-            let (base, n2) = (base.clone(), n2.clone());
-            async move { count(&base, &n2, t0).await > b }
-        })
+        wait_for(
+            &format!("{n} archived with etcd down"),
+            Duration::from_secs(60),
+            || {
+                post(&ioc);
+                let (base, n2) = (base.clone(), n2.clone());
+                async move { count(&base, &n2, t0).await > b }
+            },
+        )
         .await;
     }
     let (s, _, _) = get(&format!("{}/mgmt/bpl/archivePV?pv=CA:other", members[0].base)).await;

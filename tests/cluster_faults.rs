@@ -41,7 +41,10 @@ async fn member_down_then_etcd_down() {
     }
 
     // The owner dies mid-stream: the proxied body fails.
-    let url = format!("{}/retrieval/data/getData.json?pv=CF:big&from={FROM}&to={TO}", base[0]);
+    let url = format!(
+        "{}/retrieval/data/getData.json?pv=CF:big&from={FROM}&to={TO}",
+        base[0]
+    );
     let mut resp = reqwest::get(&url).await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let first = resp.chunk().await.unwrap().unwrap();
@@ -69,8 +72,15 @@ async fn member_down_then_etcd_down() {
     assert_eq!(h.get("x-strata-partial-pvs").unwrap(), "CF%3Abig");
     let rest = format!("/retrieval/data/getDataForPVs.json?pv=CF:a&pv=CF:c&from={FROM}&to={TO}");
     let (_, _, want) = get(&format!("{}{rest}", base[0])).await;
-    assert!(got == want, "the partial answer holds exactly the live members' PVs");
-    let (s, h, rows) = post_json(&format!("{}/mgmt/bpl/getPVStatus", base[0]), &json!(["CF:a", "CF:big"])).await;
+    assert!(
+        got == want,
+        "the partial answer holds exactly the live members' PVs"
+    );
+    let (s, h, rows) = post_json(
+        &format!("{}/mgmt/bpl/getPVStatus", base[0]),
+        &json!(["CF:a", "CF:big"]),
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(h.get("x-strata-partial").unwrap(), "app2");
     let (_, direct) = get_json(&format!("{}/mgmt/bpl/getPVStatus?pv=CF:a", base[0])).await;
@@ -85,7 +95,10 @@ async fn member_down_then_etcd_down() {
     etcd.kill();
     for b in [&base[0], &base[2]] {
         for pv in ["CF:a", "CF:c"] {
-            let (s, _, _) = get(&format!("{b}/retrieval/data/getData.raw?pv={pv}&from={FROM}&to={TO}")).await;
+            let (s, _, _) = get(&format!(
+                "{b}/retrieval/data/getData.raw?pv={pv}&from={FROM}&to={TO}"
+            ))
+            .await;
             assert_eq!(s, 200, "{pv} via {b} with etcd down");
         }
     }
@@ -97,14 +110,21 @@ async fn member_down_then_etcd_down() {
     let (_, mut info) = get_json(&format!("{}/mgmt/bpl/getPVTypeInfo?pv=CF:a", base[0])).await;
     info["pvName"] = json!("CF:new");
     info["paused"] = json!("true");
-    let put = format!("{}/mgmt/bpl/putPVTypeInfo?pv=CF:new&createnew=true&appliance=app3", base[0]);
+    let put = format!(
+        "{}/mgmt/bpl/putPVTypeInfo?pv=CF:new&createnew=true&appliance=app3",
+        base[0]
+    );
     let (s, _, v) = post_json(&put, &info).await;
     assert_eq!(s, 503, "{v}");
     etcd.restart();
-    wait_for("a directory change with etcd back", Duration::from_secs(30), || {
-        let (u, info) = (put.clone(), info.clone());
-        async move { post_json(&u, &info).await.0 == 200 }
-    })
+    wait_for(
+        "a directory change with etcd back",
+        Duration::from_secs(30),
+        || {
+            let (u, info) = (put.clone(), info.clone());
+            async move { post_json(&u, &info).await.0 == 200 }
+        },
+    )
     .await;
     wait_for("the new PV seen by app1", Duration::from_secs(10), || {
         let u = format!("{}/mgmt/bpl/getPVTypeInfo?pv=CF:new", base[0]);

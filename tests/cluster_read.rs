@@ -59,14 +59,22 @@ async fn members_answer_like_one_node() {
         write_pv(&solo.path().join("data"), pv, t0, *n, 60, *paused).await;
     }
     let members: Vec<ServeProcess> = dirs.iter().map(|d| d.start(&[])).collect();
-    let single = ServeProcess::start(&solo.path().join("data"), &["--config", solo_cfg.to_str().unwrap()]);
+    let single = ServeProcess::start(
+        &solo.path().join("data"),
+        &["--config", solo_cfg.to_str().unwrap()],
+    );
     for m in &members {
         wait_members(&m.base, 3).await;
     }
 
     // Membership, as Java answers it.
     let (_, list) = get_json(&format!("{}/mgmt/bpl/getAppliancesInCluster", members[2].base)).await;
-    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|a| a["identity"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["identity"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["app1", "app2", "app3"]);
     let (_, own) = get_json(&format!("{}/mgmt/bpl/getApplianceInfo", members[1].base)).await;
     let (s, other) = get_json(&format!("{}/mgmt/bpl/getApplianceInfo?id=app2", members[0].base)).await;
@@ -166,7 +174,11 @@ async fn members_answer_like_one_node() {
         .collect();
     assert_eq!(names, ["CL:a", "CL:b", "CL:c", "CL:d", "CL:e"]);
     let body = json!(["CL:e", "CL:x", "CL:a", "CL:c"]);
-    for q in ["/mgmt/bpl/archivedPVs", "/mgmt/bpl/unarchivedPVs", "/mgmt/bpl/getPVStatus"] {
+    for q in [
+        "/mgmt/bpl/archivedPVs",
+        "/mgmt/bpl/unarchivedPVs",
+        "/mgmt/bpl/getPVStatus",
+    ] {
         let (_, _, want) = post_json(&format!("{}{q}", single.base), &body).await;
         let (s, _, got) = post_json(&format!("{}{q}", members[2].base), &body).await;
         assert_eq!(s, 200);

@@ -58,7 +58,7 @@ pub(crate) async fn route(State(st): State<AppState>, req: Request, next: Next) 
 /// What a routing step failed with.
 enum Fail {
     /// A member's own answer that ends the request (its 4xx).
-    Answer(Response),
+    Answer(Box<Response>),
     Api(ApiError),
     Forward(ForwardError),
     Cluster(ClusterError),
@@ -88,7 +88,7 @@ impl From<ClusterError> for Fail {
 impl IntoResponse for Fail {
     fn into_response(self) -> Response {
         match self {
-            Fail::Answer(r) => r,
+            Fail::Answer(r) => *r,
             Fail::Api(e) => e.into_response(),
             Fail::Forward(e) => e.into_response(),
             Fail::Cluster(ClusterError::Placement(e)) => match e {
@@ -227,7 +227,7 @@ impl Router {
     }
 
     /// Forwards the whole request to `owner` unless that is this member.
-    async fn to_owner(self, owner: &str, req: Request) -> Routed {
+    async fn forward_to(self, owner: &str, req: Request) -> Routed {
         if owner == self.me() {
             return Ok(self.next.run(req).await);
         }
@@ -255,13 +255,23 @@ impl Router {
 
     /// The same request to every alive member (scope local); the JSON
     /// answers by member (identity order) and the members that did not answer.
-    async fn fan_out(&self, parts: &Parts, body: &Bytes) -> Result<(Vec<(String, Value)>, Vec<String>), Fail> {
+    async fn fan_out(
+        &self,
+        parts: &Parts,
+        body: &Bytes,
+    ) -> Result<(Vec<(String, Value)>, Vec<String>), Fail> {
         let (up, mut missing) = self.fan_targets();
         let path = parts.uri.path();
         let query = parts.uri.query().unwrap_or("");
         let mut futs = Vec::new();
         for m in &up {
-            let req = build(parts.method.clone(), path, query, sub_headers(&parts.headers), body.clone())?;
+            let req = build(
+                parts.method.clone(),
+                path,
+                query,
+                sub_headers(&parts.headers),
+                body.clone(),
+            )?;
             futs.push(async move { (m.clone(), self.send(m, req).await) });
         }
         let mut out = Vec::new();
@@ -277,7 +287,7 @@ impl Router {
                 Ok(resp) => {
                     // A member's own error (bad parameter…) is the answer.
                     if m == self.me() || resp.status().is_client_error() {
-                        return Err(Fail::Answer(resp));
+                        return Err(Fail::Answer(Box::new(resp)));
                     }
                     missing.push(m);
                 }
@@ -303,7 +313,7 @@ impl Router {
                     return Ok(self.next.run(req).await);
                 };
                 let owner = self.owner(pv);
-                self.to_owner(&owner, req).await
+                self.forward_to(&owner, req).await
             }
             "getDataForPVs" => self.data_for_pvs(ext, req).await,
             "getDataAtTime" | "getDataAtTimeForAppliance" if req.method() == Method::POST => {
@@ -386,9 +396,8 @@ impl Router {
         resp = resp.header("Access-Control-Allow-Origin", "*");
         if !missing_pvs.is_empty() {
             tracing::warn!(missing = %missing_members.join(","), "getDataForPVs answered in part");
-            let enc = |v: &[String]| {
-                form_urlencoded::byte_serialize(v.join(",").as_bytes()).collect::<String>()
-            };
+            let enc =
+                |v: &[String]| form_urlencoded::byte_serialize(v.join(",").as_bytes()).collect::<String>();
             resp = resp
                 .header(PARTIAL, missing_members.join(","))
                 .header(PARTIAL_PVS, enc(&missing_pvs));
@@ -418,7 +427,13 @@ impl Router {
             let mut h = sub_headers(&parts.headers);
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             let b = Bytes::from(serde_json::to_vec(list).map_err(ApiError::internal)?);
-            let sub = build(Method::POST, parts.uri.path(), parts.uri.query().unwrap_or(""), h, b)?;
+            let sub = build(
+                Method::POST,
+                parts.uri.path(),
+                parts.uri.query().unwrap_or(""),
+                h,
+                b,
+            )?;
             futs.push(async move { (owner.clone(), this.send(owner, sub).await) });
         }
         let mut objs = Vec::new();
@@ -445,7 +460,7 @@ impl Router {
             "getMetadata" | "getPVDetails" | "areWeArchivingPV" => match p.get("pv") {
                 Some(pv) => {
                     let owner = self.owner(pv);
-                    self.to_owner(&owner, req).await
+                    self.forward_to(&owner, req).await
                 }
                 None => Ok(self.next.run(req).await),
             },
@@ -499,7 +514,10 @@ impl Router {
             .into_iter()
             .map(|(_, v)| serde_json::from_value::<Vec<String>>(v).unwrap_or_default())
             .collect();
-        Ok(with_partial(json_response(json!(merge::merge_names(lists, limit))), &missing))
+        Ok(with_partial(
+            json_response(json!(merge::merge_names(lists, limit))),
+            &missing,
+        ))
     }
 
     // ---- /mgmt/bpl -------------------------------------------------------
@@ -511,11 +529,17 @@ impl Router {
         let p = Params::parse(req.uri().query());
         let pv = p.get("pv").map(str::to_string);
         match action {
-            "getPVTypeInfo" | "getStoresForPV" | "getPVDetails" | "getMetadata" | "abortArchivingPV"
-            | "changeArchivalParameters" | "modifyMetaFields" | "reconcile" => match pv {
+            "getPVTypeInfo"
+            | "getStoresForPV"
+            | "getPVDetails"
+            | "getMetadata"
+            | "abortArchivingPV"
+            | "changeArchivalParameters"
+            | "modifyMetaFields"
+            | "reconcile" => match pv {
                 Some(pv) => {
                     let owner = self.owner(&pv);
-                    self.to_owner(&owner, req).await
+                    self.forward_to(&owner, req).await
                 }
                 None if action == "reconcile" => self.fan_objects(req).await,
                 None => Ok(self.next.run(req).await),
@@ -548,7 +572,7 @@ impl Router {
             | "importConfigForAppliance" => match p.get("appliance").map(str::trim) {
                 Some(a) if a != self.me() && self.c.cache.member_url(a).is_some() => {
                     let a = a.to_string();
-                    self.to_owner(&a, req).await
+                    self.forward_to(&a, req).await
                 }
                 _ => Ok(self.next.run(req).await),
             },
@@ -725,7 +749,9 @@ impl Router {
         let delete = action == "deletePV";
         if names.len() == 1 {
             let owner = owners[0].clone();
-            let r = self.send(&owner, Request::from_parts(parts, Body::from(body))).await?;
+            let r = self
+                .send(&owner, Request::from_parts(parts, Body::from(body)))
+                .await?;
             if delete && r.status().is_success() {
                 let (rp, rb) = r.into_parts();
                 let b = read_body(rb).await?;
@@ -796,7 +822,11 @@ impl Router {
     }
 
     async fn release(&self, pv: &str, owner: &str) {
-        let real = self.c.cache.read(|s| s.aliases.get(pv).cloned()).unwrap_or_else(|| pv.to_string());
+        let real = self
+            .c
+            .cache
+            .read(|s| s.aliases.get(pv).cloned())
+            .unwrap_or_else(|| pv.to_string());
         if let Err(e) = self.c.release(&real, owner).await {
             tracing::error!(pv = %real, error = %e, "deleted PV left in the cluster directory");
         }
@@ -809,16 +839,18 @@ impl Router {
             return Ok(self.next.run(req).await);
         };
         if let Some(owner) = self.c.owner_of(&pv) {
-            return self.to_owner(&owner, req).await;
+            return self.forward_to(&owner, req).await;
         }
         if !p.flag("createnew") {
             return Ok(self.next.run(req).await);
         }
         let (parts, body) = req.into_parts();
         let body = read_body(body).await?;
-        let from_record = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| v.get("applianceIdentity").and_then(Value::as_str).map(String::from));
+        let from_record = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
+            v.get("applianceIdentity")
+                .and_then(Value::as_str)
+                .map(String::from)
+        });
         let wanted = p.get("appliance").map(String::from).or(from_record);
         let mut placer = Placer::new(&self.c.cfg.placement, self.c.candidates());
         let owner = placer.pick(wanted.as_deref())?;
@@ -844,11 +876,15 @@ impl Router {
             return Ok(self.next.run(req).await);
         };
         if self.c.owner_of(&new).is_some() {
-            return Err(Fail::Api(ApiError::conflict(format!("{new} is already archived in the cluster"))));
+            return Err(Fail::Api(ApiError::conflict(format!(
+                "{new} is already archived in the cluster"
+            ))));
         }
         // The new name is taken first, so it cannot be claimed meanwhile.
         if let Claim::Exists { owner: other } = self.c.claim_one(&new, &owner).await? {
-            return Err(Fail::Api(ApiError::conflict(format!("{new} is already archived on {other}"))));
+            return Err(Fail::Api(ApiError::conflict(format!(
+                "{new} is already archived on {other}"
+            ))));
         }
         let r = self.send(&owner, req).await?;
         if r.status().is_success() {
@@ -889,7 +925,11 @@ impl Router {
             if let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(&body) {
                 let offset = reqs.len().saturating_sub(items.len());
                 for (i, it) in items.iter().enumerate() {
-                    if let Some(a) = it.get("appliance").and_then(Value::as_str).filter(|a| !a.is_empty()) {
+                    if let Some(a) = it
+                        .get("appliance")
+                        .and_then(Value::as_str)
+                        .filter(|a| !a.is_empty())
+                    {
                         wanted[offset + i] = Some(a.to_string());
                     }
                 }
@@ -901,7 +941,10 @@ impl Router {
         let mut fresh: HashMap<String, String> = HashMap::new();
         for (r, w) in reqs.iter().zip(&wanted) {
             let name = base_name(&r.pv);
-            let name = name.strip_prefix("pva://").or_else(|| name.strip_prefix("ca://")).unwrap_or(name);
+            let name = name
+                .strip_prefix("pva://")
+                .or_else(|| name.strip_prefix("ca://"))
+                .unwrap_or(name);
             let name = name.strip_suffix(".VAL").unwrap_or(name).to_string();
             if let Some(o) = self.c.owner_of(&name) {
                 owners.push(Some(o));
@@ -930,9 +973,15 @@ impl Router {
             .zip(owners)
             .map(|(r, o)| {
                 let name = base_name(&r.pv);
-                let name = name.strip_prefix("pva://").or_else(|| name.strip_prefix("ca://")).unwrap_or(name);
+                let name = name
+                    .strip_prefix("pva://")
+                    .or_else(|| name.strip_prefix("ca://"))
+                    .unwrap_or(name);
                 let name = name.strip_suffix(".VAL").unwrap_or(name);
-                won.get(name).cloned().or(o).unwrap_or_else(|| self.me().to_owned())
+                won.get(name)
+                    .cloned()
+                    .or(o)
+                    .unwrap_or_else(|| self.me().to_owned())
             })
             .collect();
         let mut order: Vec<String> = Vec::new();
@@ -995,9 +1044,12 @@ impl Router {
                 }
             }
         }
-        let rows = merge::interleave(reqs.len(), &groups, answers, |i| {
-            json!({ "pvName": reqs[i].pv, "validation": format!("Appliance {} is down", owners[i]) })
-        });
+        let rows = merge::interleave(
+            reqs.len(),
+            &groups,
+            answers,
+            |i| json!({ "pvName": reqs[i].pv, "validation": format!("Appliance {} is down", owners[i]) }),
+        );
         Ok(with_partial(json_response(Value::Array(rows)), &missing))
     }
 }

@@ -133,11 +133,7 @@ async fn register_once(
     let alive = format!("{{\"pid\":{},\"lease\":{lease}}}", std::process::id());
     let opts = || Some(PutOptions::new().with_lease(lease));
     let txn = Txn::new()
-        .when(vec![Compare::create_revision(
-            ak.clone(),
-            CompareOp::Equal,
-            0,
-        )])
+        .when(vec![Compare::create_revision(ak.clone(), CompareOp::Equal, 0)])
         .and_then(vec![
             TxnOp::put(mk.clone(), body, None),
             TxnOp::put(ak, alive, opts()),
@@ -273,10 +269,7 @@ async fn keep_alive_loop(
 /// Orderly leave: revoking the lease deletes `alive/<id>` and `load/<id>`
 /// at once (watchers see the deletes).
 pub async fn revoke(client: &mut Client, lease: i64) -> Result<(), DirectoryError> {
-    client
-        .lease_revoke(lease)
-        .await
-        .map_err(etcd("lease revoke"))?;
+    client.lease_revoke(lease).await.map_err(etcd("lease revoke"))?;
     Ok(())
 }
 
@@ -306,19 +299,10 @@ fn first_value(r: &TxnOpResponse) -> Option<String> {
 }
 
 /// Records `pv → owner` only if `pv` has no owner (create_revision == 0).
-pub async fn claim(
-    client: &mut Client,
-    keys: &Keys,
-    pv: &str,
-    owner: &str,
-) -> Result<Claim, DirectoryError> {
+pub async fn claim(client: &mut Client, keys: &Keys, pv: &str, owner: &str) -> Result<Claim, DirectoryError> {
     let k = keys.pv(pv);
     let txn = Txn::new()
-        .when(vec![Compare::create_revision(
-            k.clone(),
-            CompareOp::Equal,
-            0,
-        )])
+        .when(vec![Compare::create_revision(k.clone(), CompareOp::Equal, 0)])
         .and_then(vec![TxnOp::put(k.clone(), owner, None)])
         .or_else(vec![TxnOp::get(k, None)]);
     let r = client.txn(txn).await.map_err(etcd("claim"))?;
@@ -326,11 +310,7 @@ pub async fn claim(
         let revision = r.header().map(|h| h.revision()).unwrap_or_default();
         return Ok(Claim::Claimed { revision });
     }
-    let owner = r
-        .op_responses()
-        .first()
-        .and_then(first_value)
-        .unwrap_or_default();
+    let owner = r.op_responses().first().and_then(first_value).unwrap_or_default();
     Ok(Claim::Exists { owner })
 }
 
@@ -399,9 +379,7 @@ pub async fn claim_batch(
                     owner: items[f].1.clone(),
                 },
                 (Some(c), false) => c.clone(),
-                (None, _) => Claim::Exists {
-                    owner: String::new(),
-                },
+                (None, _) => Claim::Exists { owner: String::new() },
             }
         })
         .collect())
@@ -443,10 +421,8 @@ impl ClaimBatcher {
                 let mut client = client.clone();
                 let keys = keys.clone();
                 tokio::spawn(async move {
-                    let items: Vec<(String, String)> = batch
-                        .iter()
-                        .map(|(p, o, _)| (p.clone(), o.clone()))
-                        .collect();
+                    let items: Vec<(String, String)> =
+                        batch.iter().map(|(p, o, _)| (p.clone(), o.clone())).collect();
                     let r = claim_batch(&mut client, &keys, &items).await;
                     drop(permit);
                     match r {
@@ -480,7 +456,12 @@ impl ClaimBatcher {
 }
 
 /// Removes `pv` from the directory only if `owner` owns it (deletePV).
-pub async fn release(client: &mut Client, keys: &Keys, pv: &str, owner: &str) -> Result<bool, DirectoryError> {
+pub async fn release(
+    client: &mut Client,
+    keys: &Keys,
+    pv: &str,
+    owner: &str,
+) -> Result<bool, DirectoryError> {
     let k = keys.pv(pv);
     let txn = Txn::new()
         .when(vec![Compare::value(k.clone(), CompareOp::Equal, owner)])
@@ -518,15 +499,8 @@ pub async fn switch_owner(
 }
 
 /// Reads the owner of one PV (linearizable read).
-pub async fn owner(
-    client: &mut Client,
-    keys: &Keys,
-    pv: &str,
-) -> Result<Option<String>, DirectoryError> {
-    let r = client
-        .get(keys.pv(pv), None)
-        .await
-        .map_err(etcd("get owner"))?;
+pub async fn owner(client: &mut Client, keys: &Keys, pv: &str) -> Result<Option<String>, DirectoryError> {
+    let r = client.get(keys.pv(pv), None).await.map_err(etcd("get owner"))?;
     Ok(r.kvs()
         .first()
         .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))

@@ -39,9 +39,7 @@ pub enum ForwardError {
 impl IntoResponse for ForwardError {
     fn into_response(self) -> axum::response::Response {
         let (status, member) = match &self {
-            ForwardError::Unreachable { member, .. } => {
-                (StatusCode::SERVICE_UNAVAILABLE, member.clone())
-            }
+            ForwardError::Unreachable { member, .. } => (StatusCode::SERVICE_UNAVAILABLE, member.clone()),
             ForwardError::Loop(m) => (StatusCode::MISDIRECTED_REQUEST, m.clone()),
         };
         let body = serde_json::json!({
@@ -119,11 +117,7 @@ impl Forwarder {
             return Err(ForwardError::Loop(by.to_str().unwrap_or("?").to_owned()));
         }
         let (mut parts, body) = req.into_parts();
-        let pq = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
+        let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         parts.uri = format!("{base}{pq}")
             .parse::<Uri>()
             .map_err(|e| unreachable(e.to_string()))?;
@@ -142,4 +136,3 @@ impl Forwarder {
         Ok(Response::from_parts(parts, Body::new(incoming)))
     }
 }
-

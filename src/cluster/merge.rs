@@ -195,13 +195,18 @@ mod tests {
     #[test]
     fn interleave_restores_request_order_and_fills_missing() {
         let groups = vec![vec![0, 2], vec![1]];
-        let out = interleave(3, &groups, vec![Some(vec![json!(0), json!(2)]), None], |i| json!(format!("down {i}")));
+        let out = interleave(3, &groups, vec![Some(vec![json!(0), json!(2)]), None], |i| {
+            json!(format!("down {i}"))
+        });
         assert_eq!(out, vec![json!(0), json!("down 1"), json!(2)]);
     }
 
     #[test]
     fn names_merge_sorted_unique_limited() {
-        let m = merge_names(vec![vec!["b".into(), "c".into()], vec!["a".into(), "b".into()]], Some(2));
+        let m = merge_names(
+            vec![vec!["b".into(), "c".into()], vec!["a".into(), "b".into()]],
+            Some(2),
+        );
         assert_eq!(m, ["a", "b"]);
     }
 }

@@ -55,7 +55,9 @@ pub enum ClusterError {
 impl ClusterError {
     fn from_dir(e: DirectoryError) -> Self {
         match e {
-            DirectoryError::Etcd { op, source } => ClusterError::DirectoryUnavailable(format!("{op}: {source}")),
+            DirectoryError::Etcd { op, source } => {
+                ClusterError::DirectoryUnavailable(format!("{op}: {source}"))
+            }
             e => ClusterError::Directory(e),
         }
     }
@@ -134,7 +136,9 @@ impl Cluster {
         .await
         .map_err(ClusterError::from_dir)?;
         let cache = Arc::new(Cache::default());
-        cache::reload(&mut client, &keys, &cache).await.map_err(unavailable)?;
+        cache::reload(&mut client, &keys, &cache)
+            .await
+            .map_err(unavailable)?;
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(cache::run(
             watch_client,
@@ -232,9 +236,10 @@ impl Cluster {
             .unwrap_or(n);
         self.cache.read(|s| {
             let look = |k: &str| {
-                s.pvs.get(k).cloned().or_else(|| {
-                    s.aliases.get(k).and_then(|real| s.pvs.get(real).cloned())
-                })
+                s.pvs
+                    .get(k)
+                    .cloned()
+                    .or_else(|| s.aliases.get(k).and_then(|real| s.pvs.get(real).cloned()))
             };
             look(n).or_else(|| {
                 let (base, _) = n.rsplit_once('.')?;

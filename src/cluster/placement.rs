@@ -114,7 +114,10 @@ mod tests {
     #[test]
     fn spreads_by_load_and_skips_dead_members() {
         let cfg = PlacementConfig::default();
-        let mut p = Placer::new(&cfg, vec![c("b", true, 0, 0.0), c("a", true, 0, 0.0), c("z", false, 0, 0.0)]);
+        let mut p = Placer::new(
+            &cfg,
+            vec![c("b", true, 0, 0.0), c("a", true, 0, 0.0), c("z", false, 0, 0.0)],
+        );
         let picks: Vec<String> = (0..4).map(|_| p.pick(None).unwrap()).collect();
         assert_eq!(picks, ["a", "b", "a", "b"]);
     }
@@ -129,6 +132,9 @@ mod tests {
         assert_eq!(p.pick(None).unwrap(), "b");
         assert_eq!(p.pick(None), Err(PlacementError::NoCapacity));
         assert_eq!(p.pick(Some("a")).unwrap(), "a");
-        assert!(matches!(p.pick(Some("q")), Err(PlacementError::UnknownAppliance(_))));
+        assert!(matches!(
+            p.pick(Some("q")),
+            Err(PlacementError::UnknownAppliance(_))
+        ));
     }
 }

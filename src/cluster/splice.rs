@@ -240,8 +240,7 @@ mod splice_tests {
 
     #[test]
     fn json_sections_join_like_one_answer() {
-        let a: &[u8] =
-            b"[ \n{ \"meta\": { \"name\": \"A\" },\n\"data\": [ \n{ \"secs\": 1 }\n] }\n ]\n";
+        let a: &[u8] = b"[ \n{ \"meta\": { \"name\": \"A\" },\n\"data\": [ \n{ \"secs\": 1 }\n] }\n ]\n";
         let e: &[u8] = b"[ \n ]\n";
         let b: &[u8] = b"[ \n{ \"meta\": { \"name\": \"B\" },\n\"data\": [ \n] }\n ]\n";
         let want = b"[ \n{ \"meta\": { \"name\": \"A\" },\n\"data\": [ \n{ \"secs\": 1 }\n] },\n{ \"meta\": { \"name\": \"B\" },\n\"data\": [ \n] }\n ]\n";

@@ -17,7 +17,11 @@ use strata::types::{ArchDbType, ArchiverSample, SampleValue};
 use super::process::ServeProcess;
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The etcd binary, or `None` (with the reason printed) when it is not
@@ -33,7 +37,10 @@ pub fn etcd_bin() -> Option<String> {
     if found {
         return Some(bin);
     }
-    assert!(std::env::var_os("CI").is_none(), "etcd is not installed (apt-get install etcd-server)");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "etcd is not installed (apt-get install etcd-server)"
+    );
     eprintln!("skipping: etcd is not installed (apt-get install etcd-server)");
     None
 }
@@ -75,8 +82,18 @@ impl Etcd {
         let child = Command::new(&self.bin)
             .args(["--name", "default", "--data-dir"])
             .arg(self.dir.path().join("data"))
-            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
-            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
             .arg("--initial-cluster")
             .arg(format!("default={peer}"))
             .args(["--logger", "zap", "--log-level", "warn"])
@@ -178,16 +195,21 @@ pub async fn get(url: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
 
 pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
     let (s, _, b) = get(url).await;
-    let v = serde_json::from_slice(&b).unwrap_or_else(|e| panic!("{url}: {e}: {}", String::from_utf8_lossy(&b)));
+    let v =
+        serde_json::from_slice(&b).unwrap_or_else(|e| panic!("{url}: {e}: {}", String::from_utf8_lossy(&b)));
     (s, v)
 }
 
-pub async fn post_json(url: &str, body: &serde_json::Value) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+pub async fn post_json(
+    url: &str,
+    body: &serde_json::Value,
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
     let r = reqwest::Client::new().post(url).json(body).send().await.unwrap();
     let status = r.status().as_u16();
     let h = r.headers().clone();
     let b = r.bytes().await.unwrap();
-    let v = serde_json::from_slice(&b).unwrap_or_else(|e| panic!("{url}: {e}: {}", String::from_utf8_lossy(&b)));
+    let v =
+        serde_json::from_slice(&b).unwrap_or_else(|e| panic!("{url}: {e}: {}", String::from_utf8_lossy(&b)));
     (status, h, v)
 }
 
