@@ -384,9 +384,11 @@ async fn start_cluster(
             free_bytes,
         }
     });
-    crate::cluster::Cluster::start(c, url, mgmt.appliance_info(), mgmt.registry.names(), load)
+    let cluster = crate::cluster::Cluster::start(c, url, mgmt.appliance_info(), mgmt.registry.names(), load)
         .await
-        .map_err(AppError::Cluster)
+        .map_err(AppError::Cluster)?;
+    crate::cluster::moving::recover(&cluster, mgmt).await;
+    Ok(cluster)
 }
 
 /// Completes archive requests as the engine's workflow reports them.

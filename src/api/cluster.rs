@@ -38,11 +38,19 @@ pub(crate) async fn route(State(st): State<AppState>, req: Request, next: Next) 
     let Some(c) = st.cluster.clone() else {
         return next.run(req).await;
     };
-    if req.headers().contains_key(SCOPE) || req.headers().contains_key(FORWARDED_BY) {
-        return next.run(req).await;
-    }
     let path = req.uri().path().to_owned();
     let r = Router { st, c, next };
+    // A move is driven by its target, wherever the request arrives.
+    if let Some(action @ ("reassignAppliance" | "reshardPV")) = path.strip_prefix("/mgmt/bpl/") {
+        let action = action.to_owned();
+        return r
+            .reassign(&action, req)
+            .await
+            .unwrap_or_else(IntoResponse::into_response);
+    }
+    if req.headers().contains_key(SCOPE) || req.headers().contains_key(FORWARDED_BY) {
+        return r.next.run(req).await;
+    }
     let out = if let Some(rest) = path.strip_prefix("/retrieval/data/") {
         r.data(rest, req).await
     } else if let Some(action) = path.strip_prefix("/retrieval/bpl/") {
@@ -578,6 +586,52 @@ impl Router {
             },
             a if merge::is_report(a) => self.report(a, req, &p).await,
             _ => Ok(self.next.run(req).await),
+        }
+    }
+
+    /// reassignAppliance / reshardPV: forwarded to the target member, which
+    /// moves the paused PV's type info and samples and switches the owner
+    /// (`cluster::moving`).
+    async fn reassign(self, action: &str, req: Request) -> Routed {
+        if !super::mgmt::authorized(&self.st, req.headers()) {
+            return Ok(ApiError::unauthorized().into_response());
+        }
+        let p = Params::parse(req.uri().query());
+        let pv = p.require("pv")?.trim().to_string();
+        let target = p.require("appliance")?.trim().to_string();
+        if self.c.cache.member_url(&target).is_none() {
+            return Err(Fail::Api(ApiError::bad_param(
+                "appliance",
+                format!("unknown appliance {target}"),
+            )));
+        }
+        if target != self.me() {
+            return self.forward_to(&target, req).await;
+        }
+        let real = self
+            .c
+            .cache
+            .read(|s| s.aliases.get(&pv).cloned())
+            .unwrap_or_else(|| pv.clone());
+        match crate::cluster::moving::reassign(&self.c, &self.st.mgmt, &real).await {
+            Ok(n) if action == "reshardPV" => Ok(json_response(json!({
+                "status": "ok",
+                "desc": format!("Successfully assigned {real} to appliance {target}"),
+                "afterEventCount": n.to_string(),
+            }))),
+            Ok(_) => Ok(json_response(json!({ pv: "Success" }))),
+            Err(e) => {
+                use crate::cluster::moving::MoveError as M;
+                let msg = e.to_string();
+                let err = match e {
+                    M::UnknownPv(_) => ApiError::not_found(msg),
+                    M::Refused(_) => ApiError::bad_param("pv", msg),
+                    M::Conflict(_) => ApiError::conflict(msg),
+                    M::Source { .. } | M::Directory(_) => ApiError::unavailable(msg),
+                    _ => ApiError::internal(msg),
+                };
+                Err(Fail::Api(err))
+            }
         }
     }
 

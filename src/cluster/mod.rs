@@ -13,6 +13,7 @@ pub mod directory;
 pub mod forward;
 pub mod keys;
 pub mod merge;
+pub mod moving;
 pub mod placement;
 pub mod splice;
 
