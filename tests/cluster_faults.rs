@@ -90,6 +90,13 @@ async fn member_down_then_etcd_down() {
     assert_eq!(s, 200);
     assert_eq!(h.get("x-strata-partial").unwrap(), "app2");
 
+    // The dead member leaves the cluster list once its lease runs out, and
+    // stays known to getApplianceInfo?id= (as in Java's appliances.xml).
+    wait_members(&base[0], 2).await;
+    let (s, info) = get_json(&format!("{}/mgmt/bpl/getApplianceInfo?id=app2", base[0])).await;
+    assert_eq!(s, 200);
+    assert_eq!(info["identity"], json!("app2"));
+
     // etcd down: reads of every live member's PVs go on from the cache;
     // directory changes are refused.
     etcd.kill();
