@@ -6,8 +6,7 @@
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -34,27 +33,6 @@ pub enum ForwardError {
     /// A request loop was detected.
     #[error("request already forwarded by {0}")]
     Loop(String),
-}
-
-impl IntoResponse for ForwardError {
-    fn into_response(self) -> axum::response::Response {
-        let (status, member) = match &self {
-            ForwardError::Unreachable { member, .. } => (StatusCode::SERVICE_UNAVAILABLE, member.clone()),
-            ForwardError::Loop(m) => (StatusCode::MISDIRECTED_REQUEST, m.clone()),
-        };
-        let body = serde_json::json!({
-            "status": status.as_u16(),
-            "error": status.canonical_reason().unwrap_or(""),
-            "message": self.to_string(),
-            "appliance": member,
-        });
-        let mut r = (status, axum::Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        }
-        r
-    }
 }
 
 const HOP_BY_HOP: [HeaderName; 8] = [
