@@ -110,6 +110,23 @@ async fn members_answer_like_one_node() {
             assert!(got == want, "{q} via {} differs from the single node", m.base);
         }
     }
+    // Many runs (owners alternate): requested lazily, same bytes.
+    let many: Vec<String> = (0..40)
+        .map(|i| format!("pv={}", ["CL:a", "CL:c", "CL:d"][i % 3]))
+        .collect();
+    for fmt in ["json", "raw"] {
+        let q = format!(
+            "/retrieval/data/getDataForPVs.{fmt}?{}&from={FROM}&to={TO}",
+            many.join("&")
+        );
+        let (_, _, want) = get(&format!("{}{q}", single.base)).await;
+        let (s, _, got) = get(&format!("{}{q}", members[1].base)).await;
+        assert_eq!(s, 200);
+        assert!(
+            got == want,
+            "40 alternating PVs ({fmt}) differ from the single node"
+        );
+    }
     // An unknown PV makes the whole request 404, as on one node.
     let q = format!("/retrieval/data/getDataForPVs.json?pv=CL:a&pv=CL:c&pv=CL:nope&from={FROM}&to={TO}");
     let (s, _, _) = get(&format!("{}{q}", members[0].base)).await;

@@ -29,6 +29,9 @@ use crate::cluster::merge;
 use crate::cluster::splice::{splice, PartFuture, Splice};
 use crate::cluster::{Claim, Cluster, ClusterError, ForwardError, Placer, PARTIAL, PARTIAL_PVS, SCOPE};
 
+/// getDataForPVs with more runs than this requests them lazily.
+const EAGER_RUNS: usize = 32;
+
 /// Largest request body the router reads to split a request (PV lists).
 const MAX_BODY: usize = 64 << 20;
 
@@ -206,6 +209,15 @@ async fn json_of(r: Response) -> Result<Value, String> {
 }
 
 impl Router {
+    /// An owned copy for a task that outlives this borrow.
+    fn handle(&self) -> Router {
+        Router {
+            st: self.st.clone(),
+            c: self.c.clone(),
+            next: self.next.clone(),
+        }
+    }
+
     fn me(&self) -> &str {
         &self.c.identity
     }
@@ -345,7 +357,10 @@ impl Router {
             names.extend(pv_list_body(&parts.headers, &body)?);
         }
         let owners: Vec<String> = names.iter().map(|n| self.owner(n)).collect();
-        if owners.iter().all(|o| o == self.me()) {
+        // A name the directory does not know makes the whole answer this
+        // member's own (a single node's 404).
+        let unknown = names.iter().any(|n| self.c.owner_of(base_name(n)).is_none());
+        if unknown || owners.iter().all(|o| o == self.me()) {
             return Ok(self.next.run(Request::from_parts(parts, Body::from(body))).await);
         }
         // Maximal runs of consecutive PVs with one owner, one sub-request each.
@@ -356,35 +371,61 @@ impl Router {
                 _ => runs.push((o.clone(), vec![n.clone()])),
             }
         }
-        // Every run's head first: a member that cannot answer is left out
-        // (named in the partial headers) before this answer's head is sent.
         let path = parts.uri.path();
-        let mut heads = Vec::new();
-        let this = &self;
-        for (owner, run) in &runs {
-            let q = query_with(&parts, run);
-            let mut h = sub_headers(&parts.headers);
-            h.remove(header::CONTENT_TYPE);
-            let sub = build(Method::GET, path, &q, h, Bytes::new())?;
-            heads.push(async move { this.send(owner, sub).await });
-        }
-        let heads = futures::future::join_all(heads).await;
         let mut pieces: Vec<(String, PartFuture)> = Vec::new();
         let mut missing_pvs = Vec::new();
         let mut missing_members: Vec<String> = Vec::new();
         let mut content_type = None;
-        for ((owner, run), head) in runs.into_iter().zip(heads) {
-            match head {
-                Ok(r) if r.status().is_success() => {
-                    content_type = content_type.or_else(|| r.headers().get(header::CONTENT_TYPE).cloned());
-                    pieces.push((run.join(","), futures::future::ready(Ok(r)).boxed()));
-                }
-                // An error of the request itself (unknown PV, bad range) is the answer.
-                Ok(r) if r.status().is_client_error() || owner == self.me() => return Ok(r),
-                Ok(_) | Err(_) => {
+        let sub_for = |run: &[String]| {
+            let mut h = sub_headers(&parts.headers);
+            h.remove(header::CONTENT_TYPE);
+            build(Method::GET, path, &query_with(&parts, run), h, Bytes::new())
+        };
+        if runs.len() > EAGER_RUNS {
+            // Many runs: requested as their turn comes (at most 4 ahead);
+            // members known to be down are left out beforehand, a member
+            // failing later cuts the body.
+            let up = self.fan_targets().0;
+            for (owner, run) in runs {
+                if !up.contains(&owner) {
                     missing_pvs.extend(run);
                     if !missing_members.contains(&owner) {
                         missing_members.push(owner);
+                    }
+                    continue;
+                }
+                let sub = sub_for(&run)?;
+                let r = self.handle();
+                let fut = async move { r.send(&owner, sub).await.map_err(|e| e.to_string()) };
+                pieces.push((run.join(","), fut.boxed()));
+            }
+            content_type = crate::retrieval::format::Format::from_extension(ext)
+                .and_then(|f| HeaderValue::from_str(f.content_type()).ok());
+        } else {
+            // Every run's head first: a member that cannot answer is left
+            // out (named in the partial headers) before this answer's head
+            // is sent.
+            let mut heads = Vec::new();
+            let this = &self;
+            for (owner, run) in &runs {
+                let sub = sub_for(run)?;
+                heads.push(async move { this.send(owner, sub).await });
+            }
+            let heads = futures::future::join_all(heads).await;
+            for ((owner, run), head) in runs.into_iter().zip(heads) {
+                match head {
+                    Ok(r) if r.status().is_success() => {
+                        content_type =
+                            content_type.or_else(|| r.headers().get(header::CONTENT_TYPE).cloned());
+                        pieces.push((run.join(","), futures::future::ready(Ok(r)).boxed()));
+                    }
+                    // An error of the request itself (bad range…) is the answer.
+                    Ok(r) if r.status().is_client_error() || owner == self.me() => return Ok(r),
+                    Ok(_) | Err(_) => {
+                        missing_pvs.extend(run);
+                        if !missing_members.contains(&owner) {
+                            missing_members.push(owner);
+                        }
                     }
                 }
             }
@@ -410,7 +451,7 @@ impl Router {
                 .header(PARTIAL, missing_members.join(","))
                 .header(PARTIAL_PVS, enc(&missing_pvs));
         }
-        resp.body(splice(format, pieces, 1))
+        resp.body(splice(format, pieces, 4))
             .map_err(|e| Fail::Api(ApiError::internal(e)))
     }
 
