@@ -84,6 +84,21 @@ async fn members_answer_like_one_node() {
     let (s, _) = get_json(&format!("{}/mgmt/bpl/getApplianceInfo?id=nope", members[0].base)).await;
     assert_eq!(s, 404);
 
+    // A second process with a live member's identity is refused.
+    let other = tempfile::tempdir().unwrap();
+    let mut dup = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&dirs[0].config)
+        .arg("--data")
+        .arg(other.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = dup.wait().unwrap();
+    assert!(!status.success(), "two live members with identity app1");
+    wait_members(&members[0].base, 3).await;
+
     // getData in every format through every member equals the single node.
     for (_, pv, _, _) in PVS {
         for fmt in ["json", "raw", "csv", "txt", "qw"] {

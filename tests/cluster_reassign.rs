@@ -75,28 +75,33 @@ async fn reassign_moves_data_and_survives_kills() {
     assert!(!local_pvs(&app1.base).await.contains(&"RA:x".to_string()));
     assert!(local_pvs(&app2.base).await.contains(&"RA:x".to_string()));
 
-    // Killed before the switch: the PV stays complete on app1.
+    // Killed before the switch (at each step): the PV stays complete on app1.
     let restart = |app: ServeProcess, env: &[(&str, &str)]| {
         app.kill();
         dirs[1].start(env)
     };
-    app2 = restart(app2, &[("STRATA_FAILPOINT", "move:after_copy")]);
-    wait_members(&app3.base, 3).await;
-    let (s, _, _) = get(&format!(
-        "{}/mgmt/bpl/reassignAppliance?pv=RA:y&appliance=app2",
-        app3.base
-    ))
-    .await;
-    assert_ne!(s, 200);
-    app2 = restart(app2, &[]);
-    wait_members(&app3.base, 3).await;
-    wait_for("app2 dropped its partial copy", Duration::from_secs(20), || {
-        let b = app2.base.clone();
-        async move { !local_pvs(&b).await.contains(&"RA:y".to_string()) }
-    })
-    .await;
-    assert!(local_pvs(&app1.base).await.contains(&"RA:y".to_string()));
-    assert_eq!(data(&app3.base, "RA:y").await, before_y);
+    for step in ["move:after_prepare", "move:mid_copy", "move:after_copy"] {
+        app2 = restart(app2, &[("STRATA_FAILPOINT", step)]);
+        wait_members(&app3.base, 3).await;
+        let (s, _, _) = get(&format!(
+            "{}/mgmt/bpl/reassignAppliance?pv=RA:y&appliance=app2",
+            app3.base
+        ))
+        .await;
+        assert_ne!(s, 200, "{step}");
+        app2 = restart(app2, &[]);
+        wait_members(&app3.base, 3).await;
+        wait_for("app2 dropped its partial copy", Duration::from_secs(20), || {
+            let b = app2.base.clone();
+            async move { !local_pvs(&b).await.contains(&"RA:y".to_string()) }
+        })
+        .await;
+        assert!(
+            local_pvs(&app1.base).await.contains(&"RA:y".to_string()),
+            "{step}"
+        );
+        assert_eq!(data(&app3.base, "RA:y").await, before_y, "{step}");
+    }
 
     // Killed after the switch: the PV is complete on app2, app1's copy goes.
     app2 = restart(app2, &[("STRATA_FAILPOINT", "move:after_switch")]);
