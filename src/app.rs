@@ -69,6 +69,10 @@ pub enum AppError {
     /// The HTTP server failed.
     #[error("HTTP server")]
     Serve(#[source] std::io::Error),
+    /// The cluster directory could not be joined.
+    #[cfg(feature = "cluster")]
+    #[error("joining the cluster")]
+    Cluster(#[source] crate::cluster::ClusterError),
     /// Buffered samples could not be written at shutdown.
     #[error("final flush")]
     FinalFlush(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -235,6 +239,11 @@ impl App {
             .local_addr()
             .map_err(|source| AppError::Bind { addr: listen, source })?;
         cfg.server.listen = addr;
+        #[cfg(feature = "cluster")]
+        if let Some(c) = &cfg.cluster {
+            cfg.server.identity = c.identity.clone();
+        }
+        let base_url = advertised_url(&cfg, addr);
         let RunningEngine {
             engine,
             live,
@@ -247,7 +256,7 @@ impl App {
             engine: engine.clone(),
             policies: Arc::new(RwLock::new(policies)),
             identity: cfg.server.identity.clone(),
-            base_url: format!("http://{addr}"),
+            base_url: base_url.clone(),
             started,
             engine_enabled: cfg.engine.enabled,
         };
@@ -261,6 +270,11 @@ impl App {
             mgmt: mgmt.clone(),
             security: cfg.security.clone(),
             http: Arc::new(HttpMetrics::new()),
+            #[cfg(feature = "cluster")]
+            cluster: match &cfg.cluster {
+                Some(c) => Some(start_cluster(c, &mgmt, base_url).await?),
+                None => None,
+            },
         };
         if let Some(probes) = probes {
             tokio::spawn(complete_requests(mgmt.clone(), probes));
@@ -323,10 +337,16 @@ impl App {
             ..
         } = self;
         let store = state.mgmt.store.clone();
+        #[cfg(feature = "cluster")]
+        let cluster = state.cluster.clone();
         axum::serve(listener, api::app(state))
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(AppError::Serve)?;
+        #[cfg(feature = "cluster")]
+        if let Some(c) = cluster {
+            c.shutdown().await;
+        }
         tracing::info!("shutting down: writing buffered samples");
         if let Some(e) = &live {
             e.flush_now().await;
@@ -341,6 +361,48 @@ impl App {
         }
         Ok(())
     }
+}
+
+/// The base URL other members and clients use: `[cluster] url` when set,
+/// else the bound address.
+fn advertised_url(cfg: &Config, addr: SocketAddr) -> String {
+    #[cfg(feature = "cluster")]
+    if let Some(u) = cfg.cluster.as_ref().and_then(|c| c.url.as_ref()) {
+        return u.trim_end_matches('/').to_string();
+    }
+    let _ = cfg;
+    format!("http://{addr}")
+}
+
+/// Joins the cluster: registers this member, claims its PVs, publishes
+/// its load (engine rates, free space per tier) for placement.
+#[cfg(feature = "cluster")]
+async fn start_cluster(
+    c: &crate::cluster::ClusterConfig,
+    mgmt: &Mgmt,
+    url: String,
+) -> Result<Arc<crate::cluster::Cluster>, AppError> {
+    let m = mgmt.clone();
+    let load: crate::cluster::LoadFn = Box::new(move || {
+        let e = m.engine.metrics();
+        let free_bytes = m
+            .store
+            .tiers()
+            .iter()
+            .map(|t| (t.name().to_string(), crate::mgmt::free_bytes(t.root())))
+            .collect();
+        crate::cluster::Load {
+            pv_count: m.registry.len() as u64,
+            event_rate: e.event_rate,
+            storage_rate: e.data_rate,
+            free_bytes,
+        }
+    });
+    let cluster = crate::cluster::Cluster::start(c, url, mgmt.appliance_info(), mgmt.registry.names(), load)
+        .await
+        .map_err(AppError::Cluster)?;
+    crate::cluster::moving::recover(&cluster, mgmt).await;
+    Ok(cluster)
 }
 
 /// Completes archive requests as the engine's workflow reports them.

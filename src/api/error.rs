@@ -309,6 +309,31 @@ pub async fn no_route(req: Request<Body>) -> Response {
     ApiError::not_found(format!("no such path {}", req.uri().path())).into_response()
 }
 
+/// A member that cannot be reached: 503 naming it, with `Retry-After`.
+#[cfg(feature = "cluster")]
+impl IntoResponse for crate::cluster::ForwardError {
+    fn into_response(self) -> axum::response::Response {
+        let (status, member) = match &self {
+            crate::cluster::ForwardError::Unreachable { member, .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, member.clone())
+            }
+            crate::cluster::ForwardError::Loop(m) => (StatusCode::MISDIRECTED_REQUEST, m.clone()),
+        };
+        let body = serde_json::json!({
+            "status": status.as_u16(),
+            "error": status.canonical_reason().unwrap_or(""),
+            "message": self.to_string(),
+            "appliance": member,
+        });
+        let mut r = (status, axum::Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"));
+        }
+        r
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

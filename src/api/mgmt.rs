@@ -39,6 +39,16 @@ pub(super) fn unknown() -> Router<AppState> {
     )
 }
 
+/// Whether `action` changes state (needs the API key when one is set), as
+/// the route table says.
+#[cfg(feature = "cluster")]
+pub(crate) fn is_mutating(action: &str) -> bool {
+    super::routes::MGMT
+        .iter()
+        .find(|r| r.name() == action)
+        .is_some_and(|r| r.mutating)
+}
+
 /// Equality whose time does not depend on where the inputs differ.
 fn same_secret(given: &str, key: &str) -> bool {
     given.len() == key.len()
@@ -49,7 +59,7 @@ fn same_secret(given: &str, key: &str) -> bool {
             == 0
 }
 
-fn authorized(st: &AppState, headers: &HeaderMap) -> bool {
+pub(crate) fn authorized(st: &AppState, headers: &HeaderMap) -> bool {
     let Some(key) = st.security.api_key.as_deref() else {
         return true;
     };
@@ -312,7 +322,7 @@ async fn dispatch(
     }
 }
 
-fn archive_params(
+pub(crate) fn archive_params(
     p: &Params,
     method: &Method,
     headers: &HeaderMap,

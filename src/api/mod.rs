@@ -4,6 +4,8 @@
 //! service function and encode; errors map to statuses in [`error`] only.
 
 mod body;
+#[cfg(feature = "cluster")]
+mod cluster;
 pub mod error;
 mod metrics;
 pub(crate) mod mgmt;
@@ -38,7 +40,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let compression = CompressionLayer::new().compress_when(Compressible {
         binary: state.retrieval.cfg.compress_raw,
     });
-    routes::all()
+    let routed = routes::all()
         .fold(Router::new(), |router, r| router.route(&r.axum_path(), serve(r)))
         .merge(retrieval::unknown())
         .merge(mgmt::unknown())
@@ -51,7 +53,16 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
             metrics::track,
         ))
         .layer(compression)
-        .with_state(state)
+        .with_state(state.clone());
+    // A cluster member routes every request first (to the owner, to all
+    // members, or here); what it answers here runs the whole stack above.
+    #[cfg(feature = "cluster")]
+    if state.cluster.is_some() {
+        return Router::new()
+            .fallback_service(routed)
+            .layer(axum::middleware::from_fn_with_state(state, cluster::route));
+    }
+    routed
 }
 
 /// The method router of a route of the table.

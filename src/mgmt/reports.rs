@@ -6,6 +6,11 @@ use super::{jdouble, obj, s, status_time, Mgmt, MgmtError, MgmtResult};
 use crate::registry::PvTypeInfo;
 use crate::storage::StoragePlugin;
 
+/// Free bytes of the file system holding `path` (0 when unknown).
+pub fn free_bytes(path: &std::path::Path) -> u64 {
+    fs_space(path).map(|(avail, _)| avail).unwrap_or(0)
+}
+
 /// Free and total bytes of the file system holding `path`.
 fn fs_space(path: &std::path::Path) -> Option<(u64, u64)> {
     use std::ffi::CString;
