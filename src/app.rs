@@ -18,8 +18,9 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState, HttpMetrics};
 use crate::config::Config;
-use crate::engine::ca::CaEngine;
 use crate::engine::demo::DemoServer;
+use crate::engine::epics::{EpicsEngine, ExtraServers};
+use crate::engine::pva::demo::DemoPvaServer;
 use crate::engine::{ArchiveEngine, NullEngine, ProbeResult};
 use crate::etl::{Etl, Reducer, Scheduler};
 use crate::index::{KvError, KvStore, SledKv};
@@ -55,7 +56,7 @@ pub enum AppError {
     #[error("loading policies")]
     Policies(#[source] PolicyError),
     /// The demo IOC did not start.
-    #[error("starting the demo CA server")]
+    #[error("starting the demo servers")]
     Demo(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The listen address could not be bound.
     #[error("binding {addr}")]
@@ -69,6 +70,10 @@ pub enum AppError {
     /// The HTTP server failed.
     #[error("HTTP server")]
     Serve(#[source] std::io::Error),
+    /// The cluster directory could not be joined.
+    #[cfg(feature = "cluster")]
+    #[error("joining the cluster")]
+    Cluster(#[source] crate::cluster::ClusterError),
     /// Buffered samples could not be written at shutdown.
     #[error("final flush")]
     FinalFlush(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -120,11 +125,12 @@ impl Stores {
 
 /// Which ingest engine the appliance runs.
 pub enum EngineChoice {
-    /// Channel Access as `[engine]` says (no engine when disabled or when
-    /// CA cannot start); with `demo`, also the in-process demo IOC, whose
-    /// PVs are archived once the channels are started.
-    ChannelAccess {
-        /// Run and archive the demo IOC.
+    /// Channel Access and pvAccess as `[engine]` says (no engine when
+    /// disabled or when neither protocol can start); with `demo`, also the
+    /// in-process demo servers (CA and pvAccess), whose PVs are archived
+    /// once the channels are started.
+    Epics {
+        /// Run and archive the demo servers.
         demo: bool,
     },
     /// An engine made by the caller (tests and benches: a fake engine or
@@ -132,12 +138,18 @@ pub enum EngineChoice {
     Given(Arc<dyn ArchiveEngine>),
 }
 
-/// The engine that runs, with the CA parts when it is Channel Access.
+/// The demo servers.
+struct Demo {
+    ca: DemoServer,
+    pva: DemoPvaServer,
+}
+
+/// The engine that runs, with the EPICS parts when it is the EPICS engine.
 struct RunningEngine {
     engine: Arc<dyn ArchiveEngine>,
-    ca: Option<CaEngine>,
-    demo: Option<DemoServer>,
-    /// Archive-workflow results of the CA engine.
+    live: Option<EpicsEngine>,
+    demo: Option<Demo>,
+    /// Archive-workflow results of the EPICS engine.
     probes: Option<mpsc::UnboundedReceiver<ProbeResult>>,
 }
 
@@ -147,16 +159,16 @@ impl RunningEngine {
             EngineChoice::Given(engine) => {
                 return Ok(RunningEngine {
                     engine,
-                    ca: None,
+                    live: None,
                     demo: None,
                     probes: None,
                 })
             }
-            EngineChoice::ChannelAccess { demo } => demo,
+            EngineChoice::Epics { demo } => demo,
         };
         let none = || RunningEngine {
             engine: Arc::new(NullEngine),
-            ca: None,
+            live: None,
             demo: None,
             probes: None,
         };
@@ -164,24 +176,30 @@ impl RunningEngine {
             return Ok(none());
         }
         let demo = if demo {
-            Some(DemoServer::start(0).map_err(|e| AppError::Demo(e.into()))?)
+            Some(Demo {
+                ca: DemoServer::start(0).map_err(|e| AppError::Demo(e.into()))?,
+                pva: DemoPvaServer::start().map_err(|e| AppError::Demo(e.into()))?,
+            })
         } else {
             None
         };
-        let extra: Vec<SocketAddr> = demo
-            .iter()
-            .map(|d| SocketAddr::from(([127, 0, 0, 1], d.port())))
-            .collect();
+        let extra = ExtraServers {
+            ca: demo
+                .iter()
+                .map(|d| SocketAddr::from(([127, 0, 0, 1], d.ca.port())))
+                .collect(),
+            pva: demo.iter().map(|d| d.pva.addr()).collect(),
+        };
         let (tx, rx) = mpsc::unbounded_channel();
-        match CaEngine::start(cfg.engine.clone(), store.clone(), tx, extra).await {
-            Ok(ca) => Ok(RunningEngine {
-                engine: Arc::new(ca.clone()),
-                ca: Some(ca),
+        match EpicsEngine::start(cfg.engine.clone(), store.clone(), tx, extra).await {
+            Ok(live) => Ok(RunningEngine {
+                engine: Arc::new(live.clone()),
+                live: Some(live),
                 demo,
                 probes: Some(rx),
             }),
             Err(e) => {
-                tracing::error!(error = %e, "Channel Access engine unavailable; archiving is stopped");
+                tracing::error!(error = %e, "EPICS engine unavailable; archiving is stopped");
                 Ok(RunningEngine { demo, ..none() })
             }
         }
@@ -195,8 +213,8 @@ pub struct App {
     kv: SledKv,
     listener: TcpListener,
     addr: SocketAddr,
-    ca: Option<CaEngine>,
-    demo: Option<DemoServer>,
+    live: Option<EpicsEngine>,
+    demo: Option<Demo>,
     /// Starts the archived PVs' channels in the background.
     channel_start: Option<JoinHandle<()>>,
     /// The ETL scheduler (its loop runs while serving when `[etl] enabled`).
@@ -267,9 +285,14 @@ impl App {
             .local_addr()
             .map_err(|source| AppError::Bind { addr: listen, source })?;
         cfg.server.listen = addr;
+        #[cfg(feature = "cluster")]
+        if let Some(c) = &cfg.cluster {
+            cfg.server.identity = c.identity.clone();
+        }
+        let base_url = advertised_url(&cfg, addr);
         let RunningEngine {
             engine,
-            ca,
+            live,
             demo,
             probes,
         } = RunningEngine::start(&cfg, &store, engine).await?;
@@ -280,7 +303,7 @@ impl App {
             engine: engine.clone(),
             policies: Arc::new(RwLock::new(policies)),
             identity: cfg.server.identity.clone(),
-            base_url: format!("http://{addr}"),
+            base_url: base_url.clone(),
             started,
             engine_enabled: cfg.engine.enabled,
         };
@@ -294,6 +317,11 @@ impl App {
             mgmt: mgmt.clone(),
             security: cfg.security.clone(),
             http: Arc::new(HttpMetrics::new()),
+            #[cfg(feature = "cluster")]
+            cluster: match &cfg.cluster {
+                Some(c) => Some(start_cluster(c, &mgmt, base_url).await?),
+                None => None,
+            },
         };
         if let Some(probes) = probes {
             tokio::spawn(complete_requests(mgmt.clone(), probes));
@@ -307,7 +335,7 @@ impl App {
             kv,
             listener,
             addr,
-            ca,
+            live,
             demo,
             channel_start,
             etl,
@@ -335,9 +363,9 @@ impl App {
         &self.state
     }
 
-    /// The Channel Access engine, when it runs.
-    pub fn ca_engine(&self) -> Option<&CaEngine> {
-        self.ca.as_ref()
+    /// The EPICS (Channel Access and pvAccess) engine, when it runs.
+    pub fn epics_engine(&self) -> Option<&EpicsEngine> {
+        self.live.as_ref()
     }
 
     /// Waits until the background start of the archived PVs' channels (and
@@ -357,7 +385,7 @@ impl App {
             state,
             kv,
             listener,
-            ca,
+            live,
             demo,
             etl,
             cfg,
@@ -371,6 +399,8 @@ impl App {
                 std::time::Duration::from_secs(cfg.etl.sync_secs),
             )
         });
+        #[cfg(feature = "cluster")]
+        let cluster = state.cluster.clone();
         let served = axum::serve(listener, api::app(state))
             .with_graceful_shutdown(shutdown)
             .await
@@ -378,9 +408,13 @@ impl App {
         if let Some(l) = etl_loop {
             tokio::task::spawn_blocking(move || l.stop()).await.ok();
         }
+        #[cfg(feature = "cluster")]
+        if let Some(c) = cluster {
+            c.shutdown().await;
+        }
         served?;
         tracing::info!("shutting down: writing buffered samples");
-        if let Some(e) = &ca {
+        if let Some(e) = &live {
             e.flush_now().await;
         }
         store
@@ -393,6 +427,48 @@ impl App {
         }
         Ok(())
     }
+}
+
+/// The base URL other members and clients use: `[cluster] url` when set,
+/// else the bound address.
+fn advertised_url(cfg: &Config, addr: SocketAddr) -> String {
+    #[cfg(feature = "cluster")]
+    if let Some(u) = cfg.cluster.as_ref().and_then(|c| c.url.as_ref()) {
+        return u.trim_end_matches('/').to_string();
+    }
+    let _ = cfg;
+    format!("http://{addr}")
+}
+
+/// Joins the cluster: registers this member, claims its PVs, publishes
+/// its load (engine rates, free space per tier) for placement.
+#[cfg(feature = "cluster")]
+async fn start_cluster(
+    c: &crate::cluster::ClusterConfig,
+    mgmt: &Mgmt,
+    url: String,
+) -> Result<Arc<crate::cluster::Cluster>, AppError> {
+    let m = mgmt.clone();
+    let load: crate::cluster::LoadFn = Box::new(move || {
+        let e = m.engine.metrics();
+        let free_bytes = m
+            .store
+            .tiers()
+            .iter()
+            .map(|t| (t.name().to_string(), crate::mgmt::free_bytes(t.root())))
+            .collect();
+        crate::cluster::Load {
+            pv_count: m.registry.len() as u64,
+            event_rate: e.event_rate,
+            storage_rate: e.data_rate,
+            free_bytes,
+        }
+    });
+    let cluster = crate::cluster::Cluster::start(c, url, mgmt.appliance_info(), mgmt.registry.names(), load)
+        .await
+        .map_err(AppError::Cluster)?;
+    crate::cluster::moving::recover(&cluster, mgmt).await;
+    Ok(cluster)
 }
 
 /// Completes archive requests as the engine's workflow reports them.
@@ -410,11 +486,15 @@ async fn complete_requests(mgmt: Mgmt, mut probes: mpsc::UnboundedReceiver<Probe
 async fn start_channels(mgmt: Mgmt, demo: bool) {
     mgmt.start_engine_channels().await;
     if demo {
-        let reqs: Vec<ArchiveParams> = crate::engine::demo::names()
+        let ca = crate::engine::demo::names().into_iter().map(|n| (n, ""));
+        let pva = crate::engine::pva::demo::names()
             .into_iter()
-            .filter(|n| !mgmt.registry.contains(n))
-            .map(|pv| ArchiveParams {
-                pv,
+            .map(|n| (n, "pva://"));
+        let reqs: Vec<ArchiveParams> = ca
+            .chain(pva)
+            .filter(|(n, _)| !mgmt.registry.contains(n))
+            .map(|(n, scheme)| ArchiveParams {
+                pv: format!("{scheme}{n}"),
                 ..Default::default()
             })
             .collect();

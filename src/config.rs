@@ -48,6 +48,10 @@ pub struct Config {
     pub policies: crate::mgmt::policy::PolicyConfig,
     /// `[etl]`
     pub etl: crate::etl::EtlConfig,
+    /// `[cluster]` (cargo feature `cluster`): absent = a single node.
+    #[cfg(feature = "cluster")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 /// A configuration that cannot be used.
@@ -123,6 +127,17 @@ impl Config {
         self.etl.validate().map_err(ConfigError::Invalid)?;
         if self.security.api_key.as_deref() == Some("") {
             return Err(ConfigError::Invalid("security.api_key must not be empty".into()));
+        }
+        #[cfg(feature = "cluster")]
+        if let Some(c) = &self.cluster {
+            c.validate().map_err(ConfigError::Invalid)?;
+            let default_id = ServerConfig::default().identity;
+            if self.server.identity != default_id && self.server.identity != c.identity {
+                return Err(ConfigError::Invalid(format!(
+                    "server.identity {:?} differs from cluster.identity {:?}",
+                    self.server.identity, c.identity
+                )));
+            }
         }
         Ok(())
     }

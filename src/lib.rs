@@ -6,7 +6,7 @@
 //! Modules, each using only those listed before it (checked by
 //! `tests/layout_modules.rs`): [`types`], [`pb`], [`plainpb`], [`index`],
 //! [`storage`], [`registry`], [`rebuild`], [`engine`], [`retrieval`],
-//! [`mgmt`], [`api`]; above them [`config`] (one section per module) and
+//! [`mgmt`], `cluster` (cargo feature `cluster`), [`api`]; above them [`config`] (one section per module) and
 //! [`app`] (opens everything from a `Config`).
 
 #![deny(missing_docs)]
@@ -15,6 +15,8 @@
 
 pub mod api;
 pub mod app;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod config;
 pub mod engine;
 pub mod etl;

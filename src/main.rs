@@ -52,8 +52,8 @@ enum Command {
         /// Listen address, e.g. 127.0.0.1:17665; overrides the config.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
-        /// Also run an in-process Channel Access server on 127.0.0.1 with
-        /// simulated PVs (strata:demo:*) and archive them.
+        /// Also run in-process Channel Access and pvAccess servers on
+        /// 127.0.0.1 with simulated PVs (strata:demo:*) and archive them.
         #[arg(long)]
         demo: bool,
     },
@@ -68,8 +68,8 @@ enum Command {
     },
 }
 
-/// Loopback-only Channel Access defaults for variables the operator did not
-/// set (read by the CA client and server when they start).
+/// Loopback-only Channel Access and pvAccess defaults for variables the
+/// operator did not set (read by the clients and servers when they start).
 fn ca_loopback_env(demo: bool) {
     let mut defaults = vec![("EPICS_CA_MAX_SEARCH_PERIOD", "60")];
     if demo {
@@ -78,6 +78,9 @@ fn ca_loopback_env(demo: bool) {
             ("EPICS_CAS_INTF_ADDR_LIST", "127.0.0.1"),
             ("EPICS_CAS_AUTO_BEACON_ADDR_LIST", "NO"),
             ("EPICS_CAS_BEACON_ADDR_LIST", "127.0.0.1"),
+            // The demo pvAccess server is searched as a TCP name server:
+            // no UDP search on the interfaces.
+            ("EPICS_PVA_AUTO_ADDR_LIST", "NO"),
             // strata's own SIGTERM handling flushes and exits first.
             ("EPICS_CAS_DRAIN_GRACE_SECS", "10"),
         ]);
@@ -90,7 +93,7 @@ fn ca_loopback_env(demo: bool) {
 }
 
 async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
-    let app = App::open(cfg, EngineChoice::ChannelAccess { demo }).await?;
+    let app = App::open(cfg, EngineChoice::Epics { demo }).await?;
     let addr = app.addr();
     tracing::info!(%addr, version = strata::VERSION, "serving");
     println!("strata {} listening on http://{addr}", strata::VERSION);

@@ -15,6 +15,7 @@ use epics_base_rs::types::EpicsValue;
 /// The strata process's CA environment: loopback only.
 fn env() -> Vec<(&'static str, &'static str)> {
     let mut env = strata::engine::LOOPBACK_CA_ENV.to_vec();
+    env.extend(strata::engine::LOOPBACK_PVA_ENV);
     env.push(("EPICS_CA_MAX_SEARCH_PERIOD", "60"));
     env
 }

@@ -247,5 +247,5 @@ async fn unknown_actions_and_methods() {
         .await;
     assert_eq!(s, 400);
     let (s, v) = srv.get_json("/mgmt/bpl/importConfig").await;
-    assert_eq!(s, 400, "POST only: {v}");
+    assert_eq!(s, 405, "POST only: {v}");
 }

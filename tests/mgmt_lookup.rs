@@ -263,7 +263,7 @@ async fn get_and_put_pv_type_info() {
         .await;
     assert_eq!(s, 400);
     let (s, _) = srv.get_json(&format!("{path}&override=true")).await;
-    assert_eq!(s, 400, "putPVTypeInfo is POST only");
+    assert_eq!(s, 405, "putPVTypeInfo is POST only");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -370,7 +370,7 @@ async fn archived_unarchived_and_not_in_list() {
     assert_eq!((s, names(&v)), (200, vec!["LK:1".to_string()]));
     for action in ["archivedPVs", "unarchivedPVs", "archivedPVsNotInList"] {
         let (s, _) = srv.get_json(&format!("/mgmt/bpl/{action}?pv=LK:1")).await;
-        assert_eq!(s, 400, "{action} is POST only");
+        assert_eq!(s, 405, "{action} is POST only");
         let (s, _) = post(&srv, &format!("/mgmt/bpl/{action}"), "application/json", "[1, 2]").await;
         assert_eq!(s, 400, "{action}: numbers are not names");
         let (s, _) = post(&srv, &format!("/mgmt/bpl/{action}"), "application/json", "[").await;

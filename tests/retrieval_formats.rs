@@ -192,7 +192,7 @@ async fn bad_requests_get_400_or_404_with_json() {
             400,
             "timeranges",
         ),
-        ("/retrieval/data/getDataAtTime", 400, "POST"),
+        ("/retrieval/data/getDataAtTime", 405, "POST"),
     ];
     for (path, status, mention) in cases {
         let (s, v) = srv.get_json(path).await;

@@ -88,8 +88,11 @@ fn wait_demo_archived(base: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let v: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+            // The demo also serves pvAccess PVs (strata:demo:pva:*): every
+            // row must be archived and connected, and the CA ones present.
             let ready = v.as_array().is_some_and(|rows| {
-                rows.len() == DEMO.len()
+                DEMO.iter()
+                    .all(|name| rows.iter().any(|r| r["pvName"] == format!("strata:demo:{name}")))
                     && rows
                         .iter()
                         .all(|r| r["status"] == "Being archived" && r["connectionState"] == "true")
@@ -122,6 +125,7 @@ fn console_in_headless_chromium() {
     let cfg = dir.path().join("strata.toml");
     std::fs::write(&cfg, format!("[security]\napi_key = \"{key}\"\n")).unwrap();
     let mut env = strata::engine::LOOPBACK_CA_ENV.to_vec();
+    env.extend(strata::engine::LOOPBACK_PVA_ENV);
     env.extend([("EPICS_CA_MAX_SEARCH_PERIOD", "60"), ("RUST_LOG", "warn")]);
     let srv = ServeProcess::start_env(
         &dir.path().join("data"),

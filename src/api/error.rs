@@ -7,6 +7,7 @@
 //! | 400 | a parameter, path segment or body is missing or invalid (named) |
 //! | 401 | a mutating call without the configured API key |
 //! | 404 | unknown PV (named), action or appliance |
+//! | 405 | a method the route table does not list for the path |
 //! | 409 | a conflict: rename target exists, alias clash |
 //! | 413 / 414 | body / query string over the limit |
 //! | 503 | a storage tier is unavailable (named) |
@@ -47,6 +48,8 @@ pub struct ApiError {
     pub param: Option<String>,
     /// The id under which a 500 was logged.
     pub id: Option<String>,
+    /// The methods a 405's path takes (its `Allow` header).
+    pub allow: Option<&'static str>,
 }
 
 impl ApiError {
@@ -56,6 +59,7 @@ impl ApiError {
             message: message.into(),
             param: None,
             id: None,
+            allow: None,
         }
     }
 
@@ -74,6 +78,16 @@ impl ApiError {
     /// 404.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// 405: the path takes only `allow` (an `Allow` header value).
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        let mut e = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("this path takes {allow} only"),
+        );
+        e.allow = Some(allow);
+        e
     }
 
     /// 409.
@@ -133,10 +147,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.body();
         let mut r = (self.status, Json(body)).into_response();
-        r.headers_mut().insert(
+        let h = r.headers_mut();
+        h.insert(
             "Access-Control-Allow-Origin",
             header::HeaderValue::from_static("*"),
         );
+        if let Some(allow) = self.allow {
+            h.insert(header::ALLOW, header::HeaderValue::from_static(allow));
+        }
         r
     }
 }
@@ -291,6 +309,31 @@ fn rejection(status: StatusCode, text: String) -> ApiError {
 /// Fallback for paths no router knows.
 pub async fn no_route(req: Request<Body>) -> Response {
     ApiError::not_found(format!("no such path {}", req.uri().path())).into_response()
+}
+
+/// A member that cannot be reached: 503 naming it, with `Retry-After`.
+#[cfg(feature = "cluster")]
+impl IntoResponse for crate::cluster::ForwardError {
+    fn into_response(self) -> axum::response::Response {
+        let (status, member) = match &self {
+            crate::cluster::ForwardError::Unreachable { member, .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, member.clone())
+            }
+            crate::cluster::ForwardError::Loop(m) => (StatusCode::MISDIRECTED_REQUEST, m.clone()),
+        };
+        let body = serde_json::json!({
+            "status": status.as_u16(),
+            "error": status.canonical_reason().unwrap_or(""),
+            "message": self.to_string(),
+            "appliance": member,
+        });
+        let mut r = (status, axum::Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"));
+        }
+        r
+    }
 }
 
 #[cfg(test)]

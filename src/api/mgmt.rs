@@ -1,44 +1,53 @@
-//! `/mgmt/bpl/*`: the Java appliance's management actions. Each handler
-//! parses parameters, calls one `Mgmt` method and encodes its JSON.
+//! `/mgmt/bpl/*`: the Java appliance's management actions (declared in
+//! `api/routes/mgmt.rs`, which also marks the mutating ones that need the
+//! API key). Each handler parses parameters, calls one `Mgmt` method and
+//! encodes its JSON.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::routing::{any, MethodRouter};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::params::{pv_list_body, pv_list_param, Params};
+use super::routes::Route;
 use super::state::AppState;
 use crate::mgmt::{glob_or_regex, ArchiveParams, Mgmt};
 
-/// Routes under `/mgmt`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/mgmt/bpl/{action}", any(action))
+/// The method router of one management action of the route table.
+pub(super) fn serve(r: &'static Route) -> MethodRouter<AppState> {
+    super::on(
+        r,
+        move |State(st): State<AppState>,
+              method: Method,
+              RawQuery(q): RawQuery,
+              headers: HeaderMap,
+              body: Bytes| action(st, r, method, q, headers, body),
+    )
 }
 
-/// Actions that change state (need the API key when one is configured).
-const MUTATING: &[&str] = &[
-    "archivePV",
-    "pauseArchivingPV",
-    "resumeArchivingPV",
-    "deletePV",
-    "abortArchivingPV",
-    "renamePV",
-    "changeArchivalParameters",
-    "modifyMetaFields",
-    "putPVTypeInfo",
-    "addAlias",
-    "removeAlias",
-    "importConfig",
-    "importConfigForAppliance",
-    "applyPolicy",
-    "reconcile",
-    "consolidateDataForPV",
-    "setNamedFlag",
-];
+/// `/mgmt/bpl/<not an action>`: 404 (400 for a segment that is not UTF-8).
+pub(super) fn unknown() -> Router<AppState> {
+    Router::new().route(
+        "/mgmt/bpl/{action}",
+        any(|Path(action): Path<String>| async move {
+            ApiError::not_found(format!("unknown management action {action}"))
+        }),
+    )
+}
+
+/// Whether `action` changes state (needs the API key when one is set), as
+/// the route table says.
+#[cfg(feature = "cluster")]
+pub(crate) fn is_mutating(action: &str) -> bool {
+    super::routes::MGMT
+        .iter()
+        .find(|r| r.name() == action)
+        .is_some_and(|r| r.mutating)
+}
 
 /// Equality whose time does not depend on where the inputs differ.
 fn same_secret(given: &str, key: &str) -> bool {
@@ -50,7 +59,7 @@ fn same_secret(given: &str, key: &str) -> bool {
             == 0
 }
 
-fn authorized(st: &AppState, headers: &HeaderMap) -> bool {
+pub(crate) fn authorized(st: &AppState, headers: &HeaderMap) -> bool {
     let Some(key) = st.security.api_key.as_deref() else {
         return true;
     };
@@ -108,18 +117,18 @@ fn names(p: &Params, method: &Method, headers: &HeaderMap, body: &[u8]) -> ApiRe
 }
 
 async fn action(
-    State(st): State<AppState>,
+    st: AppState,
+    route: &'static Route,
     method: Method,
-    Path(action): Path<String>,
-    RawQuery(q): RawQuery,
+    q: Option<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if MUTATING.contains(&action.as_str()) && !authorized(&st, &headers) {
+    if route.mutating && !authorized(&st, &headers) {
         return ApiError::unauthorized().into_response();
     }
     let p = Params::parse(q.as_deref());
-    match dispatch(&st, &action, &method, &p, &headers, &body).await {
+    match dispatch(&st, route.name(), &method, &p, &headers, &body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -218,6 +227,7 @@ async fn dispatch(
             }
             json(m.modify_meta_fields(p.require("pv")?, &cmds)?)
         }
+        "changeTypeForPV" => json(m.change_type(p.require("pv")?, p.require("newtype")?).await?),
         "applyPolicy" => {
             let n = names(p, method, headers, body)?;
             json(Value::Array(
@@ -302,6 +312,13 @@ async fn dispatch(
         "getSilentPVsReport" => json(Value::Array(m.silent_report(limit(p, 1000)?))),
         "getTimeSpanReport" => json(Value::Array(m.time_span_report(limit(p, -1)?))),
         "getPVsByStorageConsumed" => json(Value::Array(m.storage_consumed(limit(p, 100)?))),
+        "getPVsByDroppedEventsTimestamp" => json(Value::Array(m.dropped_timestamp_report(limit(p, -1)?))),
+        "getPVsByDroppedEventsBuffer" => json(Value::Array(m.dropped_buffer_report(limit(p, -1)?))),
+        "getPVsByDroppedEventsTypeChange" => json(Value::Array(m.dropped_type_change_report(limit(p, -1)?))),
+        "getSlowChangingPVsWithDroppedEvents" => {
+            json(Value::Array(m.slow_changing_dropped_report(limit(p, -1)?)))
+        }
+        "getArchivedWaveforms" => json(Value::Array(m.archived_waveforms())),
         "exportConfig" | "exportConfigForAppliance" => json(m.export_config()?),
         "importConfig" | "importConfigForAppliance" => {
             post_only(method, action)?;
@@ -326,7 +343,7 @@ async fn dispatch(
     }
 }
 
-fn archive_params(
+pub(crate) fn archive_params(
     p: &Params,
     method: &Method,
     headers: &HeaderMap,

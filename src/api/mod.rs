@@ -1,19 +1,24 @@
 //! The HTTP API (axum): retrieval and management routers over one shared
-//! state. Handlers parse, call one service function and encode; errors map
-//! to statuses in [`error`] only.
+//! state. Every route is declared once in [`routes`] (the router, the API
+//! key check and `/openapi.json` derive from it). Handlers parse, call one
+//! service function and encode; errors map to statuses in [`error`] only.
 
 mod body;
+#[cfg(feature = "cluster")]
+mod cluster;
 pub mod error;
 mod metrics;
 pub(crate) mod mgmt;
+pub mod openapi;
 mod params;
 mod retrieval;
+pub mod routes;
 mod state;
 mod ui;
 
 use axum::body::HttpBody;
 use axum::http::{header, Response};
-use axum::routing::get;
+use axum::routing::MethodRouter;
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate};
@@ -35,12 +40,11 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let compression = CompressionLayer::new().compress_when(Compressible {
         binary: state.retrieval.cfg.compress_raw,
     });
-    Router::new()
-        .merge(retrieval::router())
-        .merge(mgmt::router())
+    let routed = routes::all()
+        .fold(Router::new(), |router, r| router.route(&r.axum_path(), serve(r)))
+        .merge(retrieval::unknown())
+        .merge(mgmt::unknown())
         .merge(extra)
-        .route("/metrics", get(metrics::render))
-        .merge(ui::router())
         .fallback(error::no_route)
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(axum::middleware::from_fn(error::json_errors))
@@ -49,7 +53,42 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
             metrics::track,
         ))
         .layer(compression)
-        .with_state(state)
+        .with_state(state.clone());
+    // A cluster member routes every request first (to the owner, to all
+    // members, or here); what it answers here runs the whole stack above.
+    #[cfg(feature = "cluster")]
+    if state.cluster.is_some() {
+        return Router::new()
+            .fallback_service(routed)
+            .layer(axum::middleware::from_fn_with_state(state, cluster::route));
+    }
+    routed
+}
+
+/// The method router of a route of the table.
+fn serve(r: &'static routes::Route) -> MethodRouter<AppState> {
+    use routes::Handler;
+    match r.handler {
+        Handler::Mgmt => mgmt::serve(r),
+        Handler::RetrievalBpl => retrieval::serve_bpl(r),
+        Handler::Data => retrieval::serve_data(r),
+        Handler::Ping => on(r, || async { "Pong" }),
+        Handler::Metrics => on(r, metrics::render),
+        Handler::OpenApi => on(r, openapi::serve),
+        Handler::UiRedirect => ui::serve_redirect(r),
+        Handler::UiFile => ui::serve_file(r),
+    }
+}
+
+/// `handler` for the methods of `r`; a 405 naming them for the others.
+fn on<H, T>(r: &'static routes::Route, handler: H) -> MethodRouter<AppState>
+where
+    H: axum::handler::Handler<T, AppState>,
+    T: 'static,
+{
+    let allow = r.methods.allow();
+    axum::routing::on(r.methods.filter(), handler)
+        .fallback(move || async move { error::ApiError::method_not_allowed(allow) })
 }
 
 /// Content types sent as they are unless `[retrieval] compress_raw` is set:

@@ -1,30 +1,62 @@
-//! `/retrieval/*`: getData in every format, getDataForPVs, getDataAtTime,
-//! ping and the retrieval BPL calls. Handlers parse, call the service, and
-//! stream the result.
+//! `/retrieval/*`: getData in every format, getDataForPVs, getDataAtTime
+//! and the retrieval BPL calls (declared in `api/routes/retrieval.rs`).
+//! Handlers parse, call the service, and stream the result.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, MethodRouter};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::body;
 use super::error::{ApiError, ApiResult};
 use super::params::{pv_list_body, Params};
+use super::routes::Route;
 use super::state::AppState;
 use crate::retrieval::format::Format;
 use crate::retrieval::time::parse_instant;
 use crate::retrieval::{default_range, DataQuery, RetrievalError};
 use crate::types::{PvName, Timestamp};
 
-/// Routes under `/retrieval`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/retrieval/ping", get(|| async { "Pong" }))
-        .route("/retrieval/data/{request}", any(data))
-        .route("/retrieval/bpl/{action}", any(bpl))
+/// The method router of one data request of the route table.
+pub(super) fn serve_data(r: &'static Route) -> MethodRouter<AppState> {
+    super::on(
+        r,
+        move |State(st): State<AppState>,
+              method: Method,
+              RawQuery(q): RawQuery,
+              headers: HeaderMap,
+              body: Bytes| async move {
+            data_inner(st, method, r.name().to_string(), q, headers, body)
+                .await
+                .unwrap_or_else(IntoResponse::into_response)
+        },
+    )
+}
+
+/// The method router of one retrieval BPL call of the route table.
+pub(super) fn serve_bpl(r: &'static Route) -> MethodRouter<AppState> {
+    super::on(
+        r,
+        move |State(st): State<AppState>,
+              method: Method,
+              RawQuery(q): RawQuery,
+              headers: HeaderMap,
+              body: Bytes| async move { bpl(&st, r.name(), &method, q, &headers, &body) },
+    )
+}
+
+/// `/retrieval/data/<not a request>` (400 naming the request or its
+/// format) and `/retrieval/bpl/<not a call>` (404).
+pub(super) fn unknown() -> Router<AppState> {
+    Router::new().route("/retrieval/data/{request}", any(data)).route(
+        "/retrieval/bpl/{action}",
+        any(|Path(action): Path<String>| async move {
+            ApiError::not_found(format!("unknown retrieval action {action}"))
+        }),
+    )
 }
 
 fn time_param(p: &Params, key: &'static str) -> ApiResult<Option<Timestamp>> {
@@ -276,27 +308,25 @@ async fn data_at_time(
     Ok(Json(Value::Object(map)).into_response())
 }
 
-async fn bpl(
-    State(st): State<AppState>,
-    method: Method,
-    Path(action): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body_bytes: Bytes,
+fn bpl(
+    st: &AppState,
+    action: &str,
+    method: &Method,
+    q: Option<String>,
+    headers: &HeaderMap,
+    body_bytes: &[u8],
 ) -> Response {
     let p = Params::parse(q.as_deref());
-    let r = match action.as_str() {
-        "getMatchingPVs" => super::mgmt::matching_pvs(&st, &p, true),
-        "searchForPVsRegex" => super::mgmt::search_regex(&st, &p),
-        "areWeArchivingPV" => are_we_archiving(&st, &p),
-        "getMetadata" => super::mgmt::metadata(&st, &p),
+    let r = match action {
+        "getMatchingPVs" => super::mgmt::matching_pvs(st, &p, true),
+        "searchForPVsRegex" => super::mgmt::search_regex(st, &p),
+        "areWeArchivingPV" => are_we_archiving(st, &p),
+        "getMetadata" => super::mgmt::metadata(st, &p),
         "getVersion" => Ok(Json(json!({ "version": format!("strata {}", crate::VERSION) })).into_response()),
-        "getPVDetails" => super::mgmt::pv_details(&st, &p),
-        "getApplianceMetrics" => super::mgmt::appliance_metrics(&st),
-        "getApplianceMetricsForAppliance" => retrieval_metrics_rows(&st),
-        "filterArchivedPVs" if method == Method::POST => {
-            super::mgmt::archived_pvs(&st, &headers, &body_bytes)
-        }
+        "getPVDetails" => super::mgmt::pv_details(st, &p),
+        "getApplianceMetrics" => super::mgmt::appliance_metrics(st),
+        "getApplianceMetricsForAppliance" => retrieval_metrics_rows(st),
+        "filterArchivedPVs" if *method == Method::POST => super::mgmt::archived_pvs(st, headers, body_bytes),
         _ => Err(ApiError::not_found(format!("unknown retrieval action {action}"))),
     };
     r.unwrap_or_else(IntoResponse::into_response)

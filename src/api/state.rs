@@ -29,4 +29,7 @@ pub struct AppState {
     pub security: SecurityConfig,
     /// HTTP metrics.
     pub http: Arc<super::metrics::HttpMetrics>,
+    /// This member of a cluster (`[cluster]` set), else `None`.
+    #[cfg(feature = "cluster")]
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }

@@ -1,7 +1,8 @@
 //! The web console: the files of the top-level `ui/` folder, embedded in
-//! the binary and served under `/mgmt/ui/` (`/` redirects there). The page
-//! talks only to the public `/mgmt/bpl` and `/retrieval` APIs; this module
-//! serves files and knows nothing of PVs or storage.
+//! the binary and served under `/mgmt/ui/` (`/` redirects there; the routes
+//! are in `api/routes/retrieval.rs` `OTHER`). The page talks only to the
+//! public `/mgmt/bpl` and `/retrieval` APIs and reads `/openapi.json`; this
+//! module serves files and knows nothing of PVs or storage.
 //!
 //! Caching: file names carry no version, so every response is
 //! `Cache-Control: no-cache` with a weak `ETag` (a hash of the bytes; weak
@@ -13,10 +14,10 @@ use std::sync::OnceLock;
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::Router;
+use axum::routing::MethodRouter;
 
 use super::error::ApiError;
+use super::routes::{Answer, Route};
 use super::state::AppState;
 
 /// Where the console lives.
@@ -60,19 +61,31 @@ const ASSETS: &[Asset] = &[
 const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; \
                    base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// Routes of the console.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|| async { Redirect::temporary(BASE) }))
-        .route("/mgmt/ui", get(|| async { Redirect::permanent(BASE) }))
-        .route(
-            "/mgmt/ui/",
-            get(|headers: HeaderMap| async move { serve("index.html", &headers) }),
-        )
-        .route(
-            "/mgmt/ui/{*path}",
-            get(|Path(path): Path<String>, headers: HeaderMap| async move { serve(&path, &headers) }),
-        )
+/// A route of the table redirecting to the console with its status (307
+/// or 308).
+pub(super) fn serve_redirect(r: &'static Route) -> MethodRouter<AppState> {
+    let permanent = r.answer == Answer::Redirect(308);
+    super::on(r, move || async move {
+        if permanent {
+            Redirect::permanent(BASE)
+        } else {
+            Redirect::temporary(BASE)
+        }
+    })
+}
+
+/// A route of the table serving console files: the file named by its path
+/// parameter, or the page when it has none.
+pub(super) fn serve_file(r: &'static Route) -> MethodRouter<AppState> {
+    if r.params.is_empty() {
+        return super::on(
+            r,
+            |headers: HeaderMap| async move { serve("index.html", &headers) },
+        );
+    }
+    super::on(r, |Path(path): Path<String>, headers: HeaderMap| async move {
+        serve(&path, &headers)
+    })
 }
 
 fn content_type(path: &str) -> &'static str {

@@ -1,42 +1,43 @@
 //! The Channel Access side of one archived PV: connection events, the
-//! metadata read, the DBR_TIME monitor and, for SCAN, the sampling tick.
-//! Everything it learns goes to the PV's [`Channel`] in the engine's
-//! protocol-neutral [`super::write::Ingest`].
+//! metadata read, the DBR_TIME monitor, and one monitor per archived and
+//! runtime field (`PV.HIHI`, `PV.DESC`). Everything it learns goes to the
+//! PV's [`Channel`] in the engine's protocol-neutral
+//! [`super::write::Ingest`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use epics_base_rs::server::snapshot::{DbrClass, Snapshot};
-use epics_ca_rs::client::ConnectionEvent;
+use epics_ca_rs::client::{CaClient, ConnectionEvent};
+use tokio::task::JoinHandle;
 
-use super::ca::CaEngine;
 use super::convert;
+use super::epics::EpicsEngine;
 use super::write::{Channel, Ingest};
-use crate::registry::{PvTypeInfo, SamplingMethod};
 use crate::types::Timestamp;
 
-impl CaEngine {
-    /// Opens the CA channel of `info` and starts its tasks (owned by the
-    /// returned channel, which is not yet in the table).
-    pub(super) fn spawn_channel(&self, info: &PvTypeInfo) -> Arc<Channel> {
-        let newest = self
-            .inner
-            .store
-            .last_known_blocking(&info.pv_name)
-            .ok()
-            .flatten()
-            .map(|s| s.ts());
-        let chan = Arc::new(Channel::new(info, self.inner.ingest.cfg(), newest));
-        let ch = self.inner.client.create_channel(&info.pv_name);
+impl EpicsEngine {
+    /// Starts the CA tasks of `chan` (owned by the channel once set).
+    pub(super) fn spawn_ca(&self, client: &CaClient, chan: &Arc<Channel>) -> Vec<JoinHandle<()>> {
+        let ch = client.create_channel(&chan.info.pv_name);
         let mut conn = ch.connection_events();
         let mut tasks = Vec::new();
-        // Connection events.
+        // Connection events; the served type and host of every connection.
         {
-            let chan = chan.clone();
+            let (chan, ch) = (chan.clone(), ch.clone());
             tasks.push(tokio::spawn(async move {
                 loop {
                     match conn.recv().await {
-                        Ok(ev) => on_connection(&chan, &ev),
+                        Ok(ev) => {
+                            on_connection(&chan, &ev);
+                            if matches!(ev, ConnectionEvent::Connected) {
+                                if let Ok(info) = ch.info().await {
+                                    chan.set_host(info.server_addr.ip().to_string());
+                                    let served = convert::arch_type(info.native_type, info.element_count);
+                                    chan.set_served_type(served.filter(|t| *t != chan.info.dbr_type));
+                                }
+                            }
+                        }
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                         Err(_) => break,
                     }
@@ -50,13 +51,6 @@ impl CaEngine {
                 while ch.wait_connected(Duration::from_secs(30)).await.is_err() {}
                 if let Ok(ctrl) = ch.get_with_metadata(DbrClass::Ctrl).await {
                     chan.set_metadata(convert::metadata(&ctrl));
-                }
-                if let Ok(info) = ch.info().await {
-                    let now = convert::arch_type(info.native_type, info.element_count);
-                    if now.is_some_and(|t| t != chan.info.dbr_type) {
-                        tracing::warn!(pv = %chan.info.pv_name, archived = %chan.info.dbr_type, ioc = ?now,
-                            "the IOC serves another type; its events are dropped (type change)");
-                    }
                 }
                 let mut mon = match ch.subscribe().await {
                     Ok(m) => m,
@@ -73,20 +67,47 @@ impl CaEngine {
                 }
             }));
         }
-        // SCAN: store the newest value once per period.
-        if info.sampling_method == SamplingMethod::Scan {
-            let chan = chan.clone();
+        // Archived fields, and runtime fields not archived (not for a field PV).
+        let runtime: Vec<&String> = if chan.info.pv_name.contains('.') {
+            Vec::new()
+        } else {
+            self.inner
+                .ingest
+                .cfg()
+                .runtime_fields
+                .iter()
+                .filter(|f| !chan.info.archive_fields.contains(f))
+                .collect()
+        };
+        let fields = chan.info.archive_fields.iter().map(|f| (f, false));
+        for (field, is_runtime) in fields.chain(runtime.into_iter().map(|f| (f, true))) {
+            let ch = client.create_channel(&format!("{}.{field}", chan.info.pv_name));
+            let (chan, field) = (chan.clone(), field.clone());
             tasks.push(tokio::spawn(async move {
-                let mut tick = tokio::time::interval(chan.period());
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                 loop {
-                    tick.tick().await;
-                    chan.scan_tick();
+                    while ch.wait_connected(Duration::from_secs(30)).await.is_err() {}
+                    let mut mon = match ch.subscribe().await {
+                        Ok(m) => m,
+                        Err(_) => {
+                            tokio::time::sleep(Duration::from_secs(5)).await;
+                            continue;
+                        }
+                    };
+                    while let Some(item) = mon.recv().await {
+                        let Ok(snap) = item else { continue };
+                        let Some(text) = convert::value_text(&snap.value) else {
+                            continue;
+                        };
+                        if is_runtime {
+                            chan.runtime_field(&field, text);
+                        } else {
+                            chan.archived_field(&field, text);
+                        }
+                    }
                 }
             }));
         }
-        chan.set_tasks(tasks);
-        chan
+        tasks
     }
 }
 

@@ -111,6 +111,76 @@ pub fn metadata(s: &Snapshot) -> Vec<(String, String)> {
     out
 }
 
+/// A field value as Java's sample value prints it (`Double.toString` for
+/// doubles, the index for enums, the text of a string; a character array
+/// as the text before its NUL); `None` for other arrays.
+pub fn value_text(v: &EpicsValue) -> Option<String> {
+    use crate::types::java::{double_to_string, push_float};
+    Some(match v {
+        EpicsValue::String(s) => s.as_str_lossy().into_owned(),
+        EpicsValue::Double(x) => double_to_string(*x),
+        EpicsValue::Float(x) => {
+            let mut out = String::new();
+            push_float(&mut out, *x);
+            out
+        }
+        EpicsValue::Short(x) => x.to_string(),
+        EpicsValue::Long(x) => x.to_string(),
+        EpicsValue::Enum(x) => x.to_string(),
+        EpicsValue::EnumWithChoices { index, .. } => index.to_string(),
+        EpicsValue::Char(x) | EpicsValue::UChar(x) => (*x as i8).to_string(),
+        EpicsValue::CharArray(a) | EpicsValue::UCharArray(a) => {
+            let end = a.iter().position(|b| *b == 0).unwrap_or(a.len());
+            String::from_utf8_lossy(&a[..end]).into_owned()
+        }
+        other => other.to_string(),
+    })
+}
+
+/// A field read when a PV is first archived, as Java's `MetaGet` records
+/// it: an enum by its label (SCAN), numbers as Java doubles (`0.0`),
+/// strings and character arrays as text.
+pub fn meta_text(s: &Snapshot) -> Option<String> {
+    let index = match &s.value {
+        EpicsValue::Enum(i) => Some(*i),
+        EpicsValue::EnumWithChoices { index, .. } => Some(*index),
+        _ => None,
+    };
+    if let (Some(i), Some(e)) = (index, &s.enums) {
+        if let Some(l) = e.strings.get(usize::from(i)) {
+            return Some(l.as_str_lossy().into_owned());
+        }
+    }
+    let f = match &s.value {
+        EpicsValue::Double(x) => Some(*x),
+        EpicsValue::Float(x) => Some(f64::from(*x)),
+        EpicsValue::Short(x) => Some(f64::from(*x)),
+        EpicsValue::Long(x) => Some(f64::from(*x)),
+        EpicsValue::Enum(x) => Some(f64::from(*x)),
+        EpicsValue::Char(x) => Some(f64::from(*x as i8)),
+        _ => None,
+    };
+    match f {
+        Some(x) => Some(crate::types::java::double_to_string(x)),
+        None => value_text(&s.value),
+    }
+}
+
+/// True when a controlling PV's value switches archiving on (Java's
+/// `decodeBooleanValue`: a number other than 0; anything else is on).
+pub fn enables(v: &EpicsValue) -> bool {
+    match v {
+        EpicsValue::Double(x) => *x != 0.0,
+        EpicsValue::Float(x) => *x != 0.0,
+        EpicsValue::Short(x) => *x != 0,
+        EpicsValue::Long(x) => *x != 0,
+        EpicsValue::Enum(x) => *x != 0,
+        EpicsValue::EnumWithChoices { index, .. } => *index != 0,
+        EpicsValue::Char(x) | EpicsValue::UChar(x) => *x != 0,
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,13 @@
-//! The ingest engine: Channel Access monitors → per-PV buffers → storage.
-//! The buffers and the write cycle ([`write`]) know no protocol, so that a
-//! pvAccess front end can share them; retrieval sees the buffers only
-//! through [`BufferedSamples`]. Knows no retrieval, management or HTTP.
+//! The ingest engine: Channel Access and pvAccess monitors → per-PV
+//! buffers → storage. The buffers, connection fields, archived fields and
+//! the write cycle ([`write`], [`fields`]) know no protocol; the CA front end
+//! ([`ca`], `channel`, `workflow`) and the pvAccess one ([`pva`]) feed them,
+//! and [`epics::EpicsEngine`] routes each PV to its protocol. Retrieval sees
+//! the buffers only through [`BufferedSamples`]. Knows no retrieval,
+//! management or HTTP.
 //!
 //! The management API talks to the engine only through [`ArchiveEngine`], so
-//! it works the same with the CA engine or with no engine at all
+//! it works the same with the EPICS engine or with no engine at all
 //! ([`NullEngine`]: requests wait in "Initial sampling").
 
 /// Channel Access variables that keep clients and servers on the loopback
@@ -18,10 +21,26 @@ pub const LOOPBACK_CA_ENV: [(&str, &str); 5] = [
     ("EPICS_CAS_INTF_ADDR_LIST", "127.0.0.1"),
 ];
 
+/// pvAccess variables that keep clients and servers on the loopback
+/// interface, for tests, benches and demos on shared machines. strata's own
+/// client binds and sends only to its configured address list whatever
+/// they say; they matter for other pvAccess processes started beside it.
+pub const LOOPBACK_PVA_ENV: [(&str, &str); 5] = [
+    ("EPICS_PVA_AUTO_ADDR_LIST", "NO"),
+    ("EPICS_PVA_ADDR_LIST", "127.0.0.1"),
+    ("EPICS_PVAS_INTF_ADDR_LIST", "127.0.0.1"),
+    ("EPICS_PVAS_AUTO_BEACON_ADDR_LIST", "NO"),
+    ("EPICS_PVAS_BEACON_ADDR_LIST", "127.0.0.1"),
+];
+
 pub mod ca;
 mod channel;
+mod control;
 pub mod convert;
 pub mod demo;
+pub mod epics;
+mod fields;
+pub mod pva;
 mod workflow;
 mod write;
 
@@ -48,6 +67,24 @@ pub struct EngineConfig {
     pub ca_auto_addr_list: Option<bool>,
     /// CA server port; falls back to `EPICS_CA_SERVER_PORT`.
     pub ca_server_port: Option<u16>,
+    /// pvAccess UDP search destinations (`host[:port]`, space separated);
+    /// falls back to `EPICS_PVA_ADDR_LIST`.
+    pub pva_addr_list: Option<String>,
+    /// Also search the broadcast address of every interface; falls back to
+    /// `EPICS_PVA_AUTO_ADDR_LIST` (default yes, as EPICS).
+    pub pva_auto_addr_list: Option<bool>,
+    /// UDP search port of address-list entries without one; falls back to
+    /// `EPICS_PVA_BROADCAST_PORT` (5076).
+    pub pva_broadcast_port: Option<u16>,
+    /// TCP port of name servers given without one; falls back to
+    /// `EPICS_PVA_SERVER_PORT` (5075).
+    pub pva_server_port: Option<u16>,
+    /// pvAccess TCP name servers (`host:port`, space separated), searched
+    /// over TCP; falls back to `EPICS_PVA_NAME_SERVERS`.
+    pub pva_name_servers: Option<String>,
+    /// Fields monitored beside every PV and stored only in the daily field
+    /// snapshot (Java's `RuntimeKeys`); Channel Access PVs only.
+    pub runtime_fields: Vec<String>,
     /// Samples with timestamps more than this many seconds in the future are dropped.
     pub future_tolerance_secs: u64,
     /// Samples older than this many seconds (relative to now) are dropped.
@@ -66,6 +103,12 @@ impl Default for EngineConfig {
             ca_addr_list: None,
             ca_auto_addr_list: None,
             ca_server_port: None,
+            pva_addr_list: None,
+            pva_auto_addr_list: None,
+            pva_broadcast_port: None,
+            pva_server_port: None,
+            pva_name_servers: None,
+            runtime_fields: vec!["DESC".to_string()],
             future_tolerance_secs: 30 * 60,
             past_tolerance_secs: 365 * 86_400,
             min_buffer_samples: 64,
@@ -111,6 +154,12 @@ pub struct ChannelStatus {
     pub dropped_timestamp: u64,
     /// Events dropped: type change.
     pub dropped_type_change: u64,
+    /// The type the server serves when it is not the archived one.
+    pub served_type: Option<ArchDbType>,
+    /// Events accepted into the buffer since start.
+    pub event_count: u64,
+    /// The controlling PV has switched archiving off.
+    pub controlled_off: bool,
     /// IOC host.
     pub host: Option<String>,
 }
@@ -195,6 +244,23 @@ pub struct ProbeResult {
     pub host: Option<String>,
     /// Extra fields (RTYP, DESC, …).
     pub extra_fields: Vec<(String, String)>,
+}
+
+impl ProbeResult {
+    /// Takes EGU, PREC and the limits from `md` (Channel Access names).
+    pub fn with_metadata(mut self, md: &[(String, String)]) -> Self {
+        let get = |k: &str| md.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
+        let num = |k: &str| get(k).and_then(|v| v.parse::<f64>().ok());
+        self.units = get("EGU");
+        self.precision = num("PREC");
+        self.limits.clear();
+        for (java, epics) in crate::registry::typeinfo::LIMIT_EPICS_FIELDS {
+            if let Some(v) = num(epics) {
+                self.limits.push((java.to_string(), v));
+            }
+        }
+        self
+    }
 }
 
 /// No Channel Access: requests stay pending, nothing is monitored.

@@ -11,7 +11,12 @@
 //!
 //! Connection fields are recorded as Java does: the first sample after
 //! start-up carries `cnxlostepsecs`, `cnxregainedepsecs` and `startup`; the
-//! first sample after a reconnect carries the two `cnx…` fields.
+//! first sample after a reconnect carries the two `cnx…` fields. Archived
+//! fields go into the newest sample of a write cycle ([`super::fields`]).
+//!
+//! A PV whose controlling PV is zero is switched off: its front end is
+//! stopped and events that still arrive are ignored (Java stops the
+//! channel); switched on again, its first sample carries the start-up fields.
 //!
 //! Lock order: the channel table before a channel's state; no lock is held
 //! across an `await`.
@@ -23,10 +28,11 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
+use super::fields::FieldValues;
 use super::{BufferedSamples, ChannelStatus, EngineConfig, EngineMetrics};
 use crate::registry::{PvTypeInfo, SamplingMethod};
 use crate::storage::{AppendMeta, StoragePlugin, StoreError};
-use crate::types::{ArchiverSample, SampleValue, Timestamp};
+use crate::types::{ArchDbType, ArchiverSample, SampleValue, Timestamp};
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -59,6 +65,9 @@ struct ChannelState {
     events: u64,
     bytes: u64,
     type_warned: bool,
+    timestamp_warned: bool,
+    /// Archived, runtime and structure field values.
+    fields: FieldValues,
     /// Newest sample time accepted (or stored before start): later samples
     /// must be newer, or they are dropped as Java drops them.
     newest: Option<Timestamp>,
@@ -108,6 +117,8 @@ impl Channel {
                 events: 0,
                 bytes: 0,
                 type_warned: false,
+                timestamp_warned: false,
+                fields: FieldValues::new(info.use_pv_access),
                 newest,
             }),
             tasks: Mutex::new(Vec::new()),
@@ -140,6 +151,85 @@ impl Channel {
             .cloned()
             .collect();
         st.metadata = md.into_iter().collect();
+    }
+
+    /// Records the IOC host of the connection.
+    pub(crate) fn set_host(&self, host: String) {
+        lock(&self.state).status.host = Some(host);
+    }
+
+    /// An archived field's channel delivered `value`.
+    pub(crate) fn archived_field(&self, field: &str, value: String) {
+        lock(&self.state).fields.archived(field, value);
+    }
+
+    /// A runtime field's channel delivered `value`.
+    pub(crate) fn runtime_field(&self, field: &str, value: String) {
+        lock(&self.state).fields.runtime(field, value);
+    }
+
+    /// Replaces (`all`) or updates the pvAccess structure leaves.
+    pub(crate) fn structure_leaves(&self, leaves: Vec<(String, String)>, all: bool) {
+        let mut st = lock(&self.state);
+        if all {
+            st.fields.set_leaves(leaves);
+        } else {
+            st.fields.update_leaves(leaves);
+        }
+    }
+
+    /// Every field value of a complete snapshot (pvAccess: the first
+    /// update of a connection carries it).
+    pub(crate) fn field_snapshot(&self) -> Vec<(String, String)> {
+        let st = lock(&self.state);
+        st.fields.snapshot(&st.meta.headers)
+    }
+
+    /// Records that a complete field snapshot was stored at `now`.
+    pub(crate) fn mark_fields_saved(&self, now: i64) {
+        lock(&self.state).fields.mark_saved(now);
+    }
+
+    /// The server serves `served`, not the archived type (or again the
+    /// archived type when `None`): events are dropped as type changes until
+    /// it does.
+    pub(crate) fn set_served_type(&self, served: Option<ArchDbType>) {
+        let mut st = lock(&self.state);
+        if served.is_some() && st.status.served_type != served {
+            tracing::warn!(pv = %self.info.pv_name, archived = %self.info.dbr_type, served = ?served,
+                "the server serves another type; its events are dropped (type change)");
+        }
+        st.status.served_type = served;
+    }
+
+    /// An update without a usable time stamp was dropped (Java stores
+    /// nothing for a pvAccess structure without `timeStamp`).
+    pub(crate) fn dropped_no_timestamp(&self) {
+        let mut st = lock(&self.state);
+        st.status.dropped_timestamp += 1;
+        if !st.timestamp_warned {
+            st.timestamp_warned = true;
+            tracing::warn!(pv = %self.info.pv_name, "update without timeStamp dropped");
+        }
+    }
+
+    /// Switches archiving off (`false`) or on for a controlling PV. Off:
+    /// disconnected, events ignored; on again: the next sample carries the
+    /// start-up fields. Returns whether the state changed.
+    pub(crate) fn set_controlled_off(&self, off: bool) -> bool {
+        let mut st = lock(&self.state);
+        if st.status.controlled_off == off {
+            return false;
+        }
+        st.status.controlled_off = off;
+        if off {
+            st.status.connected = false;
+        } else {
+            st.started = false;
+            st.pending_fields.clear();
+            st.status.lost_at = 0;
+        }
+        true
     }
 
     /// The channel connected (first time or again at `now`, Unix seconds).
@@ -260,27 +350,32 @@ impl Ingest {
 
     /// One event of `chan` with its source time. Events outside the time
     /// tolerances or not after the newest sample are dropped; `convert`
-    /// makes the sample of the archived type (`None`: a type change).
+    /// makes the sample of the archived type (`None`: a type change; it
+    /// runs under the channel's lock and must not call the channel).
+    /// Returns whether the sample was accepted.
     pub(crate) fn on_event(
         &self,
         chan: &Channel,
         ts: Timestamp,
         convert: impl FnOnce() -> Option<ArchiverSample>,
-    ) {
+    ) -> bool {
         let mut st = lock(&chan.state);
+        if st.status.controlled_off {
+            return false;
+        }
         let now = now_secs();
         if ts.secs <= crate::types::EPICS_EPOCH_OFFSET
             || ts.secs > now + self.cfg.future_tolerance_secs as i64
             || ts.secs < now - self.cfg.past_tolerance_secs as i64
         {
             st.status.dropped_timestamp += 1;
-            return;
+            return false;
         }
         if st.newest.is_some_and(|n| ts <= n) {
             // Not after the newest sample: storage would drop it; keep any
             // pending connection fields for the next one.
             st.status.dropped_timestamp += 1;
-            return;
+            return false;
         }
         let Some(mut sample) = convert() else {
             st.status.dropped_type_change += 1;
@@ -288,7 +383,7 @@ impl Ingest {
                 st.type_warned = true;
                 tracing::warn!(pv = %chan.info.pv_name, expected = %chan.info.dbr_type, "dropped events: type change");
             }
-            return;
+            return false;
         };
         if !st.started {
             st.started = true;
@@ -302,11 +397,14 @@ impl Ingest {
             st.pending_fields = f;
         }
         if !st.pending_fields.is_empty() {
-            let fields = std::mem::take(&mut st.pending_fields);
+            // Connection fields first, then what the front end attached.
+            let mut fields = std::mem::take(&mut st.pending_fields);
+            fields.extend(sample.field_values().iter().cloned());
             sample.set_field_values(fields);
         }
         st.newest = Some(ts);
         st.events += 1;
+        st.status.event_count += 1;
         st.bytes += approx_bytes(&sample);
         st.status.last_event_received = ts.secs;
         match chan.info.sampling_method {
@@ -322,6 +420,7 @@ impl Ingest {
             }
             _ => st.push(sample),
         }
+        true
     }
 
     /// Runs write cycles every `period` until the runtime stops; a tick that
@@ -369,10 +468,15 @@ impl Ingest {
             .collect();
         let mut to_commit: Vec<(String, Arc<Channel>)> = Vec::new();
         let (mut events, mut bytes) = (0u64, 0u64);
+        let now = now_secs();
         for (pv, chan) in channels {
             let (samples, meta) = {
                 let mut st = lock(&chan.state);
-                let s: Vec<ArchiverSample> = st.buffer.drain(..).collect();
+                let mut s: Vec<ArchiverSample> = st.buffer.drain(..).collect();
+                if let Some(last) = s.last_mut() {
+                    let st = &mut *st;
+                    st.fields.about_to_write(last, &st.meta.headers, now);
+                }
                 // Rates over the cycle (per PV and total).
                 let (e, b) = (std::mem::take(&mut st.events), std::mem::take(&mut st.bytes));
                 st.status.event_rate = e as f64 / dt;
@@ -459,7 +563,12 @@ impl Ingest {
 
     pub(crate) fn metadata(&self, pv: &str) -> BTreeMap<String, String> {
         match self.channel(pv) {
-            Some(chan) => lock(&chan.state).metadata.clone(),
+            Some(chan) => {
+                let st = lock(&chan.state);
+                let mut md = st.metadata.clone();
+                md.extend(st.fields.current().map(|(k, v)| (k.clone(), v.clone())));
+                md
+            }
             None => BTreeMap::new(),
         }
     }
@@ -470,6 +579,7 @@ impl Ingest {
             .iter()
             .filter(|c| lock(&c.state).status.connected)
             .count() as u64;
+
         let (event_rate, data_rate) = *lock(&self.rates);
         EngineMetrics {
             channels: channels.len() as u64,

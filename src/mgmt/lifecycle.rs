@@ -38,10 +38,17 @@ pub fn valid_pv_name(name: &str) -> bool {
 
 impl Mgmt {
     /// Checks one archive request; returns the normalized name and whether
-    /// `pva://` was given.
+    /// it is archived over pvAccess (`pva://` or `ca://` given, else the
+    /// policy's protocol, else Channel Access).
     fn check_request(&self, r: &ArchiveParams) -> MgmtResult<(String, bool)> {
         let raw = r.pv.trim();
-        let use_pva = raw.starts_with("pva://");
+        let scheme = if raw.starts_with("pva://") {
+            Some(true)
+        } else if raw.starts_with("ca://") {
+            Some(false)
+        } else {
+            None
+        };
         let name = PvName::new(raw);
         if !valid_pv_name(&name) {
             return Err(MgmtError::bad("pv", format!("{raw:?} is not a valid PV name")));
@@ -72,6 +79,13 @@ impl Mgmt {
                 return Err(MgmtError::bad("policy", format!("unknown policy {p}")));
             }
         }
+        let use_pva = scheme.unwrap_or_else(|| {
+            self.policies
+                .read()
+                .ok()
+                .and_then(|p| p.protocol_for(&name, r.policy.as_deref()))
+                .unwrap_or(false)
+        });
         Ok((name.into(), use_pva))
     }
 
@@ -99,6 +113,11 @@ impl Mgmt {
                             info.archive_fields.push(field.to_string());
                             info.modification_time = Some(Mgmt::now());
                             self.registry.put(&info)?;
+                            if !info.paused {
+                                // The channel monitors the new field from now on.
+                                self.engine.stop(&real).await?;
+                                self.engine.start(&info).await?;
+                            }
                         }
                         out.push(obj([
                             ("pvName", s(&name)),
@@ -444,6 +463,39 @@ impl Mgmt {
                 )),
             ),
         ]))
+    }
+
+    /// `changeTypeForPV`: converts the stored data of a paused PV to
+    /// `newtype` (Java's number and string conversions) and records the
+    /// new type.
+    pub async fn change_type(&self, name: &str, newtype: &str) -> MgmtResult<Value> {
+        let to: crate::types::ArchDbType = newtype
+            .parse()
+            .map_err(|_| MgmtError::bad("newtype", format!("{newtype:?} is not a DBR type")))?;
+        let mut info = self.typeinfo(name)?;
+        if !info.paused {
+            return Ok(obj([(
+                "validation",
+                s(format!(
+                    "Need to pause PV before changing type for {}",
+                    info.pv_name
+                )),
+            )]));
+        }
+        match self.store.retype(&info.pv_name, to).await {
+            Ok(files) => {
+                tracing::info!(pv = %info.pv_name, from = %info.dbr_type, to = %to, files, "type changed")
+            }
+            Err(crate::storage::StoreError::Encode { reason, .. }) => {
+                return Err(MgmtError::bad("newtype", reason));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        info.dbr_type = to;
+        info.scalar = !to.is_waveform();
+        info.modification_time = Some(Mgmt::now());
+        self.registry.put(&info)?;
+        Ok(obj([("status", s("ok"))]))
     }
 
     /// `modifyMetaFields`: `add,F1,F2` / `remove,F1` / `clear`; PV must be paused.

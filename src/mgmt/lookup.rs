@@ -370,6 +370,27 @@ impl Mgmt {
                 ch.dropped_type_change.to_string(),
                 "engine",
             ));
+            if let Some(t) = ch.served_type {
+                rows.push(row("Type served now:", t.java_name().into(), "engine"));
+            }
+            if let Some(c) = &info.controlling_pv {
+                rows.push(row("Controlling PV:", c.clone(), "engine"));
+                rows.push(row(
+                    "Archiving switched off by the controlling PV:",
+                    ch.controlled_off.to_string(),
+                    "engine",
+                ));
+            }
+            rows.push(row(
+                "Protocol:",
+                if info.use_pv_access {
+                    "pvAccess"
+                } else {
+                    "Channel Access"
+                }
+                .into(),
+                "engine",
+            ));
         }
         for t in self.store.tiers() {
             if let Ok(Some(sum)) = t.summary(&real) {

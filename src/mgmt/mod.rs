@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 pub use gauges::Gauge;
 pub use lifecycle::ArchiveParams;
 pub use lookup::glob_or_regex;
+pub use reports::free_bytes;
 
 use crate::engine::ArchiveEngine;
 use crate::registry::{PvTypeInfo, Registry};

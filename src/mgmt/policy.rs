@@ -39,6 +39,10 @@ pub struct Policy {
     /// Fields stored in the PV's stream.
     #[serde(default)]
     pub archive_fields: Vec<String>,
+    /// Protocol of PVs requested without `pva://` or `ca://`: `CA` or `PVA`
+    /// (a strata addition; unset: Channel Access, as Java's default).
+    #[serde(default)]
+    pub protocol: Option<String>,
 }
 
 /// A rule selecting a policy.
@@ -150,6 +154,14 @@ impl Policies {
                     p.name
                 )));
             }
+            if let Some(proto) = &p.protocol {
+                if !matches!(proto.to_ascii_uppercase().as_str(), "CA" | "PVA") {
+                    return Err(PolicyError::Invalid(format!(
+                        "policy {}: protocol {proto:?} is not CA or PVA",
+                        p.name
+                    )));
+                }
+            }
             for s in &p.stores {
                 if !known_stores.iter().any(|k| k.eq_ignore_ascii_case(s)) {
                     return Err(PolicyError::Invalid(format!(
@@ -218,6 +230,24 @@ impl Policies {
     /// Fields a client may archive as `PV.FIELD`.
     pub fn stream_fields(&self) -> &[String] {
         &self.stream_fields
+    }
+
+    /// Whether a PV requested without protocol prefix is archived over
+    /// pvAccess: the protocol of the requested policy, else of the first
+    /// rule matching the name (rate bounds are not known yet), else of
+    /// "Default"; `None` when that policy names none.
+    pub fn protocol_for(&self, pv: &str, requested: Option<&str>) -> Option<bool> {
+        let name = match requested {
+            Some(n) => n,
+            None => self
+                .rules
+                .iter()
+                .find(|(_, re)| re.as_ref().is_none_or(|re| re.is_match(pv)))
+                .map(|(r, _)| r.policy.as_str())
+                .unwrap_or("Default"),
+        };
+        let p = self.policies.iter().find(|p| p.name == name)?;
+        p.protocol.as_deref().map(|x| x.eq_ignore_ascii_case("PVA"))
     }
 
     /// Chooses a policy for `pv`. `requested` (the archivePV `policy`
@@ -305,5 +335,31 @@ pv = "*:BPM*:X"
         assert!(Policies::parse(&text.replace("\"LTS\"", "\"XTS\""), &stores()).is_err());
         assert!(Policies::parse(&text.replace("policy = \"BPM\"", "policy = \"Q\""), &stores()).is_err());
         assert!(Policies::parse("[[policy]]\nname=\"x\"\n", &stores()).is_err());
+    }
+
+    #[test]
+    fn protocol_from_policy_by_name() {
+        let text = r#"
+[[policy]]
+name = "Default"
+sampling_method = "MONITOR"
+sampling_period = 1.0
+stores = ["STS"]
+[[policy]]
+name = "Detectors"
+sampling_method = "MONITOR"
+sampling_period = 1.0
+stores = ["STS"]
+protocol = "PVA"
+[[rule]]
+policy = "Detectors"
+pv = "DET:*"
+min_event_rate = 5.0
+"#;
+        let p = Policies::parse(text, &stores()).unwrap();
+        assert_eq!(p.protocol_for("DET:cam1", None), Some(true));
+        assert_eq!(p.protocol_for("SR:x", None), None);
+        assert_eq!(p.protocol_for("SR:x", Some("Detectors")), Some(true));
+        assert!(Policies::parse(&text.replace("\"PVA\"", "\"XX\""), &stores()).is_err());
     }
 }

@@ -6,6 +6,11 @@ use super::{jdouble, obj, s, status_time, Mgmt, MgmtError, MgmtResult};
 use crate::registry::PvTypeInfo;
 use crate::storage::StoragePlugin;
 
+/// Free bytes of the file system holding `path` (0 when unknown).
+pub fn free_bytes(path: &std::path::Path) -> u64 {
+    fs_space(path).map(|(avail, _)| avail).unwrap_or(0)
+}
+
 /// Free and total bytes of the file system holding `path`.
 fn fs_space(path: &std::path::Path) -> Option<(u64, u64)> {
     use std::ffi::CString;
@@ -339,6 +344,94 @@ impl Mgmt {
                 ])
             })
             .collect()
+    }
+
+    /// The dropped-events reports (Java's `DroppedEvents*Report`): engine
+    /// channels with a non-zero `count`, most first (then by name),
+    /// `{pvName, eventsDropped}`; paused PVs left out when
+    /// `skip_paused`.
+    fn dropped_report(
+        &self,
+        limit: Option<usize>,
+        skip_paused: bool,
+        count: impl Fn(&crate::engine::ChannelStatus) -> u64,
+    ) -> Vec<Value> {
+        let mut rows = Vec::new();
+        self.registry.for_each_name(|n, r| {
+            if skip_paused && r.paused {
+                return true;
+            }
+            if let Some(c) = self.engine.status(n).map(|ch| count(&ch)).filter(|c| *c > 0) {
+                rows.push((n.to_string(), c));
+            }
+            true
+        });
+        rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        rows.truncate(limit.unwrap_or(usize::MAX));
+        rows.into_iter()
+            .map(|(n, c)| obj([("pvName", s(n)), ("eventsDropped", s(c))]))
+            .collect()
+    }
+
+    /// getPVsByDroppedEventsTimestamp: events dropped for their time stamp.
+    pub fn dropped_timestamp_report(&self, limit: Option<usize>) -> Vec<Value> {
+        self.dropped_report(limit, false, |c| c.dropped_timestamp)
+    }
+
+    /// getPVsByDroppedEventsBuffer: events dropped because a buffer was full.
+    pub fn dropped_buffer_report(&self, limit: Option<usize>) -> Vec<Value> {
+        self.dropped_report(limit, false, |c| c.dropped_buffer)
+    }
+
+    /// getPVsByDroppedEventsTypeChange: events dropped because the server
+    /// changed the type (paused PVs left out).
+    pub fn dropped_type_change_report(&self, limit: Option<usize>) -> Vec<Value> {
+        self.dropped_report(limit, true, |c| c.dropped_type_change)
+    }
+
+    /// getSlowChangingPVsWithDroppedEvents: PVs that dropped more events
+    /// for their time stamp than they stored, `{pvName, eventsDropped,
+    /// totalEvents}`, most dropped first (paused PVs left out).
+    pub fn slow_changing_dropped_report(&self, limit: Option<usize>) -> Vec<Value> {
+        let mut rows = Vec::new();
+        self.registry.for_each_name(|n, r| {
+            if r.paused {
+                return true;
+            }
+            if let Some(ch) = self.engine.status(n) {
+                if ch.dropped_timestamp > ch.event_count {
+                    rows.push((n.to_string(), ch.dropped_timestamp, ch.event_count));
+                }
+            }
+            true
+        });
+        rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        rows.truncate(limit.unwrap_or(usize::MAX));
+        rows.into_iter()
+            .map(|(n, d, t)| obj([("pvName", s(n)), ("eventsDropped", s(d)), ("totalEvents", s(t))]))
+            .collect()
+    }
+
+    /// getArchivedWaveforms: the engine's waveform channels with
+    /// `{pvName, samplingmethod, samplingperiod, elementCount, dbrtype}`.
+    pub fn archived_waveforms(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        self.registry.for_each_name(|n, r| {
+            let is_waveform = crate::types::ArchDbType::from_i32(r.dbr_type).is_some_and(|t| t.is_waveform());
+            if is_waveform && self.engine.status(n).is_some() {
+                if let Ok(Some(info)) = self.registry.get(n) {
+                    out.push(obj([
+                        ("pvName", s(n)),
+                        ("samplingmethod", s(info.sampling_method.as_str())),
+                        ("samplingperiod", s(jdouble(f64::from(info.sampling_period)))),
+                        ("elementCount", s(info.element_count)),
+                        ("dbrtype", s(info.dbr_type.java_name())),
+                    ]));
+                }
+            }
+            true
+        });
+        out
     }
 
     /// getRecentlyAddedPVs / getRecentlyModifiedPVs: newest first.

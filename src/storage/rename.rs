@@ -148,6 +148,9 @@ fn roll_back(store: &TieredStore, j: &Journal) -> Result<(), StoreError> {
 /// Finishes or undoes renames interrupted by a crash (called on open).
 pub(crate) fn recover(store: &TieredStore) -> Result<(), StoreError> {
     for (from, bytes) in store.index().journals()? {
+        if from.starts_with(super::retype::JOURNAL_PREFIX) {
+            continue;
+        }
         let j: Journal = match serde_json::from_slice(&bytes) {
             Ok(j) => j,
             Err(e) => {

@@ -35,6 +35,7 @@ impl TieredStore {
             std::fs::create_dir_all(t.root()).map_err(|e| StoreError::io("create", t.root(), e))?;
         }
         super::rename::recover(&store)?;
+        super::retype::recover(&store)?;
         let total: u64 = (0..store.tiers.len())
             .map(|t| store.index.totals(t as u8).map(|x| x.files).unwrap_or(0))
             .sum();
@@ -246,6 +247,15 @@ impl TieredStore {
         let me = self.clone();
         let (from, to) = (from.to_string(), to.to_string());
         blocking(move || super::rename::rename(&me, &from, &to, None)).await
+    }
+
+    /// Converts every stored sample of `pv` to payload type `to` in every
+    /// tier (Java's `changeTypeForPV`; crash-safe, all files or none);
+    /// returns the number of files rewritten.
+    pub async fn retype(&self, pv: &str, to: crate::types::ArchDbType) -> Result<u64, StoreError> {
+        let me = self.clone();
+        let pv = pv.to_string();
+        blocking(move || super::retype::retype(&me, &pv, to)).await
     }
 }
 

@@ -12,15 +12,19 @@ use epics_base_rs::server::snapshot::{ControlInfo, DisplayInfo, EnumInfo, Snapsh
 use epics_base_rs::types::{EpicsValue, PvString, WallTime};
 use epics_ca_rs::server::CaServerBuilder;
 
-/// Sets the loopback-only CA environment once per test process (before any
-/// CA client or server reads it).
+/// Sets the loopback-only CA and pvAccess environment once per test
+/// process (before any client or server reads it).
 pub fn ca_env() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        for (k, v) in strata::engine::LOOPBACK_CA_ENV.into_iter().chain([
-            ("EPICS_CA_MAX_SEARCH_PERIOD", "60"),
-            ("EPICS_CAS_DRAIN_GRACE_SECS", "0"),
-        ]) {
+        for (k, v) in strata::engine::LOOPBACK_CA_ENV
+            .into_iter()
+            .chain(strata::engine::LOOPBACK_PVA_ENV)
+            .chain([
+                ("EPICS_CA_MAX_SEARCH_PERIOD", "60"),
+                ("EPICS_CAS_DRAIN_GRACE_SECS", "0"),
+            ])
+        {
             std::env::set_var(k, v);
         }
     });

@@ -23,9 +23,12 @@ pub fn expected(folder: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_str(&text).expect("expected.json parses")
 }
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod fuzz;
 pub mod ioc;
 pub mod process;
+pub mod pva;
 pub mod routes;
 pub mod server;
 pub mod store;

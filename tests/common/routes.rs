@@ -127,6 +127,12 @@ pub const MGMT: &[Route] = &[
     r("/mgmt/bpl/getSilentPVsReport", &["limit"], false),
     r("/mgmt/bpl/getTimeSpanReport", &["limit"], false),
     r("/mgmt/bpl/getPVsByStorageConsumed", &["limit"], false),
+    r("/mgmt/bpl/getPVsByDroppedEventsTimestamp", &["limit"], false),
+    r("/mgmt/bpl/getPVsByDroppedEventsBuffer", &["limit"], false),
+    r("/mgmt/bpl/getPVsByDroppedEventsTypeChange", &["limit"], false),
+    r("/mgmt/bpl/getSlowChangingPVsWithDroppedEvents", &["limit"], false),
+    r("/mgmt/bpl/getArchivedWaveforms", &[], false),
+    r("/mgmt/bpl/changeTypeForPV", &["pv", "newtype"], false),
     r("/mgmt/bpl/exportConfig", &[], false),
     r("/mgmt/bpl/exportConfigForAppliance", &[], false),
     r("/mgmt/bpl/importConfig", &[], true),
@@ -136,9 +142,10 @@ pub const MGMT: &[Route] = &[
     r("/mgmt/bpl/reconcile", &["pv"], false),
 ];
 
-/// Other routes: metrics and the web console.
+/// Other routes: metrics, the OpenAPI document and the web console.
 pub const OTHER: &[Route] = &[
     r("/metrics", &[], false),
+    r("/openapi.json", &[], false),
     r("/", &[], false),
     r("/mgmt/ui", &[], false),
     r("/mgmt/ui/", &[], false),

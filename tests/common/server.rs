@@ -8,7 +8,7 @@ use std::sync::Arc;
 use strata::api::AppState;
 use strata::app::{App, EngineChoice};
 use strata::config::Config;
-use strata::engine::ca::CaEngine;
+use strata::engine::epics::EpicsEngine;
 use strata::engine::{ArchiveEngine, NullEngine};
 use strata::registry::Registry;
 use strata::storage::TieredStore;
@@ -43,15 +43,20 @@ impl TestServer {
         Self::open(dir, f, EngineChoice::Given(engine)).await.0
     }
 
-    /// A server with the real Channel Access engine (archive workflow wired).
-    pub async fn start_ca(dir: &Path, f: impl FnOnce(&mut Config)) -> (Self, CaEngine) {
-        let (srv, ca) = Self::open(dir, f, EngineChoice::ChannelAccess { demo: false }).await;
-        (srv, ca.expect("the Channel Access engine starts"))
+    /// A server with the real EPICS engine (Channel Access and pvAccess,
+    /// archive workflow wired).
+    pub async fn start_ca(dir: &Path, f: impl FnOnce(&mut Config)) -> (Self, EpicsEngine) {
+        let (srv, ca) = Self::open(dir, f, EngineChoice::Epics { demo: false }).await;
+        (srv, ca.expect("the EPICS engine starts"))
     }
 
     /// Opens the appliance through [`App::open`] as `main` does (listening on
     /// an ephemeral port of 127.0.0.1) and serves it until [`Self::stop`].
-    async fn open(dir: &Path, f: impl FnOnce(&mut Config), engine: EngineChoice) -> (Self, Option<CaEngine>) {
+    async fn open(
+        dir: &Path,
+        f: impl FnOnce(&mut Config),
+        engine: EngineChoice,
+    ) -> (Self, Option<EpicsEngine>) {
         let mut cfg = Config::default();
         cfg.set_data_dir(dir);
         cfg.server.listen = "127.0.0.1:0".parse().unwrap();
@@ -60,7 +65,7 @@ impl TestServer {
         app.channels_started().await;
         let state = app.state().clone();
         let cfg = app.config().clone();
-        let ca = app.ca_engine().cloned();
+        let ca = app.epics_engine().cloned();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             app.serve(async {

@@ -2,14 +2,20 @@
 // /retrieval/*, by paths relative to the page (/mgmt/ui/), so that the
 // console also works behind a proxy that adds a prefix.
 //
-// API key: when the server answers 401 (`[security] api_key` set), the key
-// is asked for once, kept in sessionStorage (this tab only, gone when it
-// closes) and sent as `Authorization: Bearer <key>` from then on.
+// What the server offers comes from its OpenAPI document (/openapi.json):
+// which actions exist, and which need the API key (operations with
+// `security`, listed when `[security] api_key` is set).
+//
+// API key: asked for once before the first call that needs it (or when the
+// server answers 401 to a wrong key), kept in sessionStorage (this tab
+// only, gone when it closes) and sent as `Authorization: Bearer <key>`.
 
 const KEY_NAME = 'strata.apiKey';
 const MGMT = '../bpl/';
 const DATA = '../../retrieval/data/';
 const RETRIEVAL_BPL = '../../retrieval/bpl/';
+const OPENAPI = '../../openapi.json';
+const MGMT_PATH = '/mgmt/bpl/';
 
 /** An HTTP error with the server's message. */
 export class ApiError extends Error {
@@ -89,7 +95,48 @@ async function errorOf(resp, url) {
   return new ApiError(resp.status, message, url);
 }
 
-/** fetch with the API key; asks for it on 401 and retries. */
+let specPromise = null;
+
+/** The server's OpenAPI document (fetched once per page). */
+export function spec() {
+  if (!specPromise) {
+    specPromise = fetch(OPENAPI).then((resp) => {
+      if (!resp.ok) throw new ApiError(resp.status, 'no API description (/openapi.json)', OPENAPI);
+      return resp.json();
+    });
+    specPromise.catch(() => {
+      specPromise = null;
+    });
+  }
+  return specPromise;
+}
+
+/** Whether the server offers the management action `action`. */
+export async function hasAction(action) {
+  return Boolean((await spec()).paths[`${MGMT_PATH}${action}`]);
+}
+
+/** Whether `method` on the management action `action` needs the API key. */
+async function needsKey(action, method) {
+  let doc;
+  try {
+    doc = await spec();
+  } catch {
+    return false; // Without the document, a 401 still asks for the key.
+  }
+  const op = doc.paths[`${MGMT_PATH}${action}`]?.[method];
+  return Boolean(op?.security?.length);
+}
+
+/** Asks for the key before a call that needs it, when none is kept. */
+async function ensureKey(action, method, url) {
+  if (apiKey() || !(await needsKey(action, method))) return;
+  const fresh = await askKey(false);
+  if (!fresh) throw new ApiError(401, 'This action needs the API key.', url);
+  setApiKey(fresh);
+}
+
+/** fetch with the API key; asks for it again on 401 and retries. */
 export async function request(url, init = {}, opts = {}) {
   const headers = new Headers(init.headers || {});
   const key = apiKey();
@@ -109,13 +156,17 @@ export async function request(url, init = {}, opts = {}) {
 
 /** GET /mgmt/bpl/<action> → JSON. */
 export async function mgmt(action, params, opts) {
-  const resp = await request(`${MGMT}${action}${qs(params)}`, {}, opts);
+  const url = `${MGMT}${action}${qs(params)}`;
+  await ensureKey(action, 'get', url);
+  const resp = await request(url, {}, opts);
   return resp.json();
 }
 
 /** POST /mgmt/bpl/<action> with a JSON body → JSON. */
 export async function mgmtPost(action, params, body) {
-  const resp = await request(`${MGMT}${action}${qs(params)}`, {
+  const url = `${MGMT}${action}${qs(params)}`;
+  await ensureKey(action, 'post', url);
+  const resp = await request(url, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify(body),
@@ -138,17 +189,4 @@ export function dataUrl(ext, params) {
 export async function dataText(url, opts) {
   const resp = await request(url, {}, opts);
   return resp.text();
-}
-
-/**
- * Whether a GET endpoint exists: false on 404 (unknown action), the JSON
- * otherwise. Used for reports that only some servers offer.
- */
-export async function optional(action, params) {
-  try {
-    return await mgmt(action, params);
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 404) return undefined;
-    throw e;
-  }
 }

@@ -1,17 +1,16 @@
 // The appliance view: health and rates (getApplianceMetrics), tier usage
 // (getStorageMetrics), ETL figures where the API reports them, the
 // name/value metrics (getApplianceMetricsForAppliance), versions and the
-// reports. Reports that a server does not offer (404) are not shown.
+// reports. Reports the server's OpenAPI document does not list are not
+// shown.
 
-import { mgmt, optional } from './api.js';
+import { hasAction, mgmt } from './api.js';
 import { $, fill, fmtBytes, fmtLocal, fmtNum, h, toast } from './dom.js';
 import { openPv } from './pvdialog.js';
 
 const AUTO_MS = 10000;
-/** Optional reports found on this server (probed once per tab). */
-const PROBED_KEY = 'strata.optionalReports';
 
-/** Reports; `optional` ones are probed once and hidden when absent. */
+/** Reports, shown when /openapi.json lists their action. */
 const REPORTS = [
   { id: 'paused', label: 'Paused', action: 'getPausedPVsReport' },
   { id: 'disconnected', label: 'Disconnected', action: 'getCurrentlyDisconnectedPVs', noLimit: true },
@@ -23,9 +22,9 @@ const REPORTS = [
   { id: 'lost', label: 'Lost connections', action: 'getLostConnectionsReport' },
   { id: 'added', label: 'Recently added', action: 'getRecentlyAddedPVs' },
   { id: 'modified', label: 'Recently modified', action: 'getRecentlyModifiedPVs' },
-  { id: 'dropped-ts', label: 'Dropped events: timestamps', action: 'getPVsByDroppedEventsTimestamp', optional: true },
-  { id: 'dropped-buf', label: 'Dropped events: buffer', action: 'getPVsByDroppedEventsBuffer', optional: true },
-  { id: 'dropped-type', label: 'Dropped events: type change', action: 'getPVsByDroppedEventsTypeChange', optional: true },
+  { id: 'dropped-ts', label: 'Dropped events: timestamps', action: 'getPVsByDroppedEventsTimestamp' },
+  { id: 'dropped-buf', label: 'Dropped events: buffer', action: 'getPVsByDroppedEventsBuffer' },
+  { id: 'dropped-type', label: 'Dropped events: type change', action: 'getPVsByDroppedEventsTypeChange' },
 ];
 
 const state = { visible: false, timer: null, report: 'paused', probed: false, available: new Set() };
@@ -115,35 +114,21 @@ function renderRows(rows) {
     h('th', { scope: 'row' }, r.name), h('td', {}, r.value), h('td', { class: 'muted' }, r.source))));
 }
 
-/** Probes the optional reports once (404: not offered by this server). */
+/** Finds the reports this server offers (its OpenAPI document). */
 async function probe() {
   if (state.probed) return;
-  state.probed = true;
-  for (const r of REPORTS) if (!r.optional) state.available.add(r.id);
-  let known = null;
+  let offered;
   try {
-    known = JSON.parse(sessionStorage.getItem(PROBED_KEY) || 'null');
-  } catch {
-    known = null;
+    offered = await Promise.all(REPORTS.map((r) => hasAction(r.action)));
+  } catch (e) {
+    toast(`Reports: ${e.message}`, 'error');
+    return;
   }
-  if (Array.isArray(known)) {
-    known.forEach((id) => state.available.add(id));
-  } else {
-    const found = [];
-    await Promise.all(REPORTS.filter((r) => r.optional).map(async (r) => {
-      try {
-        if ((await optional(r.action, { limit: 1 })) !== undefined) found.push(r.id);
-      } catch {
-        // Not offered in a usable way: leave it out.
-      }
-    }));
-    found.forEach((id) => state.available.add(id));
-    try {
-      sessionStorage.setItem(PROBED_KEY, JSON.stringify(found));
-    } catch {
-      // Probed again after a reload.
-    }
-  }
+  state.probed = true;
+  REPORTS.forEach((r, i) => {
+    if (offered[i]) state.available.add(r.id);
+  });
+  if (!state.available.has(state.report)) state.report = REPORTS.find((r) => state.available.has(r.id))?.id;
   renderReportButtons();
 }
 

@@ -4,6 +4,7 @@
 
 pub mod csv;
 pub mod json;
+mod pvjson;
 pub mod raw;
 pub mod text;
 mod value;

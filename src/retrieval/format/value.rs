@@ -85,7 +85,7 @@ pub(crate) fn push_value_json(out: &mut String, v: &SampleValue, nf: NonFinite) 
         }
         SampleValue::VInt(xs) => join(out, xs, |o, x| o.push_str(itoa::Buffer::new().format(x))),
         SampleValue::VByte(xs) => join(out, xs, |o, x| o.push_str(itoa::Buffer::new().format(x as i8))),
-        SampleValue::V4Generic(xs) => join(out, xs, |o, x| o.push_str(itoa::Buffer::new().format(x))),
+        SampleValue::V4Generic(xs) => super::pvjson::push_generic(out, xs),
         SampleValue::VString(xs) => {
             // Java omits empty strings of a string waveform.
             out.push('[');
