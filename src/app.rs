@@ -22,10 +22,11 @@ use crate::engine::demo::DemoServer;
 use crate::engine::epics::{EpicsEngine, ExtraServers};
 use crate::engine::pva::demo::DemoPvaServer;
 use crate::engine::{ArchiveEngine, NullEngine, ProbeResult};
+use crate::etl::{Etl, Reducer, Scheduler};
 use crate::index::{KvError, KvStore, SledKv};
 use crate::mgmt::policy::{Policies, PolicyError};
 use crate::mgmt::{ArchiveParams, Mgmt};
-use crate::registry::{Registry, RegistryError};
+use crate::registry::{NamedFlags, Registry, RegistryError};
 use crate::retrieval::Retrieval;
 use crate::storage::{ReconcileReport, StorageConfig, StoragePlugin, StoreError, TieredStore};
 
@@ -216,6 +217,45 @@ pub struct App {
     demo: Option<Demo>,
     /// Starts the archived PVs' channels in the background.
     channel_start: Option<JoinHandle<()>>,
+    /// The ETL scheduler (its loop runs while serving when `[etl] enabled`).
+    etl: Arc<Scheduler>,
+}
+
+/// Marker file of a data folder laid out for the demo (beside `index/`).
+const DEMO_MARKER: &str = "demo-layout";
+
+/// The demo's short partitions, so a newcomer sees data move within
+/// minutes: STS 5 minutes, MTS 1 hour, LTS 1 day. Applied to a new data
+/// folder (no index yet), which is then marked, or to one marked so; an
+/// existing folder of another layout keeps its tiers. Returns whether the
+/// demo layout is in use.
+pub fn demo_layout(cfg: &mut Config) -> Result<bool, AppError> {
+    use crate::types::PartitionGranularity as G;
+    let index = &cfg.storage.index_dir;
+    let root = index.parent().map(PathBuf::from).unwrap_or_default();
+    let marker = root.join(DEMO_MARKER);
+    if index.exists() && !marker.exists() {
+        tracing::info!(folder = %root.display(), "existing data folder: demo keeps its partitions");
+        return Ok(false);
+    }
+    for (t, g) in cfg.storage.tiers.iter_mut().zip([G::FiveMin, G::Hour, G::Day]) {
+        t.granularity = g;
+    }
+    std::fs::create_dir_all(&root)
+        .and_then(|()| std::fs::write(&marker, b"STS 5 min, MTS 1 h, LTS 1 day\n"))
+        .map_err(|source| AppError::IndexDir { path: marker, source })?;
+    Ok(true)
+}
+
+/// The `reducedata` operators: retrieval's post-processor registry, bound
+/// to each source file's span.
+pub fn reducer() -> Reducer {
+    Arc::new(|spec: &str, from, to| {
+        let pp = crate::retrieval::postprocessors::PpSpec::parse(spec)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{spec} names no post-processor"))?;
+        Ok(pp.bind(from, to))
+    })
 }
 
 impl App {
@@ -228,6 +268,12 @@ impl App {
         let Stores {
             kv, registry, store, ..
         } = Stores::open(&cfg.storage)?;
+        let flags = Arc::new(NamedFlags::open(&kv).map_err(AppError::Registry)?);
+        let etl = Arc::new(Scheduler::new(
+            Arc::new(Etl::new(store.clone(), flags, Some(reducer()))),
+            registry.clone(),
+            cfg.storage.tiers.clone(),
+        ));
         let tier_names: Vec<String> = cfg.storage.tiers.iter().map(|t| t.name.clone()).collect();
         let policies =
             Policies::load(cfg.policies.file.as_deref(), &tier_names).map_err(AppError::Policies)?;
@@ -253,6 +299,7 @@ impl App {
         let mgmt = Mgmt {
             registry: registry.clone(),
             store: store.clone(),
+            etl: etl.clone(),
             engine: engine.clone(),
             policies: Arc::new(RwLock::new(policies)),
             identity: cfg.server.identity.clone(),
@@ -291,7 +338,13 @@ impl App {
             live,
             demo,
             channel_start,
+            etl,
         })
+    }
+
+    /// The ETL scheduler.
+    pub fn etl(&self) -> &Arc<Scheduler> {
+        &self.etl
     }
 
     /// The bound HTTP address.
@@ -334,19 +387,32 @@ impl App {
             listener,
             live,
             demo,
+            etl,
+            cfg,
             ..
         } = self;
         let store = state.mgmt.store.clone();
+        let etl_loop = cfg.etl.enabled.then(|| {
+            crate::etl::schedule::spawn(
+                etl,
+                crate::etl::system_clock(cfg.etl.clock_offset_secs),
+                std::time::Duration::from_secs(cfg.etl.sync_secs),
+            )
+        });
         #[cfg(feature = "cluster")]
         let cluster = state.cluster.clone();
-        axum::serve(listener, api::app(state))
+        let served = axum::serve(listener, api::app(state))
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(AppError::Serve)?;
+            .map_err(AppError::Serve);
+        if let Some(l) = etl_loop {
+            tokio::task::spawn_blocking(move || l.stop()).await.ok();
+        }
         #[cfg(feature = "cluster")]
         if let Some(c) = cluster {
             c.shutdown().await;
         }
+        served?;
         tracing::info!("shutting down: writing buffered samples");
         if let Some(e) = &live {
             e.flush_now().await;

@@ -46,6 +46,8 @@ pub struct Config {
     pub engine: crate::engine::EngineConfig,
     /// `[policies]`
     pub policies: crate::mgmt::policy::PolicyConfig,
+    /// `[etl]`
+    pub etl: crate::etl::EtlConfig,
     /// `[cluster]` (cargo feature `cluster`): absent = a single node.
     #[cfg(feature = "cluster")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -122,6 +124,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.storage.validate().map_err(ConfigError::Invalid)?;
         self.engine.validate().map_err(ConfigError::Invalid)?;
+        self.etl.validate().map_err(ConfigError::Invalid)?;
         if self.security.api_key.as_deref() == Some("") {
             return Err(ConfigError::Invalid("security.api_key must not be empty".into()));
         }

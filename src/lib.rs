@@ -19,6 +19,7 @@ pub mod app;
 pub mod cluster;
 pub mod config;
 pub mod engine;
+pub mod etl;
 pub mod index;
 pub mod mgmt;
 pub mod pb;

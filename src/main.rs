@@ -137,6 +137,7 @@ fn run() -> anyhow::Result<()> {
                 // The demo archives quickly: short sampling and write cycles.
                 cfg.engine.initial_sampling_secs = cfg.engine.initial_sampling_secs.min(2.0);
                 cfg.engine.write_period = cfg.engine.write_period.min(2.0);
+                strata::app::demo_layout(&mut cfg)?;
             }
             // Before any thread starts: CA reads these once per process.
             ca_loopback_env(demo);

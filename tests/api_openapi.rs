@@ -240,6 +240,9 @@ fn value(name: &str, pv: &str, identity: &str) -> String {
         "regex" => "OA:.*".into(),
         "file" => "js/app.js".into(),
         "newtype" => "DBR_SCALAR_DOUBLE".into(),
+        "storage" => "LTS".into(),
+        "name" => "strata_test_flag".into(),
+        "value" => "false".into(),
         other => panic!("no test value for required parameter {other}"),
     }
 }

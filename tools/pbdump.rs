@@ -1,5 +1,7 @@
 //! `strata-pbdump [--format json|csv] FILE...`: prints the headers and
-//! samples of PlainPB files and PB/HTTP captures.
+//! samples of PlainPB files (plain `.pb` or compressed `.pb.zst`) and PB/HTTP
+//! captures. `--to-plain OUT FILE` writes a compressed partition back out as
+//! the plain `.pb` Java tools read (byte-identical to the plain partition).
 //!
 //! JSON Lines: one header object per chunk, then one object per sample.
 //! Bad lines are reported on stderr with file and offset; the exit status is
@@ -13,7 +15,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use serde_json::{json, Map, Value};
-use strata::plainpb::{ChunkItem, ChunkReader};
+use strata::plainpb::{is_compressed, ChunkItem, ChunkReader, ZstReader};
 use strata::types::java::{push_double, push_float};
 use strata::types::{ArchiverSample, SampleValue};
 
@@ -31,9 +33,28 @@ struct Args {
     /// sample) or CSV (`secs,val,severity,status,nanos`, as the appliance).
     #[arg(long, value_enum, default_value = "json")]
     format: Format,
+    /// Write the (one) input file's plain form to this path instead of printing.
+    #[arg(long, value_name = "OUT")]
+    to_plain: Option<PathBuf>,
     /// Files to print.
     #[arg(required = true)]
     files: Vec<PathBuf>,
+}
+
+/// The plain bytes of a compressed partition, or `None` for any other file.
+fn plain_of(path: &PathBuf) -> anyhow::Result<Option<Vec<u8>>> {
+    let mut head = [0u8; 4];
+    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let n = std::io::Read::read(&mut f, &mut head)?;
+    if !is_compressed(&head[..n]) {
+        return Ok(None);
+    }
+    let len = f.metadata()?.len();
+    let mut r = ZstReader::open(File::open(path)?, len, path)
+        .with_context(|| format!("reading compressed partition {}", path.display()))?;
+    let mut out = Vec::new();
+    r.to_plain(&mut out)?;
+    Ok(Some(out))
 }
 
 fn float_json(v: f64) -> Value {
@@ -114,8 +135,11 @@ fn csv_value(out: &mut String, v: &SampleValue) {
 }
 
 fn dump(path: &PathBuf, format: Format, out: &mut impl Write) -> anyhow::Result<usize> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut reader = ChunkReader::new(BufReader::with_capacity(1 << 20, file));
+    let input: Box<dyn std::io::Read> = match plain_of(path)? {
+        Some(plain) => Box::new(std::io::Cursor::new(plain)),
+        None => Box::new(File::open(path).with_context(|| format!("opening {}", path.display()))?),
+    };
+    let mut reader = ChunkReader::new(BufReader::with_capacity(1 << 20, input));
     let mut problems = 0;
     loop {
         match reader.next_item() {
@@ -152,6 +176,17 @@ fn dump(path: &PathBuf, format: Format, out: &mut impl Write) -> anyhow::Result<
 
 fn run() -> anyhow::Result<bool> {
     let args = Args::parse();
+    if let Some(dest) = &args.to_plain {
+        let [src] = args.files.as_slice() else {
+            anyhow::bail!("--to-plain takes exactly one input file");
+        };
+        let bytes = match plain_of(src)? {
+            Some(b) => b,
+            None => std::fs::read(src).with_context(|| format!("reading {}", src.display()))?,
+        };
+        std::fs::write(dest, bytes).with_context(|| format!("writing {}", dest.display()))?;
+        return Ok(true);
+    }
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut clean = true;

@@ -232,6 +232,8 @@ impl From<MgmtError> for ApiError {
             MgmtError::Conflict(_) => ApiError::conflict(e.to_string()),
             MgmtError::Store(s) => from_store(s),
             MgmtError::Registry(r) => from_registry(r),
+            MgmtError::Etl(crate::etl::EtlError::Store(s)) => from_store(s),
+            MgmtError::Etl(e) => ApiError::internal(e),
             MgmtError::Internal(e) => from_anyhow(e),
         }
     }

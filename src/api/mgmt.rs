@@ -189,6 +189,27 @@ async fn dispatch(
             json(Value::Array(m.delete_many(&m.expand(&n)?, delete_data).await?))
         }
         "abortArchivingPV" => json(m.abort(p.require("pv")?).await?),
+        "getAllNamedFlags" => json(json!(m.etl.etl().flags().all())),
+        "getNamedFlag" => {
+            let name = p.require("name")?;
+            let mut out = serde_json::Map::new();
+            out.insert(name.to_string(), Value::Bool(m.etl.etl().flags().get(name)));
+            json(Value::Object(out))
+        }
+        "setNamedFlag" => {
+            let name = p.require("name")?;
+            let value = crate::registry::flags::parse_java_bool(p.require("value")?);
+            m.etl
+                .etl()
+                .flags()
+                .set(name, value)
+                .map_err(crate::mgmt::MgmtError::from)?;
+            json(json!({ "status": "ok" }))
+        }
+        "consolidateDataForPV" => json(
+            m.consolidate(p.require("pv")?, p.require("storage")?, p.get("date"))
+                .await?,
+        ),
         "renamePV" => json(m.rename(p.require("pv")?, p.require("newname")?).await?),
         "changeArchivalParameters" => {
             let period: f32 = p.require("samplingperiod")?.trim().parse().map_err(|_| {

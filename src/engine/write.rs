@@ -500,7 +500,13 @@ impl Ingest {
         let result = match store.flush_ingest_writes().await {
             Ok(r) => r,
             Err(e) => {
+                // What this cycle handed over is not known to be on disk: a
+                // later successful flush must not confirm it (a later
+                // sample's commit covers it once written).
                 tracing::error!(error = %e, "ingest flush failed; nothing committed this cycle");
+                for (_, chan) in to_commit {
+                    lock(&chan.state).pending_commit = None;
+                }
                 return;
             }
         };

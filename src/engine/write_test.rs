@@ -219,6 +219,13 @@ async fn a_failed_ingest_flush_commits_nothing_that_cycle() {
     event(&ingest, &chans[0], t0 + 1);
     ingest.write_cycle(&store, 1.0).await;
     assert_eq!(committed(&ingest, "W:a"), None);
+    // Regression (issue 13 brief): a later acknowledged cycle without new
+    // samples must not confirm what the failed flush never wrote.
+    ingest.write_cycle(&store, 1.0).await;
+    assert_eq!(committed(&ingest, "W:a"), None);
+    event(&ingest, &chans[0], t0 + 2);
+    ingest.write_cycle(&store, 1.0).await;
+    assert_eq!(committed(&ingest, "W:a"), Some(t0 + 2));
 }
 
 #[tokio::test]

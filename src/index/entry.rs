@@ -103,3 +103,28 @@ pub struct TierTotals {
     /// Bytes.
     pub bytes: u64,
 }
+
+/// One zstd frame of a compressed partition (key: partition and the
+/// frame's first sample time, `keys::frame`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameRecord {
+    /// File offset of the frame.
+    pub offset: u64,
+    /// Samples in it.
+    pub samples: u32,
+    /// Uncompressed bytes.
+    pub raw_len: u32,
+}
+
+/// An ETL source whose record was removed because its samples were
+/// recorded in the destination; the file is deleted next. Reconcile deletes
+/// it if it still has this size and last sample, else records it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingDelete {
+    /// Path relative to the tier root.
+    pub path: String,
+    /// Size when the move was planned.
+    pub bytes: u64,
+    /// Last sample time when the move was planned.
+    pub last: Ts,
+}

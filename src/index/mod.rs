@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
-pub use entry::{PartitionEntry, PvSummary, TierTotals};
+pub use entry::{PartitionEntry, PendingDelete, PvSummary, TierTotals};
 pub use kv::{Batch, KvError, KvStore, KvTree, MemKv, SledKv};
 pub use migrate::{INDEX_SCHEMA_VERSION, SCHEMA_KEY};
 
@@ -207,7 +207,61 @@ impl Index {
 
     /// Applies `changes` and the matching summary/total updates in one atomic batch.
     pub fn apply(&self, changes: &[Change]) -> Result<(), IndexError> {
+        self.apply_with(changes, Batch::new())
+    }
+
+    /// Applies an ETL move's records in one atomic batch: `changes` (the
+    /// destination's records and the source's removal), the source's
+    /// pending delete, and the removal of intents left by the move.
+    pub fn apply_move(
+        &self,
+        changes: &[Change],
+        pending: Option<(&str, u8, i64, &PendingDelete)>,
+        clear_intents: &[(String, u8, i64)],
+    ) -> Result<(), IndexError> {
+        let mut extra = Batch::new();
+        if let Some((pv, tier, start, d)) = pending {
+            extra.put(keys::pending_delete(pv, tier, start), encode(d));
+        }
+        for (pv, tier, start) in clear_intents {
+            extra.delete(keys::intent(pv, *tier, *start));
+        }
+        self.apply_with(changes, extra)
+    }
+
+    /// Pending deletes `(pv, tier, start, record)` left by ETL moves.
+    pub fn pending_deletes(&self) -> Result<Vec<(String, u8, i64, PendingDelete)>, IndexError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(&[keys::PENDING_DELETE]) {
+            let (k, v) = item?;
+            if let Some((pv, tier, start)) = keys::parse_pending_delete(&k) {
+                out.push((pv.to_string(), tier, start, decode(TREE, &v)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Drops pending deletes (the file was deleted or recorded again). Not
+    /// flushed: a pending delete that survives a crash names a file that is
+    /// gone (or recorded) and is cleared by the next reconcile.
+    pub fn clear_pending_deletes(&self, done: &[(String, u8, i64)]) -> Result<(), IndexError> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Batch::new();
+        for (pv, tier, start) in done {
+            batch.delete(keys::pending_delete(pv, *tier, *start));
+        }
+        self.tree.apply_batch(&batch)?;
+        Ok(())
+    }
+
+    /// `changes` plus the operations already in `batch`, atomically.
+    fn apply_with(&self, changes: &[Change], mut batch: Batch) -> Result<(), IndexError> {
         if changes.is_empty() {
+            if !batch.is_empty() {
+                self.tree.apply_batch(&batch)?;
+            }
             return Ok(());
         }
         let _guard = self.lock();
@@ -272,7 +326,6 @@ impl Index {
                 }
             }
         }
-        let mut batch = Batch::new();
         for ((pv, tier, start), e) in &pending {
             let k = keys::partition(pv, *tier, *start);
             match e {

@@ -46,6 +46,22 @@ impl Mgmt {
             put("buffered_bytes", t.name(), t.buffered_bytes() as f64);
             put("dropped_not_after_last", t.name(), t.dropped_time_total() as f64);
         }
+        let c = &self.etl.counters;
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed) as f64;
+        put("etl", "runs", load(&c.runs));
+        put("etl", "partitions_moved", load(&c.moved));
+        put("etl", "partitions_deleted", load(&c.deleted));
+        put("etl", "bytes_moved", load(&c.bytes));
+        put("etl", "failures", load(&c.failures));
+        put("etl", "bad_chains", load(&c.bad_chains));
+        put("etl", "seconds", load(&c.millis) / 1000.0);
+        put("etl", "last_tick_timestamp_seconds", load(&c.last_tick));
+        put("etl", "queued_pvs", self.etl.queued() as f64);
+        let now = crate::types::Timestamp::now().secs;
+        put("etl", "backlog", self.etl.backlog(now) as f64);
+        if let Some(d) = self.etl.next_due() {
+            put("etl", "next_due_timestamp_seconds", d as f64);
+        }
         out
     }
 }

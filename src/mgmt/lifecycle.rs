@@ -318,9 +318,22 @@ impl Mgmt {
         }
         self.engine.stop(&real).await?;
         let mut files = 0;
+        self.etl.remove(&real);
         if delete_data {
-            use crate::storage::StoragePlugin;
-            files = self.store.delete_pv_data(&real).await?;
+            // Every tier, under the PV's ETL lock (no move half done).
+            let (etl, store, pv) = (self.etl.clone(), self.store.clone(), real.clone());
+            files = tokio::task::spawn_blocking(move || {
+                let lock = etl.etl().pv_lock(&pv);
+                let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
+                let mut n = 0;
+                for t in store.tiers() {
+                    n += t.delete_blocking(&pv)?;
+                }
+                Ok::<u64, crate::storage::StoreError>(n)
+            })
+            .await
+            .map_err(|e| MgmtError::Internal(anyhow::anyhow!("delete task: {e}")))??;
+            self.etl.etl().forget(&real);
         }
         self.registry.delete(&real)?;
         tracing::info!(pv = %real, delete_data, files, "deleted");

@@ -411,6 +411,7 @@ impl Mgmt {
                 ));
             }
         }
+        rows.extend(self.etl_rows(&info).into_iter().map(|(n, v)| row(&n, v, "ETL")));
         if let Ok(Some(e)) = self.store.last_known_blocking(&real) {
             rows.push(row(
                 "Last event:",

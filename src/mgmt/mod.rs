@@ -3,6 +3,7 @@
 //! the engine. Responses are JSON values in the Java appliance's shapes
 //! (scalars as strings); the HTTP layer only parses and encodes.
 
+mod etl;
 mod gauges;
 mod lifecycle;
 mod lookup;
@@ -54,6 +55,9 @@ pub enum MgmtError {
     /// The registry failed (HTTP 500, or 409 for alias conflicts).
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    /// An ETL run failed (HTTP 503 when a tier is unavailable, else 500).
+    #[error(transparent)]
+    Etl(#[from] crate::etl::EtlError),
     /// Another internal failure (HTTP 500).
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -79,6 +83,8 @@ pub struct Mgmt {
     pub registry: Arc<Registry>,
     /// Storage.
     pub store: TieredStore,
+    /// The ETL scheduler and service.
+    pub etl: Arc<crate::etl::Scheduler>,
     /// Engine.
     pub engine: Arc<dyn ArchiveEngine>,
     /// Policies.

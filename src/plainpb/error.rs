@@ -46,6 +46,16 @@ pub enum Error {
         /// What the caller wanted to write.
         expected: String,
     },
+    /// A compressed (`.pb.zst`) partition is malformed at `offset`.
+    #[error("{path}: compressed partition damaged at byte offset {offset}: {reason}")]
+    Compressed {
+        /// The file.
+        path: PathBuf,
+        /// Offset of the frame or structure concerned.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
     /// A line is longer than the reader accepts.
     #[error("{path}: line at byte offset {offset} exceeds {limit} bytes")]
     LineTooLong {

@@ -1,5 +1,6 @@
 //! The PlainPB format: line escaping, the PayloadInfo header, the sample
-//! codec, PV → path mapping, partition file names, and file reading/writing.
+//! codec, PV → path mapping, partition file names, file reading/writing, and
+//! the compressed (`.pb.zst`) partition form.
 //!
 //! Works on bytes, `Read`/`Write` and single files only; it knows nothing of
 //! sled, tokio, tiers or the registry.
@@ -16,6 +17,7 @@ mod search;
 mod stream;
 mod wire;
 mod writer;
+mod zst;
 
 pub use chunks::{ChunkItem, ChunkReader, ChunkWriter};
 pub use codec::{
@@ -31,6 +33,10 @@ pub use path::{
 };
 pub use stream::{RawLine, SampleStream};
 pub use writer::{AppendTarget, Appender};
+pub use zst::{
+    is_compressed, FrameEntry, FrameRead, FrameTable, ZstOptions, ZstReader, ZstWriter, ZSTD_MAGIC,
+    ZST_EXTENSION,
+};
 
 /// Line terminator.
 pub const NEWLINE: u8 = 0x0A;

@@ -1,11 +1,13 @@
 //! The PV registry in sled: PVTypeInfo records (Java JSON form), compact
-//! per-name records for fast listing and reports, aliases and pending
-//! archive requests. Every write is flushed before the call returns.
+//! per-name records for fast listing and reports, aliases, pending
+//! archive requests and named flags ([`flags`]). Every write is flushed
+//! before the call returns.
 //!
 //! Names, aliases and requests are also cached in memory (sorted), so
 //! listings, glob/regex matches and counts never touch the database.
 //! Knows nothing of storage paths.
 
+pub mod flags;
 mod load;
 pub mod metainfo;
 mod migrate;
@@ -18,6 +20,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use serde::{Deserialize, Serialize};
 
+pub use flags::NamedFlags;
 pub use migrate::{REGISTRY_SCHEMA_KEY, REGISTRY_SCHEMA_VERSION};
 pub use typeinfo::{PvTypeInfo, SamplingMethod, TypeInfoError};
 

@@ -220,6 +220,25 @@ impl Buffers {
         }
     }
 
+    /// Puts segments taken by a flush that wrote nothing back in front of
+    /// what was buffered since, so the next flush writes them.
+    pub fn restore(&self, pv: &str, st: &mut PvState, taken: Vec<Segment>) {
+        let bytes: usize = taken.iter().map(|s| s.lines.len()).sum();
+        let newer = std::mem::take(&mut st.segments);
+        st.segments = taken;
+        st.segments.extend(newer);
+        st.inflight.clear();
+        st.buffered += bytes;
+        self.total.fetch_add(bytes, Ordering::Relaxed);
+        if !st.queued {
+            st.queued = true;
+            self.dirty
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push_front(pv.to_string());
+        }
+    }
+
     /// Puts names back at the front of the queue (deferred PVs).
     pub fn requeue(&self, pvs: &[String]) {
         let mut q = self.dirty.lock().unwrap_or_else(|p| p.into_inner());

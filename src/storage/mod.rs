@@ -4,6 +4,7 @@
 //! Knows files and the index; knows nothing of the registry or HTTP.
 
 mod buffer;
+pub mod chain;
 pub mod config;
 mod error;
 mod plugin;
@@ -22,7 +23,8 @@ pub mod partition {
     pub use crate::types::PartitionGranularity;
 }
 
-pub use config::{FsyncPolicy, StorageConfig, TierConfig};
+pub use chain::{Chain, ChainError, ChainStore, StoreOptions, StoreUrl};
+pub use config::{Compression, FsyncPolicy, StorageConfig, TierConfig};
 pub use error::StoreError;
 pub use reconcile::ReconcileReport;
 pub use rename::{rename_interrupted, RenameStop};

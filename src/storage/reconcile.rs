@@ -29,6 +29,8 @@ pub struct ReconcileReport {
     pub recovered: Vec<String>,
     /// Files that could not be read (left as they are, reported).
     pub unreadable: Vec<(String, String)>,
+    /// ETL sources whose move was recorded before a crash, now deleted.
+    pub moved_deleted: Vec<String>,
 }
 
 impl ReconcileReport {
@@ -39,6 +41,7 @@ impl ReconcileReport {
             && self.trimmed.is_empty()
             && self.recovered.is_empty()
             && self.unreadable.is_empty()
+            && self.moved_deleted.is_empty()
     }
 
     pub(crate) fn merge(&mut self, o: ReconcileReport) {
@@ -48,6 +51,7 @@ impl ReconcileReport {
         self.trimmed.extend(o.trimmed);
         self.recovered.extend(o.recovered);
         self.unreadable.extend(o.unreadable);
+        self.moved_deleted.extend(o.moved_deleted);
     }
 }
 
@@ -179,6 +183,70 @@ impl Inner {
         Ok(report)
     }
 
+    /// Finishes ETL moves of this tier's sources that were recorded (the
+    /// samples are in the destination's records) but whose file was not yet
+    /// deleted: a file still as planned is deleted; one that changed since
+    /// (a late sample) is recorded again so nothing is lost.
+    pub(crate) fn reconcile_pending_deletes(&self) -> Result<ReconcileReport, StoreError> {
+        let mut report = ReconcileReport::default();
+        let mut done = Vec::new();
+        for (pv, tier, start, d) in self.index.pending_deletes()? {
+            if tier != self.tier {
+                continue;
+            }
+            done.push((pv.clone(), tier, start));
+            if self.index.partition(&pv, tier, start)?.is_some() {
+                continue;
+            }
+            let path = self.root.join(&d.path);
+            let md = match std::fs::metadata(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::io("stat", path, e)),
+                Ok(md) => md,
+            };
+            let unchanged = md.len() == d.bytes
+                && PbFile::open(&path)
+                    .and_then(|pb| pb.info())
+                    .ok()
+                    .and_then(|i| i.last.map(|l| to_ts(l.ts())))
+                    == Some(d.last);
+            if unchanged {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(StoreError::io("delete", path, e)),
+                }
+                tracing::info!(pv, path = %path.display(), "deleted an ETL source moved before a crash");
+                report.moved_deleted.push(path.display().to_string());
+                continue;
+            }
+            let key = self
+                .index
+                .summary(&pv, tier)?
+                .map(|s| s.key)
+                .filter(|k| !k.is_empty())
+                .unwrap_or_else(|| crate::plainpb::pv_key(&pv));
+            match record_from_file(&path, &d.path, start, &mut report) {
+                Ok(Some(e)) => {
+                    tracing::warn!(pv, path = %path.display(), "ETL source changed after its move; recorded again");
+                    report.recovered.push(path.display().to_string());
+                    self.index.apply(&[Change::Upsert {
+                        pv: pv.clone(),
+                        tier,
+                        key,
+                        entry: e,
+                    }])?;
+                }
+                Ok(None) => {}
+                Err(err) => report
+                    .unreadable
+                    .push((path.display().to_string(), err.to_string())),
+            }
+        }
+        self.index.clear_pending_deletes(&done)?;
+        Ok(report)
+    }
+
     /// Resolves write intents of this tier: record the files they name.
     fn reconcile_intents(&self) -> Result<ReconcileReport, StoreError> {
         let mut report = ReconcileReport::default();
@@ -248,7 +316,8 @@ impl PlainPbStore {
     pub fn reconcile(&self, all_files: bool) -> Result<ReconcileReport, StoreError> {
         self.flush_blocking(false)?;
         let _cycle = self.inner.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut report = self.inner.reconcile_intents()?;
+        let mut report = self.inner.reconcile_pending_deletes()?;
+        report.merge(self.inner.reconcile_intents()?);
         let pvs: BTreeSet<String> = self
             .inner
             .index

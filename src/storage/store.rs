@@ -105,6 +105,27 @@ impl PlainPbStore {
         )
     }
 
+    /// Name of the tier.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Partition granularity.
+    pub fn granularity(&self) -> PartitionGranularity {
+        self.inner.granularity
+    }
+
+    /// Path, relative to the root, of partition `start` of storage key `key`.
+    pub fn partition_path(&self, key: &str, start: i64) -> String {
+        self.inner.relative_path(key, start)
+    }
+
+    /// Takes the tier's write lock: no flush cycle, delete or reconcile of
+    /// this tier runs while it is held (ETL's guard-record-delete step).
+    pub fn lock_writes(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner.flush_lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The index summary of `pv` in this tier.
     pub fn summary(&self, pv: &str) -> Result<Option<PvSummary>, StoreError> {
         Ok(self.inner.index.summary(pv, self.inner.tier)?)

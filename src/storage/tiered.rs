@@ -15,7 +15,6 @@ use super::source::Source;
 use super::store::{KeyOverrides, PlainPbStore, WriteLimits};
 use super::write::FlushOutcome;
 use crate::index::{Index, KvStore};
-use crate::storage::StoragePlugin;
 use crate::types::{ArchiverSample, Timestamp};
 
 /// The tier chain. Cheap to clone.
@@ -121,17 +120,24 @@ impl TieredStore {
     }
 
     /// All sources for `pv` in `[from, to]`, oldest tier first (blocking).
+    ///
+    /// Each file is opened as it is listed, so a source deleted by ETL
+    /// after its listing still streams completely.
     pub fn sources_blocking(
         &self,
         pv: &str,
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<Source>, StoreError> {
-        let mut out = Vec::new();
-        for t in self.tiers.iter().rev() {
-            out.extend(t.sources_blocking(pv, from, to).map_err(|e| tier_error(t, e))?);
+        // Listed from the ingest tier towards the oldest: ETL records a
+        // move's destination before it removes the source, so a reader
+        // that misses a source (moved meanwhile) finds it in a later tier.
+        // Handed out oldest tier first for the merge.
+        let mut per_tier = Vec::with_capacity(self.tiers.len());
+        for t in self.tiers.iter() {
+            per_tier.push(t.sources_blocking(pv, from, to).map_err(|e| tier_error(t, e))?);
         }
-        Ok(out)
+        Ok(per_tier.into_iter().rev().flatten().collect())
     }
 
     /// Sources on the blocking pool.

@@ -332,7 +332,12 @@ impl Inner {
         let mut out = FlushOutcome::default();
         let taken = self.take_buffers(pvs, try_lock, &mut out.deferred);
         self.buffers.requeue(&out.deferred);
-        self.put_intents(&taken)?;
+        if let Err(e) = self.put_intents(&taken) {
+            // Nothing was written: the segments go back to their buffers
+            // (no PV is reported written, so nothing is acknowledged).
+            self.restore(taken);
+            return Err(e);
+        }
         let results = self.write_all(taken);
         let mut changes = Vec::new();
         let mut done = Vec::new();
@@ -415,6 +420,19 @@ impl Inner {
             });
         }
         taken
+    }
+
+    /// Returns taken segments to their PVs' buffers.
+    fn restore(&self, taken: Vec<Taken>) {
+        for t in taken {
+            let mut st = lock(&t.state);
+            let segs = t
+                .segments
+                .into_iter()
+                .map(|s| Arc::try_unwrap(s).unwrap_or_else(|a| (*a).clone()))
+                .collect();
+            self.buffers.restore(&t.pv, &mut st, segs);
+        }
     }
 
     /// Partitions without a record get a durable intent before their file

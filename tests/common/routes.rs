@@ -66,6 +66,14 @@ pub const MGMT: &[Route] = &[
     r("/mgmt/bpl/resumeArchivingPV", &["pv"], true),
     r("/mgmt/bpl/deletePV", &["pv", "deleteData"], true),
     r("/mgmt/bpl/abortArchivingPV", &["pv"], false),
+    r(
+        "/mgmt/bpl/consolidateDataForPV",
+        &["pv", "storage", "date"],
+        false,
+    ),
+    r("/mgmt/bpl/getAllNamedFlags", &[], false),
+    r("/mgmt/bpl/getNamedFlag", &["name"], false),
+    r("/mgmt/bpl/setNamedFlag", &["name", "value"], false),
     r("/mgmt/bpl/renamePV", &["pv", "newname"], false),
     r(
         "/mgmt/bpl/changeArchivalParameters",

@@ -79,6 +79,30 @@ pub const MGMT: &[Route] = &[
     )
     .params(&[PV_ONE])
     .mutating(),
+    action!(
+        "consolidateDataForPV",
+        "Move a paused PV's data along its store chain up to a store, now"
+    )
+    .params(&[
+        PV_ONE,
+        query(
+            "storage",
+            Text,
+            "name of the store to consolidate into (e.g. LTS)",
+        )
+        .required(),
+        query("date", Text, "consolidate partitions before this ISO 8601 time"),
+    ])
+    .mutating(),
+    action!("getAllNamedFlags", "Every named flag with its value"),
+    action!("getNamedFlag", "The value of a named flag")
+        .params(&[query("name", Text, "the flag's name").required()]),
+    action!("setNamedFlag", "Set a named flag (ETL stages read them)")
+        .params(&[
+            query("name", Text, "the flag's name").required(),
+            query("value", Text, "true or false").required(),
+        ])
+        .mutating(),
     action!("renamePV", "Rename a paused PV, data and record")
         .params(&[PV_ONE, query("newname", Text, "the new name").required()])
         .mutating(),

@@ -1,0 +1,21 @@
+//! ETL: moving data along each PV's store chain (STS → MTS → LTS, or into a
+//! black hole for retention), crash-safe, on Java's schedule.
+//!
+//! [`plan`] decides, as pure functions of the chain, the partition index
+//! records and a time, which partitions move, when and how; [`run`] carries
+//! a plan out step by step (intent, append, sync, record, delete, clear);
+//! [`service`] plans and runs a PV's stages under its ETL lock;
+//! [`schedule`] decides when, on Java's run times, from index look-ups. See
+//! `docs/etl-design.md`. Knows storage, the index and the registry; knows
+//! nothing of retrieval or HTTP (a `reducedata` post-processor is handed in).
+
+pub mod config;
+pub mod plan;
+pub mod run;
+pub mod schedule;
+pub mod service;
+
+pub use config::EtlConfig;
+pub use run::{EtlError, EtlStop, Executor, Reducer, StageOutcome, StageTarget, Step};
+pub use schedule::{system_clock, Clock, Scheduler, TickReport};
+pub use service::{Etl, Skipped, StageRun};

@@ -1,0 +1,449 @@
+//! The ETL scheduler: Java's per-stage run times (etl.md §2) without
+//! polling every PV. Each PV with an ETL chain has one due time — the first
+//! stage run time at which one of its sources has an eligible partition
+//! (`plan::due`, from the index summaries: no file or directory access) —
+//! in a queue ordered by due time, so a tick with nothing due is one look
+//! at the queue's head whatever the number of PVs.
+//!
+//! Time comes from the caller (`tick(now)`): tests drive it with any clock;
+//! the appliance's loop ([`spawn`]) reads its injected [`Clock`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::plan::{self, HoldGather, StageSchedule};
+use super::service::{Etl, StageRun};
+use crate::index::entry::ts as entry_ts;
+use crate::registry::Registry;
+use crate::storage::{Chain, TierConfig};
+use crate::types::{PartitionGranularity, Timestamp};
+
+/// Unix seconds now.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock, shifted by `offset` seconds (a test hook).
+pub fn system_clock(offset: i64) -> Clock {
+    Arc::new(move || Timestamp::now().secs + offset)
+}
+
+/// Back-off after a failed stage: first and longest wait (s).
+const RETRY_MIN_SECS: i64 = 60;
+const RETRY_MAX_SECS: i64 = 3600;
+
+/// One queued PV.
+struct Entry {
+    due: i64,
+    seq: u64,
+    chain: Arc<Chain>,
+    /// Source granularity per stage.
+    grans: Vec<PartitionGranularity>,
+    scheds: Vec<StageSchedule>,
+    /// Java's `nextETLStart` per stage.
+    next_start: Vec<i64>,
+    /// Consecutive failed ticks (back-off).
+    failures: u32,
+    /// Registry modification time the chain was read at.
+    modified_ms: i64,
+}
+
+#[derive(Default)]
+struct State {
+    queue: BTreeMap<(i64, u64), String>,
+    pvs: HashMap<String, Entry>,
+    /// PVs without ETL (one store, paused, bad chain), by modification time.
+    idle: HashMap<String, i64>,
+    seq: u64,
+    chains: HashMap<Vec<String>, Arc<Chain>>,
+}
+
+/// Counters of the scheduler since start.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Stage runs that moved or deleted something.
+    pub runs: AtomicU64,
+    /// Source partitions moved.
+    pub moved: AtomicU64,
+    /// Source partitions deleted without storing.
+    pub deleted: AtomicU64,
+    /// Bytes written into destinations.
+    pub bytes: AtomicU64,
+    /// Failed stage runs.
+    pub failures: AtomicU64,
+    /// Chains rejected.
+    pub bad_chains: AtomicU64,
+    /// Time spent in stage runs (ms).
+    pub millis: AtomicU64,
+    /// Last tick (Unix s).
+    pub last_tick: AtomicU64,
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// PVs whose stages were evaluated.
+    pub pvs: usize,
+    /// Source partitions moved.
+    pub moved: u64,
+    /// Source partitions deleted without storing.
+    pub deleted: u64,
+    /// Failed stage runs.
+    pub failures: u64,
+}
+
+/// The scheduler.
+pub struct Scheduler {
+    etl: Arc<Etl>,
+    registry: Arc<Registry>,
+    tiers: Vec<TierConfig>,
+    state: Mutex<State>,
+    /// Counters.
+    pub counters: Counters,
+}
+
+impl Scheduler {
+    /// A scheduler with an empty queue.
+    pub fn new(etl: Arc<Etl>, registry: Arc<Registry>, tiers: Vec<TierConfig>) -> Self {
+        Scheduler {
+            etl,
+            registry,
+            tiers,
+            state: Mutex::new(State::default()),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The ETL service.
+    pub fn etl(&self) -> &Arc<Etl> {
+        &self.etl
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues every PV of the registry not queued yet, and re-reads those
+    /// whose record changed since (pause, chain change). O(PVs) in memory.
+    pub fn sync(&self, now: i64) {
+        let mut todo = Vec::new();
+        {
+            let st = self.state();
+            self.registry.for_each_name(|name, rec| {
+                let known = st
+                    .pvs
+                    .get(name)
+                    .map(|e| e.modified_ms)
+                    .or_else(|| st.idle.get(name).copied());
+                if known != Some(rec.modified_ms) {
+                    todo.push(name.to_string());
+                }
+                true
+            });
+            for pv in st.pvs.keys().chain(st.idle.keys()) {
+                if !self.registry.contains(pv) {
+                    todo.push(pv.clone());
+                }
+            }
+        }
+        for pv in todo {
+            self.add(&pv, now);
+        }
+    }
+
+    /// (Re)computes `pv`'s due time from its record and summaries.
+    pub fn add(&self, pv: &str, now: i64) {
+        let prev = self.take(pv);
+        let Some(e) = self.compute(pv, now, prev) else {
+            return;
+        };
+        self.put(pv, e);
+    }
+
+    /// Removes `pv` from the queue.
+    pub fn remove(&self, pv: &str) {
+        self.take(pv);
+        self.state().idle.remove(pv);
+    }
+
+    fn take(&self, pv: &str) -> Option<Entry> {
+        let mut st = self.state();
+        let e = st.pvs.remove(pv)?;
+        st.queue.remove(&(e.due, e.seq));
+        Some(e)
+    }
+
+    fn put(&self, pv: &str, mut e: Entry) {
+        let mut st = self.state();
+        st.seq += 1;
+        e.seq = st.seq;
+        st.queue.insert((e.due, e.seq), pv.to_string());
+        st.idle.remove(pv);
+        st.pvs.insert(pv.to_string(), e);
+    }
+
+    /// `urls` (PVTypeInfo `dataStores`) resolved against the tiers, cached.
+    pub fn chain(&self, urls: &[String]) -> Result<Arc<Chain>, crate::storage::ChainError> {
+        if let Some(c) = self.state().chains.get(urls) {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(Chain::resolve(urls, &self.tiers)?);
+        self.state().chains.insert(urls.to_vec(), c.clone());
+        Ok(c)
+    }
+
+    /// The entry of `pv` at `now` (`None`: no ETL for it).
+    fn compute(&self, pv: &str, now: i64, prev: Option<Entry>) -> Option<Entry> {
+        let idle = |ms: i64| {
+            self.state().idle.insert(pv.to_string(), ms);
+            None
+        };
+        let info = match self.registry.get(pv) {
+            Ok(Some(i)) => i,
+            _ => return None,
+        };
+        let modified_ms = info.modification_time.map_or(0, |t| t.timestamp_millis());
+        if info.paused || info.data_stores.len() < 2 {
+            return idle(modified_ms);
+        }
+        let chain = match self.chain(&info.data_stores) {
+            Ok(c) => c,
+            Err(e) => {
+                self.counters.bad_chains.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(pv, error = %e, "store chain rejected; no ETL for this PV");
+                return idle(modified_ms);
+            }
+        };
+        if !chain.has_etl() {
+            return idle(modified_ms);
+        }
+        let grans: Vec<PartitionGranularity> = chain
+            .stages()
+            .filter_map(|(_, s, _)| {
+                s.tier
+                    .and_then(|t| self.tiers.get(t as usize))
+                    .map(|t| t.granularity)
+            })
+            .collect();
+        let (scheds, next_start, failures) = match prev {
+            Some(p) if p.chain == chain => (p.scheds, p.next_start, p.failures),
+            _ => {
+                let s = plan::schedules(&grans, now);
+                let n = s.iter().map(|x| x.first).collect();
+                (s, n, 0)
+            }
+        };
+        let mut e = Entry {
+            due: 0,
+            seq: 0,
+            chain,
+            grans,
+            scheds,
+            next_start,
+            failures,
+            modified_ms,
+        };
+        e.due = self.due(pv, &e, now);
+        Some(e)
+    }
+
+    /// The earliest stage run at which something of `pv` is eligible; with
+    /// nothing stored, the first stage's next run (a cheap re-check).
+    fn due(&self, pv: &str, e: &Entry, now: i64) -> i64 {
+        let index = self.etl.store().index();
+        let mut best: Option<i64> = None;
+        for (i, src, _) in e.chain.stages() {
+            let (Some(tier), Some(g), Some(sched)) = (src.tier, e.grans.get(i), e.scheds.get(i)) else {
+                continue;
+            };
+            let Ok(Some(sum)) = index.summary(pv, tier) else {
+                continue;
+            };
+            let Some(first) = sum.first.map(entry_ts) else {
+                continue;
+            };
+            let hg = HoldGather {
+                hold: src.options.hold,
+                gather: src.options.gather,
+            };
+            let not_before = e.next_start.get(i).copied().unwrap_or(now);
+            let d = plan::due(sched, *g, hg, (g.partition_start(first.secs), first), not_before);
+            best = Some(best.map_or(d, |b| b.min(d)));
+        }
+        best.unwrap_or_else(|| {
+            let s0 = e.next_start.first().copied().unwrap_or(now);
+            match e.scheds.first() {
+                Some(s) if s0 <= now => s.run_after(now),
+                _ => s0,
+            }
+        })
+    }
+
+    /// The earliest due time, if any PV is queued.
+    pub fn next_due(&self) -> Option<i64> {
+        self.state().queue.first_key_value().map(|((d, _), _)| *d)
+    }
+
+    /// Number of PVs queued.
+    pub fn queued(&self) -> usize {
+        self.state().pvs.len()
+    }
+
+    /// PVs due at or before `now` (the backlog).
+    pub fn backlog(&self, now: i64) -> usize {
+        self.state().queue.range(..(now + 1, 0)).count()
+    }
+
+    /// The due time of `pv`, if queued.
+    pub fn due_of(&self, pv: &str) -> Option<i64> {
+        self.state().pvs.get(pv).map(|e| e.due)
+    }
+
+    /// Runs every PV due at or before `now`: each stage whose run time has
+    /// come, in chain order, with processing time `now`.
+    pub fn tick(&self, now: i64) -> TickReport {
+        let mut report = TickReport::default();
+        self.counters
+            .last_tick
+            .store(now.max(0) as u64, Ordering::Relaxed);
+        loop {
+            let next = {
+                let mut st = self.state();
+                match st.queue.first_key_value() {
+                    Some(((d, _), _)) if *d <= now => {
+                        let (_, pv) = st.queue.pop_first().unwrap_or_default();
+                        let e = st.pvs.remove(&pv);
+                        e.map(|e| (pv, e))
+                    }
+                    _ => break,
+                }
+            };
+            let Some((pv, mut e)) = next else { continue };
+            report.pvs += 1;
+            let failed = self.run_pv(&pv, &mut e, now, &mut report);
+            let fresh = self.compute(&pv, now, Some(e));
+            if let Some(mut fresh) = fresh {
+                if failed {
+                    fresh.failures += 1;
+                    let wait =
+                        (RETRY_MIN_SECS << fresh.failures.min(6).saturating_sub(1)).min(RETRY_MAX_SECS);
+                    fresh.due = fresh.due.max(now + wait);
+                } else {
+                    fresh.failures = 0;
+                }
+                if fresh.due <= now {
+                    // Cannot make progress at this time (e.g. a skipped stage).
+                    fresh.due = now + 1;
+                }
+                self.put(&pv, fresh);
+            }
+        }
+        report
+    }
+
+    /// Runs `pv`'s stages whose time has come; true if one failed.
+    fn run_pv(&self, pv: &str, e: &mut Entry, now: i64, report: &mut TickReport) -> bool {
+        let t = Timestamp::new(now, 0);
+        let chain = e.chain.clone();
+        for (i, _, _) in chain.stages() {
+            let (Some(start), Some(sched)) = (e.next_start.get(i).copied(), e.scheds.get(i)) else {
+                continue;
+            };
+            if now < start {
+                continue;
+            }
+            let began = std::time::Instant::now();
+            let r = self.etl.run_stage(pv, &chain, i, t, false, None);
+            self.counters
+                .millis
+                .fetch_add(began.elapsed().as_millis() as u64, Ordering::Relaxed);
+            match r {
+                Ok(StageRun::Ran(o)) => {
+                    if o.moved + o.deleted > 0 {
+                        self.counters.runs.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.counters.moved.fetch_add(o.moved, Ordering::Relaxed);
+                    self.counters.deleted.fetch_add(o.deleted, Ordering::Relaxed);
+                    self.counters.bytes.fetch_add(o.bytes, Ordering::Relaxed);
+                    report.moved += o.moved;
+                    report.deleted += o.deleted;
+                }
+                Ok(StageRun::Skipped(_)) => {}
+                Err(err) => {
+                    self.counters.failures.fetch_add(1, Ordering::Relaxed);
+                    report.failures += 1;
+                    tracing::warn!(pv, stage = i, error = %err, "ETL stage failed; data stays, retried later");
+                    return true;
+                }
+            }
+            e.next_start[i] = sched.run_after(now);
+        }
+        false
+    }
+}
+
+/// Handle of the scheduler's thread; stops it when dropped.
+pub struct Running {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops the loop and waits for the tick in progress.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// Runs `sched` on its own thread: syncs with the registry every
+/// `sync_every`, ticks at each due time read from `clock`.
+pub fn spawn(sched: Arc<Scheduler>, clock: Clock, sync_every: Duration) -> Running {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("strata-etl".into())
+        .spawn(move || {
+            let mut last_sync: Option<std::time::Instant> = None;
+            loop {
+                let now = clock();
+                if last_sync.is_none_or(|l| l.elapsed() >= sync_every) {
+                    sched.sync(now);
+                    last_sync = Some(std::time::Instant::now());
+                }
+                sched.tick(now);
+                let wait = sched
+                    .next_due()
+                    .map_or(sync_every.as_secs() as i64, |d| (d - clock()).max(0))
+                    .clamp(0, sync_every.as_secs().max(1) as i64);
+                match rx.recv_timeout(Duration::from_millis((wait as u64 * 1000).max(50))) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => break,
+                }
+            }
+        });
+    match thread {
+        Ok(t) => Running {
+            stop: Some(tx),
+            thread: Some(t),
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the ETL thread; data stays in the first tier");
+            Running {
+                stop: None,
+                thread: None,
+            }
+        }
+    }
+}
