@@ -188,19 +188,8 @@ pub(crate) fn rename(
             to: to.to_string(),
         });
     }
-    let guards: Vec<_> = store
-        .tiers()
-        .iter()
-        .map(|t| t.inner.flush_lock.lock().unwrap_or_else(|p| p.into_inner()))
-        .collect();
-    let key_to = {
-        let k = store.chunk_key(to);
-        if k.is_empty() {
-            crate::plainpb::pv_key(to)
-        } else {
-            k
-        }
-    };
+    let guards: Vec<_> = store.tiers().iter().map(|t| t.lock_writes()).collect();
+    let key_to = store.chunk_key(to);
     let mut j = Journal {
         phase: Phase::Preparing,
         from: from.to_string(),

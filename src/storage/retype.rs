@@ -247,19 +247,8 @@ pub(crate) fn retype(store: &TieredStore, pv: &str, to: ArchDbType) -> Result<u6
     for t in store.tiers() {
         t.inner.flush(vec![pv.to_string()], false)?;
     }
-    let guards: Vec<_> = store
-        .tiers()
-        .iter()
-        .map(|t| t.inner.flush_lock.lock().unwrap_or_else(|p| p.into_inner()))
-        .collect();
-    let key = {
-        let k = store.chunk_key(pv);
-        if k.is_empty() {
-            crate::plainpb::pv_key(pv)
-        } else {
-            k
-        }
-    };
+    let guards: Vec<_> = store.tiers().iter().map(|t| t.lock_writes()).collect();
+    let key = store.chunk_key(pv);
     let mut j = Journal {
         phase: Phase::Preparing,
         pv: pv.to_string(),

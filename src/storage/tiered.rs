@@ -106,8 +106,12 @@ impl TieredStore {
 
     /// Storage key of `pv`: override, else the one its files use, else the default rule.
     pub fn chunk_key(&self, pv: &str) -> String {
+        // Never empty: an empty override (a PVTypeInfo without chunkKey)
+        // falls through to the files' key and the default rule.
         if let Some(k) = self.keys.read().ok().and_then(|m| m.get(pv).cloned()) {
-            return k;
+            if !k.is_empty() {
+                return k;
+            }
         }
         for t in self.tiers.iter() {
             if let Ok(Some(s)) = t.summary(pv) {
