@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::ioc::{ca_env, free_port, Ioc};
-use common::process::{run_tool, ServeProcess};
+use common::process::ServeProcess;
 use epics_base_rs::types::EpicsValue;
 
 /// The strata process's CA environment: loopback only.
@@ -27,12 +27,6 @@ async fn get(base: &str, path: &str) -> serde_json::Value {
         .json()
         .await
         .unwrap()
-}
-
-fn iso(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .unwrap()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,7 +56,6 @@ async fn sigkill_while_ingesting_keeps_every_acknowledged_sample_once() {
     }
     // The IOC posts n at base + n × 50 ms, value n.
     let base_ms = (chrono::Utc::now().timestamp() + 2) * 1000;
-    let ts = |n: u64| (base_ms + n as i64 * 50) as f64 / 1000.0;
     let stop = Arc::new(AtomicBool::new(false));
     let posted = Arc::new(AtomicU64::new(0));
     let poster = {
@@ -110,50 +103,6 @@ async fn sigkill_while_ingesting_keeps_every_acknowledged_sample_once() {
     poster.join().unwrap();
 
     // Restart on the same data: repair on open, then read everything back.
-    let srv = ServeProcess::start_env(&data, &args, &env());
-    let q = format!(
-        "pv=K:counter&from={}&to={}",
-        iso(base_ms / 1000 - 5),
-        iso(base_ms / 1000 + 600)
-    );
-    let v = get(&srv.base, &format!("/retrieval/data/getData.json?{q}")).await;
-    let got: Vec<(f64, f64)> = v[0]["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            let t = d["secs"].as_i64().unwrap() as f64 + d["nanos"].as_i64().unwrap() as f64 * 1e-9;
-            (t, d["val"].as_f64().unwrap())
-        })
-        .collect();
-    assert!(
-        got.windows(2).all(|w| w[0].0 < w[1].0),
-        "duplicate or unordered samples"
-    );
-    let n_posted = posted.load(Ordering::Relaxed);
-    let mut checked = 0;
-    for n in 0..n_posted {
-        if ts(n) >= acked as f64 {
-            break;
-        }
-        let hits = got
-            .iter()
-            .filter(|(t, v)| (*t - ts(n)).abs() < 1e-6 && *v == n as f64)
-            .count();
-        assert_eq!(
-            hits,
-            1,
-            "acknowledged sample {n} at {} present {hits} times",
-            ts(n)
-        );
-        checked += 1;
-    }
-    assert!(checked >= 40, "only {checked} acknowledged samples checked");
-    srv.stop();
-    // The index agrees with the files.
-    let (code, out, _) = run_tool(
-        env!("CARGO_BIN_EXE_strata-rebuild-index"),
-        &["--data", data.to_str().unwrap(), "--verify"],
-    );
-    assert_eq!(code, 0, "{out}");
+    let posted = posted.load(Ordering::Relaxed);
+    common::crash::check_acknowledged(&data, &args, &env(), base_ms, posted, acked).await;
 }

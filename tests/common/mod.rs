@@ -25,6 +25,7 @@ pub fn expected(folder: &str) -> serde_json::Value {
 }
 #[cfg(feature = "cluster")]
 pub mod cluster;
+pub mod crash;
 pub mod fuzz;
 pub mod ioc;
 pub mod process;
