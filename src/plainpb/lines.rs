@@ -86,6 +86,20 @@ impl<R: Read> LineReader<R> {
         self.pos = (self.pos + n).min(self.filled);
     }
 
+    /// The same reader state over `f(inner)` (a wrapper reading the same
+    /// bytes from the same position).
+    pub fn map_inner<R2>(self, f: impl FnOnce(R) -> R2) -> LineReader<R2> {
+        LineReader {
+            inner: f(self.inner),
+            buf: self.buf,
+            pos: self.pos,
+            filled: self.filled,
+            eof: self.eof,
+            base: self.base,
+            max_line: self.max_line,
+        }
+    }
+
     /// The underlying reader.
     pub fn get_ref(&self) -> &R {
         &self.inner

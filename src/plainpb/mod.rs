@@ -31,7 +31,7 @@ pub use lines::{LineEvent, LineReader};
 pub use path::{
     key_to_relative_dir, partition_path, pv_key, split_file_name, PV_KEY_SEPARATORS, PV_KEY_TERMINATOR,
 };
-pub use stream::{RawLine, SampleStream};
+pub use stream::{RawLine, ReadAt, SampleStream};
 pub use writer::{AppendTarget, Appender};
 pub use zst::{
     is_compressed, FrameEntry, FrameRead, FrameTable, ZstOptions, ZstReader, ZstWriter, ZSTD_MAGIC,

@@ -77,7 +77,20 @@ pub struct SampleStream<R: Read = File> {
     bulk: Option<(u64, Timestamp)>,
 }
 
-impl SampleStream<File> {
+/// Reads at an offset without moving a cursor (`FileExt::read_exact_at`
+/// for files; wrappers that read a file elsewhere implement it too).
+pub trait ReadAt {
+    /// Fills `buf` from offset `at`; an error if the source ends first.
+    fn read_exact_at(&self, buf: &mut [u8], at: u64) -> std::io::Result<()>;
+}
+
+impl ReadAt for File {
+    fn read_exact_at(&self, buf: &mut [u8], at: u64) -> std::io::Result<()> {
+        FileExt::read_exact_at(self, buf, at)
+    }
+}
+
+impl<R: Read + ReadAt> SampleStream<R> {
     /// Copies the remaining lines unchanged (each ending with a newline) to
     /// `out`, if [`SampleStream::set_bulk`] allowed it; returns the bytes
     /// copied, or `None` when the stream must be read line by line.
@@ -118,6 +131,22 @@ impl SampleStream<File> {
 }
 
 impl<R: Read> SampleStream<R> {
+    /// The same stream reading through `f(reader)`, which must read the
+    /// same bytes from the same position (e.g. on another thread).
+    pub fn map_reader<R2: Read>(self, f: impl FnOnce(R) -> R2) -> SampleStream<R2> {
+        SampleStream {
+            reader: self.reader.map_inner(f),
+            path: self.path,
+            desc: self.desc,
+            year_start: self.year_start,
+            end: self.end,
+            scratch: self.scratch,
+            done: self.done,
+            truncated_tail: self.truncated_tail,
+            bulk: self.bulk,
+        }
+    }
+
     /// A stream over an arbitrary reader positioned at the first sample line
     /// (`base` = its offset, used in error messages).
     pub fn from_reader(

@@ -124,6 +124,10 @@ pub struct StorageConfig {
     /// Check every partition file on open when the index holds at most this
     /// many; above it only each PV's newest partition is checked.
     pub reconcile_all_below: u64,
+    /// A tier whose file reads take longer than this (ms) is left out of a
+    /// retrieval response (marked partial) and counts as stuck until the
+    /// blocked read returns; see `storage::deadline`.
+    pub tier_deadline_ms: u64,
 }
 
 impl StorageConfig {
@@ -144,6 +148,7 @@ impl StorageConfig {
             pv_buffer_bytes: 256 * 1024,
             total_buffer_bytes: 256 * 1024 * 1024,
             reconcile_all_below: 200_000,
+            tier_deadline_ms: 10_000,
         }
     }
 
@@ -199,6 +204,9 @@ impl StorageConfig {
                     ));
                 }
             }
+        }
+        if !(1..=3_600_000).contains(&self.tier_deadline_ms) {
+            return Err("storage: tier_deadline_ms must be 1..=3600000".into());
         }
         if self.pv_buffer_bytes == 0 || self.total_buffer_bytes < self.pv_buffer_bytes {
             return Err("storage: total_buffer_bytes must be >= pv_buffer_bytes > 0".into());

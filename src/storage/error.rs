@@ -75,6 +75,9 @@ pub enum StoreError {
         #[source]
         source: Box<StoreError>,
     },
+    /// A tier did not answer within its deadline, or is stuck.
+    #[error(transparent)]
+    Deadline(#[from] super::deadline::DeadlineError),
     /// A blocking task panicked or was cancelled.
     #[error("storage task failed: {0}")]
     Task(String),

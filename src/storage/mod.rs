@@ -6,6 +6,7 @@
 mod buffer;
 pub mod chain;
 pub mod config;
+mod deadline;
 mod error;
 mod plugin;
 mod read;
@@ -25,13 +26,14 @@ pub mod partition {
 
 pub use chain::{Chain, ChainError, ChainStore, StoreOptions, StoreUrl};
 pub use config::{Compression, FsyncPolicy, StorageConfig, TierConfig};
+pub use deadline::{DeadlineError, DeadlineStats, Pending, TierFile, TierGuard, TierReader, MAX_WORKERS};
 pub use error::StoreError;
 pub use reconcile::ReconcileReport;
 pub use rename::{rename_interrupted, RenameStop};
 pub use retype::{convert_value, ConvertError};
 pub use source::{MemLines, Source};
 pub use store::{PlainPbStore, WriteLimits};
-pub use tiered::TieredStore;
+pub use tiered::{Partial, TieredStore};
 pub use write::{FlushOutcome, PvWriteStats};
 /// Runs blocking file/index work on tokio's blocking pool (inline when no
 /// runtime is present).

@@ -2,11 +2,16 @@
 //! partition's last sample, partition files, in-flight and buffered
 //! samples), the newest sample before a time, and the newest sample.
 
+use std::path::Path;
+use std::time::Instant;
+
 use super::buffer::lock;
+use super::deadline::{DeadlineError, Pending, TierReader};
 use super::error::StoreError;
 use super::source::{MemLines, Source};
 use super::store::{Inner, PlainPbStore};
 use crate::index::entry::ts as entry_ts;
+use crate::index::PartitionEntry;
 use crate::plainpb::{decode_sample, PbFile};
 use crate::storage::AppendMeta;
 use crate::types::{ArchDbType, ArchiverSample, EventStreamDesc, Timestamp};
@@ -31,6 +36,48 @@ impl PlainPbStore {
     pub fn last_known(&self, pv: &str) -> Result<Option<ArchiverSample>, StoreError> {
         self.inner.last_known(pv)
     }
+}
+
+/// Where the newest sample before a time is.
+pub(crate) enum LastBefore {
+    /// Answered from buffers or the index.
+    Known(Option<ArchiverSample>),
+    /// In this partition file (a read on the tier's file system).
+    InFile(PartitionEntry),
+}
+
+/// Opens the partitions `files` of `pv` for streaming `[from, to]`
+/// (runs on the tier's reader pool; later reads go through `reader`).
+fn open_partitions(
+    root: &Path,
+    tier: &str,
+    pv: &str,
+    files: Vec<PartitionEntry>,
+    from: Timestamp,
+    to: Timestamp,
+    reader: &TierReader,
+) -> Result<Vec<Source>, StoreError> {
+    let mut out = Vec::with_capacity(files.len());
+    for e in files {
+        let path = root.join(&e.path);
+        let file = match PbFile::open(&path) {
+            Ok(f) => f,
+            Err(crate::plainpb::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                tracing::warn!(pv, path = %path.display(), "indexed file missing; skipped (reconcile will drop it)");
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let start = (entry_ts(e.first) < from).then_some(from);
+        let st = file.stream(start, Some(to))?;
+        let mut st = st.map_reader(|f| reader.file(f));
+        st.desc_mut().source = tier.to_string();
+        st.set_bulk(e.bytes, entry_ts(e.last));
+        out.push(Source::Tier(Box::new(st)));
+    }
+    Ok(out)
 }
 
 impl Inner {
@@ -72,6 +119,48 @@ impl Inner {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<Source>, StoreError> {
+        match self.sources_within(pv, from, to)? {
+            (out, None) => Ok(out),
+            (_, Some(missed)) => Err(missed.into()),
+        }
+    }
+
+    /// The sources of `[from, to]`; when the tier's files do not answer
+    /// within the deadline, what the index and buffers hold and why the
+    /// files are missing.
+    pub(crate) fn sources_within(
+        &self,
+        pv: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<(Vec<Source>, Option<DeadlineError>), StoreError> {
+        let (mut out, files) = self.plan_sources(pv, from, to)?;
+        let mut missed = None;
+        // Opened right after the listing (before the next tier is listed):
+        // ETL records a move's destination before it deletes the source.
+        match self.open_files(pv, files, from, to) {
+            Ok(None) => {}
+            Ok(Some(pending)) => match pending.wait(Instant::now() + self.guard.deadline()) {
+                Ok(files) => out.extend(files?),
+                Err(d) if d.is_not_answering() => missed = Some(d),
+                Err(d) => return Err(d.into()),
+            },
+            Err(d) if d.is_not_answering() => missed = Some(d),
+            Err(d) => return Err(d.into()),
+        }
+        self.buffered_sources(pv, from, to, &mut out);
+        Ok((out, missed))
+    }
+
+    /// From the index alone: the previous partition's last sample (when
+    /// the range starts before this tier's first hit) and the partitions
+    /// to open.
+    pub(crate) fn plan_sources(
+        &self,
+        pv: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<(Vec<Source>, Vec<PartitionEntry>), StoreError> {
         let (previous, hits) = self.index.overlapping(pv, self.tier, from, to)?;
         let mut out = Vec::with_capacity(hits.len() + 2);
         let needs_previous = hits.first().is_none_or(|e| entry_ts(e.first) > from);
@@ -84,47 +173,51 @@ impl Inner {
                 }
             }
         }
-        for e in hits {
-            let path = self.root.join(&e.path);
-            let file = match PbFile::open(&path) {
-                Ok(f) => f,
-                Err(crate::plainpb::Error::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    tracing::warn!(pv, path = %path.display(), "indexed file missing; skipped (reconcile will drop it)");
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let start = (entry_ts(e.first) < from).then_some(from);
-            let mut st = file.stream(start, Some(to))?;
-            st.desc_mut().source = self.name.clone();
-            st.set_bulk(e.bytes, entry_ts(e.last));
-            out.push(Source::File(Box::new(st)));
+        Ok((out, hits))
+    }
+
+    /// Opens `files` on the tier's reader pool (`None` when there are none):
+    /// the only step of a range read that touches the tier's file system.
+    pub(crate) fn open_files(
+        &self,
+        pv: &str,
+        files: Vec<PartitionEntry>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Option<Pending<Result<Vec<Source>, StoreError>>>, DeadlineError> {
+        if files.is_empty() {
+            return Ok(None);
         }
-        // Samples not yet recorded: in a running flush, then in the buffer.
-        if let Some(st_arc) = self.buffers.existing(pv) {
-            let (inflight, segments, meta) = {
-                let st = lock(&st_arc);
-                (st.inflight.clone(), st.segments.clone(), st.meta.clone())
-            };
-            for seg in inflight.iter().map(|s| s.as_ref()).chain(segments.iter()) {
-                if seg.first > to {
-                    continue;
-                }
-                let lo = seg.partition_point(|t| t <= from).saturating_sub(1);
-                let hi = seg.partition_point(|t| t <= to);
-                if lo >= hi {
-                    continue;
-                }
-                let mut m = MemLines::new(self.desc_for(pv, seg.db_type, seg.year, meta.as_ref()));
-                for i in lo..hi {
-                    m.push_escaped(seg.ts_at(i), seg.line(i));
-                }
-                out.push(Source::Mem(m));
+        let (root, name, pv) = (self.root.clone(), self.name.clone(), pv.to_string());
+        let reader = self.guard.reader();
+        let job = move || open_partitions(&root, &name, &pv, files, from, to, &reader);
+        self.guard.submit(job).map(Some)
+    }
+
+    /// Samples not yet recorded: in a running flush, then in the buffer.
+    pub(crate) fn buffered_sources(&self, pv: &str, from: Timestamp, to: Timestamp, out: &mut Vec<Source>) {
+        let Some(st_arc) = self.buffers.existing(pv) else {
+            return;
+        };
+        let (inflight, segments, meta) = {
+            let st = lock(&st_arc);
+            (st.inflight.clone(), st.segments.clone(), st.meta.clone())
+        };
+        for seg in inflight.iter().map(|s| s.as_ref()).chain(segments.iter()) {
+            if seg.first > to {
+                continue;
             }
+            let lo = seg.partition_point(|t| t <= from).saturating_sub(1);
+            let hi = seg.partition_point(|t| t <= to);
+            if lo >= hi {
+                continue;
+            }
+            let mut m = MemLines::new(self.desc_for(pv, seg.db_type, seg.year, meta.as_ref()));
+            for i in lo..hi {
+                m.push_escaped(seg.ts_at(i), seg.line(i));
+            }
+            out.push(Source::Mem(m));
         }
-        Ok(out)
     }
 
     fn buffered_before(&self, pv: &str, t: Timestamp) -> Result<Option<ArchiverSample>, StoreError> {
@@ -153,19 +246,35 @@ impl Inner {
     }
 
     pub(crate) fn last_before(&self, pv: &str, t: Timestamp) -> Result<Option<ArchiverSample>, StoreError> {
+        match self.plan_last_before(pv, t)? {
+            LastBefore::Known(s) => Ok(s),
+            LastBefore::InFile(e) => {
+                let until = Instant::now() + self.guard.deadline();
+                self.read_last_before(e, t)?.wait(until)?
+            }
+        }
+    }
+
+    /// The newest sample before `t` as far as buffers and index tell, or
+    /// the partition that holds it.
+    pub(crate) fn plan_last_before(&self, pv: &str, t: Timestamp) -> Result<LastBefore, StoreError> {
         if let Some(s) = self.buffered_before(pv, t)? {
-            return Ok(Some(s));
+            return Ok(LastBefore::Known(Some(s)));
         }
         // The summary (one point look-up) settles a tier without this PV,
         // a `t` before all its data and a `t` after all of it.
         let Some(sum) = self.index.summary(pv, self.tier)? else {
-            return Ok(None);
+            return Ok(LastBefore::Known(None));
         };
         if sum.first.is_some_and(|f| entry_ts(f) >= t) {
-            return Ok(None);
+            return Ok(LastBefore::Known(None));
         }
         if sum.last.is_some_and(|l| entry_ts(l) < t) {
-            return Self::sample_from_record(sum.db_type, sum.last_year, &sum.last_sample);
+            return Ok(LastBefore::Known(Self::sample_from_record(
+                sum.db_type,
+                sum.last_year,
+                &sum.last_sample,
+            )?));
         }
         for e in self.index.at_or_before(pv, self.tier, t) {
             let e = e?;
@@ -173,20 +282,37 @@ impl Inner {
                 continue;
             }
             if entry_ts(e.last) < t {
-                return Self::sample_from_record(e.db_type, e.year, &e.last_sample);
+                return Ok(LastBefore::Known(Self::sample_from_record(
+                    e.db_type,
+                    e.year,
+                    &e.last_sample,
+                )?));
             }
-            let path = self.root.join(&e.path);
+            return Ok(LastBefore::InFile(e));
+        }
+        Ok(LastBefore::Known(None))
+    }
+
+    /// Searches partition `e` for the newest sample before `t` on the
+    /// tier's reader pool.
+    pub(crate) fn read_last_before(
+        &self,
+        e: PartitionEntry,
+        t: Timestamp,
+    ) -> Result<Pending<Result<Option<ArchiverSample>, StoreError>>, DeadlineError> {
+        let path = self.root.join(&e.path);
+        let job = move || -> Result<Option<ArchiverSample>, StoreError> {
             let (first, last) = (entry_ts(e.first), entry_ts(e.last));
             // The answer lies in the indexed bytes (`t` <= the entry's last
             // time); a file that no longer matches its record is read whole.
             let quick = PbFile::open_prefix(&path, e.bytes)
                 .and_then(|f| f.last_at_or_before_guided(t, true, first, last));
-            return match quick {
+            match quick {
                 Ok(s) => Ok(s),
                 Err(_) => Ok(PbFile::open(&path)?.last_at_or_before_guided(t, true, first, last)?),
-            };
-        }
-        Ok(None)
+            }
+        };
+        self.guard.submit(job)
     }
 
     pub(crate) fn last_known(&self, pv: &str) -> Result<Option<ArchiverSample>, StoreError> {

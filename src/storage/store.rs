@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use super::buffer::Buffers;
 use super::config::{FsyncPolicy, TierConfig};
+use super::deadline::{DeadlineStats, TierGuard};
 use super::error::StoreError;
 use crate::index::{Index, PvSummary};
 use crate::storage::partition::PartitionGranularity;
@@ -40,6 +41,8 @@ pub(crate) struct Inner {
     /// The oldest buffers are written once all hold this many bytes.
     pub total_limit: usize,
     pub keys: KeyOverrides,
+    /// Deadline and worker pool of this tier's file reads.
+    pub guard: TierGuard,
 }
 
 /// One PlainPB tier. Cheap to clone (a handle).
@@ -57,6 +60,8 @@ pub struct WriteLimits {
     pub total_bytes: usize,
     /// Fsync policy.
     pub fsync: FsyncPolicy,
+    /// Deadline of one tier read (see [`super::deadline`]).
+    pub read_deadline: std::time::Duration,
 }
 
 impl PlainPbStore {
@@ -81,8 +86,14 @@ impl PlainPbStore {
                 pv_limit: limits.pv_bytes,
                 total_limit: limits.total_bytes,
                 keys,
+                guard: TierGuard::new(&cfg.name, limits.read_deadline),
             }),
         }
+    }
+
+    /// Deadline figures of this tier's reads.
+    pub fn deadline_stats(&self) -> DeadlineStats {
+        self.inner.guard.stats()
     }
 
     /// Root folder.

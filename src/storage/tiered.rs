@@ -9,13 +9,31 @@ use std::sync::{Arc, RwLock};
 
 use super::blocking;
 use super::config::StorageConfig;
+use super::deadline::DeadlineError;
 use super::error::StoreError;
+use super::read::LastBefore;
 use super::reconcile::ReconcileReport;
 use super::source::Source;
 use super::store::{KeyOverrides, PlainPbStore, WriteLimits};
 use super::write::FlushOutcome;
 use crate::index::{Index, KvStore};
 use crate::types::{ArchiverSample, Timestamp};
+
+/// A read over the tiers with the tiers that did not answer in time.
+#[derive(Debug)]
+pub struct Partial<T> {
+    /// What the answering tiers (and index and buffers) gave.
+    pub value: T,
+    /// One error per tier whose files did not answer.
+    pub missed: Vec<DeadlineError>,
+}
+
+impl<T> Partial<T> {
+    /// Names of the tiers that did not answer.
+    pub fn missed_tiers(&self) -> Vec<String> {
+        self.missed.iter().map(|d| d.tier().to_string()).collect()
+    }
+}
 
 /// The tier chain. Cheap to clone.
 #[derive(Clone)]
@@ -64,6 +82,7 @@ impl TieredStore {
             pv_bytes: cfg.pv_buffer_bytes,
             total_bytes: cfg.total_buffer_bytes,
             fsync: cfg.fsync,
+            read_deadline: std::time::Duration::from_millis(cfg.tier_deadline_ms),
         };
         let tiers = cfg
             .tiers
@@ -123,25 +142,51 @@ impl TieredStore {
         crate::plainpb::pv_key(pv)
     }
 
-    /// All sources for `pv` in `[from, to]`, oldest tier first (blocking).
-    ///
-    /// Each file is opened as it is listed, so a source deleted by ETL
-    /// after its listing still streams completely.
+    /// All sources for `pv` in `[from, to]`, oldest tier first (blocking);
+    /// fails when a tier does not answer within its deadline.
     pub fn sources_blocking(
         &self,
         pv: &str,
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<Source>, StoreError> {
+        let got = self.sources_partial(pv, from, to)?;
+        match got.missed.into_iter().next() {
+            Some(d) => Err(d.into()),
+            None => Ok(got.value),
+        }
+    }
+
+    /// All sources for `pv` in `[from, to]`, oldest tier first (blocking),
+    /// leaving out the files of tiers that do not answer within their
+    /// deadline (their index and buffer parts are kept).
+    ///
+    /// Each file is opened as it is listed, so a source deleted by ETL
+    /// after its listing still streams completely.
+    pub fn sources_partial(
+        &self,
+        pv: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Partial<Vec<Source>>, StoreError> {
         // Listed from the ingest tier towards the oldest: ETL records a
         // move's destination before it removes the source, so a reader
         // that misses a source (moved meanwhile) finds it in a later tier.
         // Handed out oldest tier first for the merge.
         let mut per_tier = Vec::with_capacity(self.tiers.len());
+        let mut missed = Vec::new();
         for t in self.tiers.iter() {
-            per_tier.push(t.sources_blocking(pv, from, to).map_err(|e| tier_error(t, e))?);
+            let (sources, miss) = t
+                .inner
+                .sources_within(pv, from, to)
+                .map_err(|e| tier_error(t, e))?;
+            per_tier.push(sources);
+            missed.extend(miss);
         }
-        Ok(per_tier.into_iter().rev().flatten().collect())
+        Ok(Partial {
+            value: per_tier.into_iter().rev().flatten().collect(),
+            missed,
+        })
     }
 
     /// Sources on the blocking pool.
@@ -151,20 +196,64 @@ impl TieredStore {
         blocking(move || me.sources_blocking(&pv, from, to)).await
     }
 
-    /// Newest sample strictly before `t` over all tiers (blocking).
+    /// Newest sample strictly before `t` over all tiers (blocking); fails
+    /// when a tier whose files hold the answer does not answer in time.
     pub fn last_before_blocking(&self, pv: &str, t: Timestamp) -> Result<Option<ArchiverSample>, StoreError> {
+        let got = self.last_before_partial(pv, t)?;
+        match got.missed.into_iter().next() {
+            Some(d) => Err(d.into()),
+            None => Ok(got.value),
+        }
+    }
+
+    /// Newest sample strictly before `t` over the tiers that answer within
+    /// their deadline (blocking). The tiers' file reads run in parallel.
+    pub fn last_before_partial(
+        &self,
+        pv: &str,
+        t: Timestamp,
+    ) -> Result<Partial<Option<ArchiverSample>>, StoreError> {
         let mut best: Option<ArchiverSample> = None;
-        for tier in self.tiers.iter() {
-            if let Some(s) = tier
-                .last_before_blocking(pv, t)
-                .map_err(|e| tier_error(tier, e))?
-            {
+        let mut missed = Vec::new();
+        let mut pending = Vec::new();
+        let mut offer = |s: Option<ArchiverSample>| {
+            if let Some(s) = s {
                 if best.as_ref().is_none_or(|b| s.timestamp > b.timestamp) {
                     best = Some(s);
                 }
             }
+        };
+        let until = std::time::Instant::now() + self.deadline();
+        for tier in self.tiers.iter() {
+            match tier
+                .inner
+                .plan_last_before(pv, t)
+                .map_err(|e| tier_error(tier, e))?
+            {
+                LastBefore::Known(s) => offer(s),
+                LastBefore::InFile(e) => match tier.inner.read_last_before(e, t) {
+                    Ok(p) => pending.push((tier, p)),
+                    Err(d) if d.is_not_answering() => missed.push(d),
+                    Err(d) => return Err(d.into()),
+                },
+            }
         }
-        Ok(best)
+        for (tier, p) in pending {
+            match p.wait(until) {
+                Ok(s) => offer(s.map_err(|e| tier_error(tier, e))?),
+                Err(d) if d.is_not_answering() => missed.push(d),
+                Err(d) => return Err(d.into()),
+            }
+        }
+        Ok(Partial { value: best, missed })
+    }
+
+    /// The read deadline of the tiers.
+    pub fn deadline(&self) -> std::time::Duration {
+        self.tiers
+            .first()
+            .map(|t| t.inner.guard.deadline())
+            .unwrap_or_default()
     }
 
     /// Newest sample over all tiers.

@@ -1,0 +1,515 @@
+//! Per-tier deadlines for the blocking file reads of retrieval.
+//!
+//! A tier whose file system stops answering (a dead NFS mount) blocks
+//! `open`/`read` in the kernel; no thread can be interrupted there. So every
+//! read of a tier's files runs as a job on that tier's own small pool of
+//! worker threads, and the caller waits for it at most until a deadline. A
+//! job still running at its deadline is *abandoned*: its worker may stay
+//! blocked, and until it returns the tier counts as stuck, so later jobs
+//! fail at once instead of queueing behind it or taking more threads. The
+//! pool is bounded ([`MAX_WORKERS`] per tier), so stuck threads can never
+//! exhaust anything shared; other tiers have their own pools.
+//!
+//! Index look-ups (sled) and write buffers are not tier I/O and never pass
+//! through here.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::plainpb::ReadAt;
+
+/// Worker threads per tier at most.
+pub const MAX_WORKERS: usize = 4;
+/// An idle worker exits after this long.
+const IDLE_EXIT: Duration = Duration::from_secs(30);
+
+/// A tier did not answer in time.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeadlineError {
+    /// The job did not finish within the deadline; it was abandoned.
+    #[error("tier {tier} did not answer within {ms} ms")]
+    Expired {
+        /// Tier name.
+        tier: String,
+        /// The deadline (ms).
+        ms: u64,
+    },
+    /// An earlier job of this tier is still blocked past its deadline:
+    /// failed at once.
+    #[error("tier {tier} is not answering (a read has been blocked for {secs} s)")]
+    Stuck {
+        /// Tier name.
+        tier: String,
+        /// Since when the oldest abandoned job has been blocked (s).
+        secs: u64,
+    },
+    /// No worker thread could be started.
+    #[error("tier {tier}: cannot start a reader thread: {source}")]
+    Spawn {
+        /// Tier name.
+        tier: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The job panicked.
+    #[error("tier {tier}: a read job panicked")]
+    Panicked {
+        /// Tier name.
+        tier: String,
+    },
+}
+
+impl DeadlineError {
+    /// The tier that did not answer.
+    pub fn tier(&self) -> &str {
+        match self {
+            DeadlineError::Expired { tier, .. }
+            | DeadlineError::Stuck { tier, .. }
+            | DeadlineError::Spawn { tier, .. }
+            | DeadlineError::Panicked { tier } => tier,
+        }
+    }
+
+    /// True when the tier did not answer (expired or stuck), as opposed to
+    /// a failure of the job machinery.
+    pub fn is_not_answering(&self) -> bool {
+        matches!(self, DeadlineError::Expired { .. } | DeadlineError::Stuck { .. })
+    }
+
+    /// The error as an `io::Error` of kind `TimedOut` carrying `self`, for
+    /// readers behind `io::Read`; see [`DeadlineError::from_io`].
+    pub fn into_io(self) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, self)
+    }
+
+    /// The [`DeadlineError`] inside an error chain, if any (also inside an
+    /// `io::Error` made by [`DeadlineError::into_io`]).
+    pub fn find<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a DeadlineError> {
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = cur {
+            if let Some(d) = err.downcast_ref::<DeadlineError>() {
+                return Some(d);
+            }
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                if let Some(d) = io.get_ref().and_then(|i| i.downcast_ref::<DeadlineError>()) {
+                    return Some(d);
+                }
+            }
+            cur = err.source();
+        }
+        None
+    }
+}
+
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const DONE: u8 = 2;
+const CANCELLED: u8 = 3;
+const ABANDONED: u8 = 4;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+struct Pool {
+    queue: VecDeque<(Arc<AtomicU8>, Job)>,
+    workers: usize,
+    idle: usize,
+    /// Jobs abandoned by their waiter and still running.
+    abandoned: usize,
+    /// When the first of the current abandoned jobs was abandoned.
+    stuck_since: Option<Instant>,
+    closed: bool,
+}
+
+struct Shared {
+    tier: String,
+    deadline: Duration,
+    pool: Mutex<Pool>,
+    work: Condvar,
+    timeouts: AtomicU64,
+    skipped: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Pool> {
+        self.pool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Deadline figures of one tier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeadlineStats {
+    /// Jobs abandoned at their deadline since start.
+    pub timeouts: u64,
+    /// Jobs refused at once because the tier was stuck.
+    pub skipped: u64,
+    /// Abandoned jobs still blocked now (the tier is stuck while > 0).
+    pub blocked: usize,
+}
+
+/// The deadline and worker pool of one tier. Dropping it lets idle workers
+/// exit; blocked ones exit when their call returns.
+pub struct TierGuard {
+    shared: Arc<Shared>,
+}
+
+/// A submitted job; [`Pending::wait`] for its result.
+pub struct Pending<T> {
+    rx: mpsc::Receiver<T>,
+    state: Arc<AtomicU8>,
+    shared: Arc<Shared>,
+}
+
+impl TierGuard {
+    /// A guard for tier `tier` whose jobs must finish within `deadline`.
+    pub fn new(tier: &str, deadline: Duration) -> Self {
+        TierGuard {
+            shared: Arc::new(Shared {
+                tier: tier.to_string(),
+                deadline,
+                pool: Mutex::new(Pool {
+                    queue: VecDeque::new(),
+                    workers: 0,
+                    idle: 0,
+                    abandoned: 0,
+                    stuck_since: None,
+                    closed: false,
+                }),
+                work: Condvar::new(),
+                timeouts: AtomicU64::new(0),
+                skipped: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The deadline of one job.
+    pub fn deadline(&self) -> Duration {
+        self.shared.deadline
+    }
+
+    /// Figures since start.
+    pub fn stats(&self) -> DeadlineStats {
+        let blocked = self.shared.lock().abandoned;
+        DeadlineStats {
+            timeouts: self.shared.timeouts.load(Ordering::Relaxed),
+            skipped: self.shared.skipped.load(Ordering::Relaxed),
+            blocked,
+        }
+    }
+
+    /// Runs `f` on the tier's pool and waits for it until the deadline.
+    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, DeadlineError> {
+        let until = Instant::now() + self.shared.deadline;
+        self.submit(f)?.wait(until)
+    }
+
+    /// Queues `f` on the tier's pool; fails at once when the tier is stuck.
+    pub fn submit<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<Pending<T>, DeadlineError> {
+        submit(&self.shared, f)
+    }
+
+    /// A handle for readers that outlive one job (open partition files).
+    pub fn reader(&self) -> TierReader {
+        TierReader {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// Queues `f` on `sh`'s pool; fails at once when the tier is stuck.
+fn submit<T: Send + 'static>(
+    sh: &Arc<Shared>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<Pending<T>, DeadlineError> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let state = Arc::new(AtomicU8::new(QUEUED));
+    let job: Job = Box::new(move || {
+        let _ = tx.send(f());
+    });
+    let mut pool = sh.lock();
+    if pool.abandoned > 0 {
+        sh.skipped.fetch_add(1, Ordering::Relaxed);
+        let secs = pool.stuck_since.map(|s| s.elapsed().as_secs()).unwrap_or(0);
+        return Err(DeadlineError::Stuck {
+            tier: sh.tier.clone(),
+            secs,
+        });
+    }
+    pool.queue.push_back((state.clone(), job));
+    if pool.queue.len() > pool.idle && pool.workers < MAX_WORKERS {
+        let worker = sh.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("strata-tier-{}", sh.tier))
+            .spawn(move || work(worker));
+        match spawned {
+            Ok(_) => pool.workers += 1,
+            Err(source) if pool.workers == 0 => {
+                pool.queue.pop_back();
+                return Err(DeadlineError::Spawn {
+                    tier: sh.tier.clone(),
+                    source,
+                });
+            }
+            // The running workers will get to it.
+            Err(e) => tracing::warn!(tier = %sh.tier, error = %e, "cannot start another reader thread"),
+        }
+    }
+    drop(pool);
+    sh.work.notify_one();
+    Ok(Pending {
+        rx,
+        state,
+        shared: sh.clone(),
+    })
+}
+
+impl Drop for TierGuard {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.work.notify_all();
+    }
+}
+
+impl<T> Pending<T> {
+    /// The job's result, or an error once `until` has passed (the job is
+    /// then abandoned, or dropped if it has not started).
+    pub fn wait(self, until: Instant) -> Result<T, DeadlineError> {
+        let sh = &self.shared;
+        let left = until.saturating_duration_since(Instant::now());
+        match self.rx.recv_timeout(left) {
+            Ok(v) => return Ok(v),
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(DeadlineError::Panicked {
+                    tier: sh.tier.clone(),
+                })
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        {
+            let mut pool = sh.lock();
+            match self.state.load(Ordering::Acquire) {
+                QUEUED => self.state.store(CANCELLED, Ordering::Release),
+                RUNNING => {
+                    self.state.store(ABANDONED, Ordering::Release);
+                    if pool.abandoned == 0 {
+                        pool.stuck_since = Some(Instant::now());
+                    }
+                    pool.abandoned += 1;
+                }
+                _ => {}
+            }
+        }
+        // It may have finished meanwhile: a late answer is still an answer
+        // (the worker clears the abandoned mark itself).
+        if let Ok(v) = self.rx.try_recv() {
+            return Ok(v);
+        }
+        sh.timeouts.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(tier = %sh.tier, deadline_ms = sh.deadline.as_millis() as u64, "tier did not answer in time; read abandoned");
+        Err(DeadlineError::Expired {
+            tier: sh.tier.clone(),
+            ms: sh.deadline.as_millis() as u64,
+        })
+    }
+}
+
+/// Runs jobs of one tier for a reader that lives longer than one job.
+#[derive(Clone)]
+pub struct TierReader {
+    shared: Arc<Shared>,
+}
+
+impl TierReader {
+    /// Runs `f` on the tier's pool within the deadline.
+    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, DeadlineError> {
+        let until = Instant::now() + self.shared.deadline;
+        submit(&self.shared, f)?.wait(until)
+    }
+
+    /// `file` read through the tier's pool from its current position.
+    pub fn file(&self, file: File) -> TierFile {
+        TierFile {
+            file: Arc::new(file),
+            reader: self.clone(),
+            spare: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+/// An open file of a tier whose reads run on the tier's pool, each within
+/// the deadline; a read that misses it fails with `TimedOut` carrying a
+/// [`DeadlineError`] (see [`DeadlineError::find`]).
+pub struct TierFile {
+    file: Arc<File>,
+    reader: TierReader,
+    /// Buffer lent to the read jobs (one job at a time).
+    spare: RefCell<Vec<u8>>,
+}
+
+impl TierFile {
+    /// Reads `len` bytes on the pool with `op`; returns the filled buffer.
+    fn job(
+        &self,
+        len: usize,
+        op: impl FnOnce(&File, &mut [u8]) -> io::Result<usize> + Send + 'static,
+    ) -> io::Result<(Vec<u8>, usize)> {
+        let mut buf = self.spare.take();
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        let file = self.file.clone();
+        let (buf, n) = self
+            .reader
+            .run(move || {
+                let n = op(&file, &mut buf[..len]);
+                (buf, n)
+            })
+            .map_err(DeadlineError::into_io)?;
+        match n {
+            Ok(n) => Ok((buf, n)),
+            Err(e) => {
+                self.spare.replace(buf);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Read for TierFile {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let (buf, n) = self.job(out.len(), |mut f, b| f.read(b))?;
+        out[..n].copy_from_slice(&buf[..n]);
+        self.spare.replace(buf);
+        Ok(n)
+    }
+}
+
+impl ReadAt for TierFile {
+    fn read_exact_at(&self, out: &mut [u8], at: u64) -> io::Result<()> {
+        let (buf, n) = self.job(out.len(), move |f, b| {
+            FileExt::read_exact_at(f, b, at).map(|()| b.len())
+        })?;
+        out.copy_from_slice(&buf[..n]);
+        self.spare.replace(buf);
+        Ok(())
+    }
+}
+
+/// A worker: runs queued jobs until closed or idle for [`IDLE_EXIT`].
+fn work(sh: Arc<Shared>) {
+    let mut pool = sh.lock();
+    loop {
+        let Some((state, job)) = pool.queue.pop_front() else {
+            if pool.closed {
+                break;
+            }
+            pool.idle += 1;
+            let (p, timeout) = sh
+                .work
+                .wait_timeout(pool, IDLE_EXIT)
+                .unwrap_or_else(|p| p.into_inner());
+            pool = p;
+            pool.idle -= 1;
+            if timeout.timed_out() && pool.queue.is_empty() {
+                break;
+            }
+            continue;
+        };
+        if state.load(Ordering::Acquire) == CANCELLED {
+            continue;
+        }
+        state.store(RUNNING, Ordering::Release);
+        drop(pool);
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_ok();
+        pool = sh.lock();
+        if state.swap(DONE, Ordering::AcqRel) == ABANDONED {
+            pool.abandoned -= 1;
+            if pool.abandoned == 0 {
+                let secs = pool
+                    .stuck_since
+                    .take()
+                    .map(|s| s.elapsed().as_secs())
+                    .unwrap_or(0);
+                tracing::info!(tier = %sh.tier, blocked_secs = secs, "tier answers again");
+            }
+        }
+        if !ok {
+            tracing::error!(tier = %sh.tier, "tier read job panicked");
+        }
+    }
+    pool.workers -= 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::channel;
+
+    #[test]
+    fn answers_within_the_deadline() {
+        let g = TierGuard::new("T", Duration::from_secs(5));
+        assert_eq!(g.run(|| 41 + 1).unwrap(), 42);
+        assert_eq!(g.stats(), DeadlineStats::default());
+    }
+
+    #[test]
+    fn a_blocked_job_is_abandoned_and_the_tier_fails_fast_until_it_returns() {
+        let g = TierGuard::new("T", Duration::from_millis(50));
+        let (release, blocked) = channel::<()>();
+        let e = g.run(move || blocked.recv().is_ok()).unwrap_err();
+        assert!(matches!(e, DeadlineError::Expired { .. }));
+        let e = g.run(|| 1).unwrap_err();
+        assert!(matches!(e, DeadlineError::Stuck { .. }));
+        assert_eq!(
+            g.stats(),
+            DeadlineStats {
+                timeouts: 1,
+                skipped: 1,
+                blocked: 1
+            }
+        );
+        release.send(()).unwrap();
+        // The blocked job returns; the tier answers again.
+        let v = loop {
+            match g.run(|| 7) {
+                Ok(v) => break v,
+                Err(DeadlineError::Stuck { .. }) => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(v, 7);
+        assert_eq!(g.stats().blocked, 0);
+    }
+
+    #[test]
+    fn a_panicking_job_is_an_error_and_the_pool_goes_on() {
+        let g = TierGuard::new("T", Duration::from_secs(5));
+        let e = g.run(|| -> u8 { panic!("boom") }).unwrap_err();
+        assert!(matches!(e, DeadlineError::Panicked { .. }));
+        assert_eq!(g.run(|| 3).unwrap(), 3);
+    }
+
+    #[test]
+    fn errors_are_found_through_io_and_chains() {
+        let e = DeadlineError::Expired {
+            tier: "MTS".into(),
+            ms: 1,
+        }
+        .into_io();
+        let any = anyhow::Error::new(e).context("reading");
+        let found = DeadlineError::find(any.as_ref()).unwrap();
+        assert_eq!(found.tier(), "MTS");
+        assert!(found.is_not_answering());
+    }
+}
