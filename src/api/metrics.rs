@@ -21,6 +21,8 @@ pub struct HttpMetrics {
     retrieval_requests: AtomicU64,
     /// When the last one came (Unix seconds, 0 if none).
     last_retrieval: AtomicI64,
+    /// Retrieval responses that left out a tier (deadline).
+    partial_responses: AtomicU64,
 }
 
 impl Default for HttpMetrics {
@@ -56,7 +58,13 @@ impl HttpMetrics {
             gauges,
             retrieval_requests: AtomicU64::new(0),
             last_retrieval: AtomicI64::new(0),
+            partial_responses: AtomicU64::new(0),
         }
+    }
+
+    /// Counts a retrieval response that left out a tier.
+    pub fn partial_response(&self) {
+        self.partial_responses.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Java's retrieval rows of getApplianceMetricsForAppliance.
@@ -119,5 +127,58 @@ pub async fn render(State(st): State<AppState>) -> Response {
     if let Err(e) = TextEncoder::new().encode(&st.http.registry.gather(), &mut buf) {
         return super::error::ApiError::internal(e).into_response();
     }
+    tier_deadlines(&st, &mut buf);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], buf).into_response()
+}
+
+/// Per-tier read deadline figures (`storage::TierGuard`), in the text
+/// format: timeouts and fail-fast refusals as counters, stuck reads as a
+/// gauge, and the responses that left a tier out.
+fn tier_deadlines(st: &AppState, out: &mut Vec<u8>) {
+    use std::fmt::Write as _;
+    let tiers: Vec<(String, crate::storage::DeadlineStats)> = st
+        .retrieval
+        .store
+        .tiers()
+        .iter()
+        .map(|t| (label(t.name()), t.deadline_stats()))
+        .collect();
+    let mut s = String::new();
+    let families: [(&str, &str, &str, fn(&crate::storage::DeadlineStats) -> u64); 3] = [
+        (
+            "strata_retrieval_tier_timeouts_total",
+            "counter",
+            "Tier reads abandoned at the tier deadline.",
+            |d| d.timeouts,
+        ),
+        (
+            "strata_retrieval_tier_skipped_total",
+            "counter",
+            "Tier reads refused at once because an earlier read of the tier is still blocked.",
+            |d| d.skipped,
+        ),
+        (
+            "strata_retrieval_tier_blocked_reads",
+            "gauge",
+            "Abandoned tier reads still blocked (the tier counts as stuck while > 0).",
+            |d| d.blocked as u64,
+        ),
+    ];
+    for (name, kind, help, get) in families {
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (tier, d) in &tiers {
+            let _ = writeln!(s, "{name}{{tier=\"{tier}\"}} {}", get(d));
+        }
+    }
+    let _ = writeln!(
+        s,
+        "# HELP strata_retrieval_partial_responses_total Retrieval responses that left out a tier that did not answer in time.\n# TYPE strata_retrieval_partial_responses_total counter\nstrata_retrieval_partial_responses_total {}",
+        st.http.partial_responses.load(Ordering::Relaxed)
+    );
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A label value in the text format (backslash, quote and newline escaped).
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

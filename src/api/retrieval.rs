@@ -17,7 +17,7 @@ use super::routes::Route;
 use super::state::AppState;
 use crate::retrieval::format::Format;
 use crate::retrieval::time::parse_instant;
-use crate::retrieval::{default_range, DataQuery, RetrievalError};
+use crate::retrieval::{default_range, DataQuery, PartialTiers, RetrievalError};
 use crate::types::{PvName, Timestamp};
 
 /// The method router of one data request of the route table.
@@ -184,18 +184,22 @@ async fn data_inner(
         .header(header::CONTENT_TYPE, format.content_type())
         .header("Access-Control-Allow-Origin", "*");
     let retrieval = st.retrieval.clone();
+    let partial = PartialTiers::default();
     if donotchunk {
+        let p = partial.clone();
         let bytes = tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
-            retrieval.run(&query, &mut out).map(|_| out)
+            retrieval.run_partial(&query, &mut out, &p).map(|_| out)
         })
         .await
         .map_err(ApiError::internal)??;
+        resp = partial_header(&st, resp, &partial);
         resp = resp.header(header::CONTENT_LENGTH, bytes.len());
         return resp.body(Body::from(bytes)).map_err(ApiError::internal);
     }
     let (writer, mut rx) = body::channel();
-    let task = tokio::task::spawn_blocking(move || stream_run(&retrieval, &query, writer));
+    let p = partial.clone();
+    let task = tokio::task::spawn_blocking(move || stream_run(&retrieval, &query, &p, writer));
     tokio::pin!(task);
     // The status waits for the first chunk (or the end): a failure before
     // any byte is answered with its own status, not a cut 200.
@@ -216,7 +220,28 @@ async fn data_inner(
         }
         None => None,
     };
+    // Tiers found not answering up to the first chunk; one that stops
+    // later ends its part of the body (logged and counted only).
+    let resp = partial_header(&st, resp, &partial);
     resp.body(body::body(first, rx)).map_err(ApiError::internal)
+}
+
+/// Header naming the tiers whose data a response leaves out because they
+/// did not answer within `[storage] tier_deadline_ms`.
+pub const PARTIAL_TIERS_HEADER: &str = "X-Strata-Partial-Tiers";
+
+/// Adds [`PARTIAL_TIERS_HEADER`] when `partial` names tiers (and counts
+/// the response).
+fn partial_header(
+    st: &AppState,
+    resp: axum::http::response::Builder,
+    partial: &PartialTiers,
+) -> axum::http::response::Builder {
+    if partial.is_empty() {
+        return resp;
+    }
+    st.http.partial_response();
+    resp.header(PARTIAL_TIERS_HEADER, partial.tiers().join(", "))
 }
 
 /// Runs `query` into `w` on the blocking pool. A failure (or a panic)
@@ -225,9 +250,12 @@ async fn data_inner(
 fn stream_run(
     retrieval: &crate::retrieval::Retrieval,
     query: &DataQuery,
+    partial: &PartialTiers,
     mut w: body::ChannelWriter,
 ) -> Result<(), RetrievalError> {
-    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| retrieval.run(query, &mut w)));
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        retrieval.run_partial(query, &mut w, partial)
+    }));
     let err = match run {
         Ok(Ok(stats)) => {
             tracing::debug!(
@@ -302,10 +330,19 @@ async fn data_at_time(
     let at = time_param(p, "at")?.unwrap_or_else(Timestamp::now);
     let names = pv_list_body(headers, body_bytes)?;
     let retrieval = st.retrieval.clone();
-    let map = tokio::task::spawn_blocking(move || retrieval.data_at_time(&names, at))
+    let partial = PartialTiers::default();
+    let p = partial.clone();
+    let map = tokio::task::spawn_blocking(move || retrieval.data_at_time(&names, at, &p))
         .await
         .map_err(ApiError::internal)??;
-    Ok(Json(Value::Object(map)).into_response())
+    let mut resp = Json(Value::Object(map)).into_response();
+    if !partial.is_empty() {
+        st.http.partial_response();
+        if let Ok(v) = axum::http::HeaderValue::from_str(&partial.tiers().join(", ")) {
+            resp.headers_mut().insert(PARTIAL_TIERS_HEADER, v);
+        }
+    }
+    Ok(resp)
 }
 
 fn bpl(

@@ -15,7 +15,7 @@ use super::codec::{
 use super::escape::unescape_into;
 use super::file::PbFile;
 use super::lines::{LineEvent, LineReader};
-use super::Error;
+use super::{Error, NEWLINE};
 use crate::types::{year_start, ArchDbType, ArchiverSample, EventStreamDesc, Timestamp};
 
 /// Buffered bytes needed before trying the one-pass decoder (longer than
@@ -107,22 +107,39 @@ impl<R: Read + ReadAt> SampleStream<R> {
         let (buffered, file_pos) = self.reader.buffered();
         let pos = self.reader.position();
         let io = |e| Error::io("read", &self.path, e);
+        // Only whole lines go to `out`, so a read that fails part way
+        // leaves `out` at a line boundary; `end` is one.
+        let take = (end.saturating_sub(pos) as usize).min(buffered.len());
+        let mut buf = vec![0u8; (1 << 20).max(2 * take)];
+        buf[..take].copy_from_slice(&buffered[..take]);
+        let mut filled = take;
+        let mut at = file_pos.max(pos + take as u64);
         let mut copied = 0u64;
-        if pos < end {
-            let take = ((end - pos) as usize).min(buffered.len());
-            out(&buffered[..take]).map_err(io)?;
-            copied += take as u64;
-        }
-        let mut at = file_pos.max(pos + copied);
-        let mut buf = vec![0u8; 1 << 20];
-        while at < end {
-            let want = ((end - at) as usize).min(buf.len());
+        loop {
+            let cut = if at >= end {
+                filled
+            } else {
+                memchr::memrchr(NEWLINE, &buf[..filled]).map_or(0, |i| i + 1)
+            };
+            if cut > 0 {
+                out(&buf[..cut]).map_err(io)?;
+                copied += cut as u64;
+                buf.copy_within(cut..filled, 0);
+                filled -= cut;
+            }
+            if at >= end {
+                break;
+            }
+            if filled == buf.len() {
+                // One line longer than the buffer.
+                buf.resize(buf.len() * 2, 0);
+            }
+            let want = ((end - at) as usize).min(buf.len() - filled);
             self.reader
                 .get_ref()
-                .read_exact_at(&mut buf[..want], at)
+                .read_exact_at(&mut buf[filled..filled + want], at)
                 .map_err(io)?;
-            out(&buf[..want]).map_err(io)?;
-            copied += want as u64;
+            filled += want;
             at += want as u64;
         }
         self.done = true;

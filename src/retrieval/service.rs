@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use super::error::RetrievalError;
 use super::format::{self, Format, FormatWriter, NonFinite};
 use super::merge::{Merge, Verdict};
+use super::partial::{not_answering, PartialTiers};
 use super::postprocessors::{split_function_call, PpSpec};
 use super::stream::{FieldStream, MergedStream};
 use crate::registry::{PvTypeInfo, Registry};
@@ -254,11 +255,23 @@ impl Retrieval {
 
     /// Writes the whole response for `q` into `out` (blocking).
     pub fn run(&self, q: &DataQuery, out: impl Write) -> Result<RunStats, RetrievalError> {
+        self.run_partial(q, out, &PartialTiers::default())
+    }
+
+    /// As [`Retrieval::run`], recording in `partial` the tiers whose files
+    /// did not answer within the storage deadline (their data is left out;
+    /// the other tiers' data is written).
+    pub fn run_partial(
+        &self,
+        q: &DataQuery,
+        out: impl Write,
+        partial: &PartialTiers,
+    ) -> Result<RunStats, RetrievalError> {
         let mut w = format::writer(q.format, out, self.cfg.json_nonfinite);
         w.begin()?;
         let mut stats = RunStats::default();
         for pv in &q.pvs {
-            let n = self.write_pv(pv, &q.ranges, q.fetch_latest_metadata, w.as_mut())?;
+            let n = self.write_pv(pv, &q.ranges, q.fetch_latest_metadata, partial, w.as_mut())?;
             if n > 0 {
                 stats.pvs_with_data += 1;
                 stats.samples += n;
@@ -293,6 +306,7 @@ impl Retrieval {
         pv: &PvRequest,
         ranges: &[(Timestamp, Timestamp)],
         full_meta: bool,
+        partial: &PartialTiers,
         w: &mut dyn FormatWriter,
     ) -> Result<u64, RetrievalError> {
         let mut parts = Vec::new();
@@ -306,7 +320,11 @@ impl Retrieval {
         let mut started = false;
         let mut written = 0u64;
         for (from, to, pp) in parts {
-            let mut sources = self.store.sources_blocking(&pv.resolved.real, from, to)?;
+            let got = self.store.sources_partial(&pv.resolved.real, from, to)?;
+            for d in &got.missed {
+                partial.missed(&pv.resolved.real, d);
+            }
+            let mut sources = got.value;
             if let Some(src) = self.engine_source(&pv.resolved.real, from, to) {
                 sources.push(src);
             }
@@ -315,13 +333,13 @@ impl Retrieval {
             };
             let meta = self.meta(&pv.resolved, first.desc(), full_meta);
             if w.wants_raw() && pp.is_none() && pv.resolved.field.is_none() {
-                written += self.write_raw(sources, from, &meta, &mut started, w)?;
+                written += self.write_raw(sources, from, &meta, partial, &mut started, w)?;
                 continue;
             }
             if pp.is_none() && pv.resolved.field.is_none() {
                 // Stored samples as they are: the merged stream hands each
                 // sample's time along, no conversions on the way.
-                let mut stream = MergedStream::new(sources, from, meta.clone());
+                let mut stream = MergedStream::new(sources, from, meta.clone()).with_partial(partial.clone());
                 written += self.drain(
                     &mut stream,
                     MergedStream::next_with_ts,
@@ -333,7 +351,8 @@ impl Retrieval {
                 )?;
                 continue;
             }
-            let mut stream: Box<dyn EventStream> = Box::new(MergedStream::new(sources, from, meta.clone()));
+            let mut stream: Box<dyn EventStream> =
+                Box::new(MergedStream::new(sources, from, meta.clone()).with_partial(partial.clone()));
             if let Some(f) = &pv.resolved.field {
                 stream = Box::new(FieldStream::new(stream, f, &pv.resolved.name));
             }
@@ -419,6 +438,7 @@ impl Retrieval {
         mut sources: Vec<Source>,
         from: Timestamp,
         meta: &EventStreamDesc,
+        partial: &PartialTiers,
         started: &mut bool,
         w: &mut dyn FormatWriter,
     ) -> Result<u64, RetrievalError> {
@@ -443,6 +463,11 @@ impl Retrieval {
                     Ok(Some(l)) => l,
                     Ok(None) => break,
                     Err(e) => {
+                        if let Some(d) = not_answering(&e) {
+                            // The tier stopped answering: this source ends.
+                            partial.missed(&meta.pv_name, d);
+                            break;
+                        }
                         tracing::warn!(error = %e, "skipping unreadable sample");
                         bad += 1;
                         if bad >= MAX_BAD_LINES {
@@ -474,10 +499,21 @@ impl Retrieval {
                     // The rest of this source passes unchecked: copy it as stored.
                     let desc = &descs[i];
                     let mut lines_out = 0u64;
-                    let copied = src.copy_rest(&mut |b: &[u8]| {
+                    let copied = match src.copy_rest(&mut |b: &[u8]| {
                         lines_out += memchr::memchr_iter(b'\n', b).count() as u64;
                         w.raw_lines(lts, b, desc)
-                    })?;
+                    }) {
+                        Ok(c) => c,
+                        Err(e) => match not_answering(&e) {
+                            // Whole lines were copied up to here; the source ends.
+                            Some(d) => {
+                                partial.missed(&meta.pv_name, d);
+                                written.set(written.get() + lines_out);
+                                break;
+                            }
+                            None => return Err(e.into()),
+                        },
+                    };
                     if let Some((_, last)) = copied {
                         written.set(written.get() + lines_out);
                         merge.emitted(last);
@@ -497,10 +533,13 @@ impl Retrieval {
 
     /// `getDataAtTime`: for each requested name, the newest sample at or
     /// before `at`, as Java's JSON object; names without data are absent.
+    /// Tiers whose files do not answer within the deadline are left out
+    /// and recorded in `partial`.
     pub fn data_at_time(
         &self,
         names: &[String],
         at: Timestamp,
+        partial: &PartialTiers,
     ) -> Result<Map<String, Value>, RetrievalError> {
         let mut out = Map::new();
         let probe = Timestamp::new(at.secs, at.nanos).max(Timestamp::new(i64::MIN / 2, 0));
@@ -513,7 +552,11 @@ impl Retrieval {
             let Ok(r) = self.resolve(requested) else {
                 continue;
             };
-            let Some(s) = self.store.last_before_blocking(&r.real, just_after)? else {
+            let got = self.store.last_before_partial(&r.real, just_after)?;
+            for d in &got.missed {
+                partial.missed(&r.real, d);
+            }
+            let Some(s) = got.value else {
                 continue;
             };
             let (s, ty) = match &r.field {

@@ -2,6 +2,7 @@
 //! merge/de-duplication rule ([`super::merge`]), as an [`EventStream`].
 
 use super::merge::{Merge, Verdict};
+use super::partial::{not_answering, PartialTiers};
 use crate::storage::{EventStream, Source};
 use crate::types::{ArchiverSample, EventStreamDesc, SampleValue, Timestamp};
 
@@ -21,6 +22,8 @@ pub struct MergedStream {
     steady_last: Option<Timestamp>,
     /// Lines skipped because they could not be decoded.
     pub skipped: u64,
+    /// Where a tier that stops answering mid-stream is recorded.
+    partial: Option<PartialTiers>,
 }
 
 impl MergedStream {
@@ -37,7 +40,15 @@ impl MergedStream {
             bad: 0,
             steady_last: None,
             skipped: 0,
+            partial: None,
         }
+    }
+
+    /// Records in `p` the tiers whose reads stop answering mid-stream
+    /// (their sources end there; the other sources go on).
+    pub fn with_partial(mut self, p: PartialTiers) -> Self {
+        self.partial = Some(p);
+        self
     }
 
     /// The next merged sample into `out`, with its time; `None` at the end.
@@ -70,6 +81,19 @@ impl MergedStream {
                     continue;
                 }
                 Err(e) => {
+                    if let Some(d) = not_answering(&e) {
+                        match &self.partial {
+                            Some(p) => p.missed(&self.desc.pv_name, d),
+                            None => tracing::warn!(error = %d, "tier stopped answering; source ended"),
+                        }
+                        if let Some(t) = self.steady_last.take() {
+                            self.merge.emitted(t);
+                        }
+                        self.merge.end_source();
+                        self.idx += 1;
+                        self.bad = 0;
+                        continue;
+                    }
                     self.skipped += 1;
                     self.bad += 1;
                     tracing::warn!(error = %e, "skipping unreadable sample");
