@@ -182,8 +182,14 @@ async fn a_hanging_tier_is_left_out_and_the_rest_answers() {
     let (partial, got) = json_samples(&srv, from, to).await;
     assert_eq!(partial.as_deref(), Some("MTS"));
     assert_eq!(got, sts_only);
-    assert_eq!(metric(&srv, "strata_retrieval_tier_timeouts_total", "MTS").await, 1);
-    assert_eq!(metric(&srv, "strata_retrieval_tier_blocked_reads", "MTS").await, 1);
+    assert_eq!(
+        metric(&srv, "strata_retrieval_tier_timeouts_total", "MTS").await,
+        1
+    );
+    assert_eq!(
+        metric(&srv, "strata_retrieval_tier_blocked_reads", "MTS").await,
+        1
+    );
 
     // The next ones fail fast on the stuck tier: no second read is queued
     // behind the blocked one (still one timeout, refusals counted).
@@ -193,9 +199,15 @@ async fn a_hanging_tier_is_left_out_and_the_rest_answers() {
     let (partial, got) = json_samples(&srv, from, to).await;
     assert_eq!(partial.as_deref(), Some("MTS"));
     assert_eq!(got, sts_only);
-    assert_eq!(metric(&srv, "strata_retrieval_tier_timeouts_total", "MTS").await, 1);
+    assert_eq!(
+        metric(&srv, "strata_retrieval_tier_timeouts_total", "MTS").await,
+        1
+    );
     assert!(metric(&srv, "strata_retrieval_tier_skipped_total", "MTS").await >= 2);
-    assert_eq!(metric(&srv, "strata_retrieval_tier_timeouts_total", "STS").await, 0);
+    assert_eq!(
+        metric(&srv, "strata_retrieval_tier_timeouts_total", "STS").await,
+        0
+    );
 
     // getDataAtTime inside the MTS partition needs its file: left out.
     let at_path = format!("/retrieval/data/getDataAtTime?at={}", iso(DAY + 3 * 3600 + 60));
@@ -245,7 +257,10 @@ async fn a_hanging_tier_is_left_out_and_the_rest_answers() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(metric(&srv, "strata_retrieval_tier_blocked_reads", "MTS").await, 0);
+    assert_eq!(
+        metric(&srv, "strata_retrieval_tier_blocked_reads", "MTS").await,
+        0
+    );
     assert_eq!(raw_samples(&srv, from, to).await, (None, expected));
     srv.stop().await;
 }

@@ -131,6 +131,14 @@ pub async fn render(State(st): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], buf).into_response()
 }
 
+/// Name, type, help and value of one metric family.
+type Family = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&crate::storage::DeadlineStats) -> u64,
+);
+
 /// Per-tier read deadline figures (`storage::TierGuard`), in the text
 /// format: timeouts and fail-fast refusals as counters, stuck reads as a
 /// gauge, and the responses that left a tier out.
@@ -144,7 +152,7 @@ fn tier_deadlines(st: &AppState, out: &mut Vec<u8>) {
         .map(|t| (label(t.name()), t.deadline_stats()))
         .collect();
     let mut s = String::new();
-    let families: [(&str, &str, &str, fn(&crate::storage::DeadlineStats) -> u64); 3] = [
+    let families: [Family; 3] = [
         (
             "strata_retrieval_tier_timeouts_total",
             "counter",

@@ -512,4 +512,45 @@ mod tests {
         assert_eq!(found.tier(), "MTS");
         assert!(found.is_not_answering());
     }
+
+    #[test]
+    fn a_read_that_stalls_mid_file_times_out_and_the_tier_recovers() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stalls.pb");
+        let ok = std::process::Command::new("mkfifo").arg(&path).status().unwrap();
+        assert!(ok.success());
+        // The writer end opens once the reader does; it writes nothing yet.
+        let p = path.clone();
+        let writer = std::thread::spawn(move || std::fs::OpenOptions::new().write(true).open(p).unwrap());
+        let file = File::open(&path).unwrap();
+        let mut writer = writer.join().unwrap();
+        let g = TierGuard::new("LTS", Duration::from_millis(50));
+        let mut f = g.reader().file(file);
+        let mut buf = [0u8; 16];
+        let e = f.read(&mut buf).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        let d = DeadlineError::find(&e).unwrap();
+        assert!(matches!(d, DeadlineError::Expired { .. }));
+        let e = f.read(&mut buf).unwrap_err();
+        assert!(matches!(
+            DeadlineError::find(&e),
+            Some(DeadlineError::Stuck { .. })
+        ));
+        // Data arrives: the blocked read returns (its bytes go to the
+        // abandoned job) and the tier answers again.
+        writer.write_all(b"abc").unwrap();
+        drop(writer);
+        let n = loop {
+            match f.read(&mut buf) {
+                Ok(n) => break n,
+                Err(e) if matches!(DeadlineError::find(&e), Some(DeadlineError::Stuck { .. })) => {
+                    std::thread::yield_now()
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(n, 0, "the abandoned read took the bytes; then end of pipe");
+        assert_eq!(g.stats().blocked, 0);
+    }
 }

@@ -38,6 +38,9 @@ impl PlainPbStore {
     }
 }
 
+/// Partition files being opened on a tier's reader pool.
+pub(crate) type OpenedFiles = Pending<Result<Vec<Source>, StoreError>>;
+
 /// Where the newest sample before a time is.
 pub(crate) enum LastBefore {
     /// Answered from buffers or the index.
@@ -184,7 +187,7 @@ impl Inner {
         files: Vec<PartitionEntry>,
         from: Timestamp,
         to: Timestamp,
-    ) -> Result<Option<Pending<Result<Vec<Source>, StoreError>>>, DeadlineError> {
+    ) -> Result<Option<OpenedFiles>, DeadlineError> {
         if files.is_empty() {
             return Ok(None);
         }
