@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use super::plan::{self, HoldGather, StageSchedule};
 use super::service::{Etl, StageRun};
+use super::stats::EtlStats;
 use crate::index::entry::ts as entry_ts;
 use crate::registry::Registry;
 use crate::storage::{Chain, TierConfig};
@@ -100,6 +101,10 @@ pub struct Scheduler {
     state: Mutex<State>,
     /// Counters.
     pub counters: Counters,
+    /// Per-stage and per-PV statistics.
+    stats: Arc<EtlStats>,
+    /// The clock of management notifications ([`Scheduler::notify`]).
+    clock: Clock,
 }
 
 impl Scheduler {
@@ -111,6 +116,42 @@ impl Scheduler {
             tiers,
             state: Mutex::new(State::default()),
             counters: Counters::default(),
+            stats: Arc::new(EtlStats::memory(Timestamp::now().secs)),
+            clock: system_clock(0),
+        }
+    }
+
+    /// Records statistics into `stats` (persisted ones, from the database).
+    pub fn with_stats(mut self, stats: Arc<EtlStats>) -> Self {
+        self.stats = stats;
+        self
+    }
+
+    /// Reads time for [`Scheduler::notify`] from `clock` (the loop's clock).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The statistics.
+    pub fn stats(&self) -> &Arc<EtlStats> {
+        &self.stats
+    }
+
+    /// The scheduler's clock (Unix s).
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// A management action changed `pv` (archived, resumed, paused,
+    /// deleted, chain changed): its queue entry is recomputed from its
+    /// record now, instead of at the next registry sync.
+    pub fn notify(&self, pv: &str) {
+        let now = self.now();
+        if self.registry.contains(pv) {
+            self.add(pv, now);
+        } else {
+            self.remove(pv);
         }
     }
 
@@ -179,7 +220,10 @@ impl Scheduler {
         e.seq = st.seq;
         st.queue.insert((e.due, e.seq), pv.to_string());
         st.idle.remove(pv);
-        st.pvs.insert(pv.to_string(), e);
+        // A notification may have queued the PV while a tick ran it.
+        if let Some(old) = st.pvs.insert(pv.to_string(), e) {
+            st.queue.remove(&(old.due, old.seq));
+        }
     }
 
     /// `urls` (PVTypeInfo `dataStores`) resolved against the tiers, cached.
@@ -354,6 +398,7 @@ impl Scheduler {
             }
             let began = std::time::Instant::now();
             let r = self.etl.run_stage(pv, &chain, i, t, false, None);
+            self.stats.record(pv, &chain, i, now, began.elapsed(), &r);
             self.counters
                 .millis
                 .fetch_add(began.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -379,6 +424,66 @@ impl Scheduler {
             e.next_start[i] = sched.run_after(now);
         }
         false
+    }
+}
+
+/// One stage as the queue sees it (for statistics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StageView {
+    /// Source store name.
+    pub source: String,
+    /// Destination store name.
+    pub dest: String,
+    /// Earliest next nominal run of the stage over the queued PVs (Unix s).
+    pub next_run: Option<i64>,
+    /// Queued PVs due now whose run time of this stage has come.
+    pub backlog: u64,
+}
+
+impl Scheduler {
+    /// Each stage of the queued PVs' chains: next run and backlog at `now`.
+    /// O(queued PVs), for reports and `/metrics`.
+    pub fn stage_views(&self, now: i64) -> Vec<StageView> {
+        let st = self.state();
+        let mut out: BTreeMap<(String, String), StageView> = BTreeMap::new();
+        for e in st.pvs.values() {
+            for (i, src, dst) in e.chain.stages() {
+                let Some(next) = e.next_start.get(i).copied() else {
+                    continue;
+                };
+                let v = out
+                    .entry((src.name.clone(), dst.name.clone()))
+                    .or_insert_with(|| StageView {
+                        source: src.name.clone(),
+                        dest: dst.name.clone(),
+                        ..StageView::default()
+                    });
+                let nominal = match e.scheds.get(i) {
+                    Some(s) if next <= now => s.run_at_or_after(now),
+                    _ => next,
+                };
+                v.next_run = Some(v.next_run.map_or(nominal, |n| n.min(nominal)));
+                if e.due <= now && next <= now {
+                    v.backlog += 1;
+                }
+            }
+        }
+        out.into_values().collect()
+    }
+
+    /// Next nominal run of each stage of `pv` (Java's `nextETLStart`), if queued.
+    pub fn next_starts(&self, pv: &str) -> Option<Vec<i64>> {
+        self.state().pvs.get(pv).map(|e| e.next_start.clone())
+    }
+
+    /// Queued PVs whose chain satisfies `f`, with their chains.
+    pub fn queued_chains(&self, f: impl Fn(&Chain) -> bool) -> Vec<(String, Arc<Chain>)> {
+        self.state()
+            .pvs
+            .iter()
+            .filter(|(_, e)| f(&e.chain))
+            .map(|(pv, e)| (pv.clone(), e.chain.clone()))
+            .collect()
     }
 }
 
