@@ -105,6 +105,8 @@ pub struct Scheduler {
     stats: Arc<EtlStats>,
     /// The clock of management notifications ([`Scheduler::notify`]).
     clock: Clock,
+    /// Wakes the loop ([`spawn`]) when a notification queues a PV.
+    waker: Mutex<Option<std::sync::mpsc::Sender<Signal>>>,
 }
 
 impl Scheduler {
@@ -118,6 +120,7 @@ impl Scheduler {
             counters: Counters::default(),
             stats: Arc::new(EtlStats::memory(Timestamp::now().secs)),
             clock: system_clock(0),
+            waker: Mutex::new(None),
         }
     }
 
@@ -148,10 +151,16 @@ impl Scheduler {
     /// record now, instead of at the next registry sync.
     pub fn notify(&self, pv: &str) {
         let now = self.now();
-        if self.registry.contains(pv) {
-            self.add(pv, now);
-        } else {
+        if !self.registry.contains(pv) {
             self.remove(pv);
+            return;
+        }
+        self.add(pv, now);
+        if self.due_of(pv).is_some() {
+            let w = self.waker.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(w) = w.as_ref() {
+                let _ = w.send(Signal::Wake);
+            }
         }
     }
 
@@ -487,9 +496,18 @@ impl Scheduler {
     }
 }
 
+/// A message to the scheduler's loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    /// Recompute the next wake-up (a PV was queued).
+    Wake,
+    /// Leave the loop.
+    Stop,
+}
+
 /// Handle of the scheduler's thread; stops it when dropped.
 pub struct Running {
-    stop: Option<std::sync::mpsc::Sender<()>>,
+    stop: Option<std::sync::mpsc::Sender<Signal>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -500,7 +518,9 @@ impl Running {
     }
 
     fn halt(&mut self) {
-        drop(self.stop.take());
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(Signal::Stop);
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -514,9 +534,11 @@ impl Drop for Running {
 }
 
 /// Runs `sched` on its own thread: syncs with the registry every
-/// `sync_every`, ticks at each due time read from `clock`.
+/// `sync_every`, ticks at each due time read from `clock`, and wakes early
+/// when a notification queues a PV.
 pub fn spawn(sched: Arc<Scheduler>, clock: Clock, sync_every: Duration) -> Running {
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (tx, rx) = std::sync::mpsc::channel::<Signal>();
+    *sched.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx.clone());
     let thread = std::thread::Builder::new()
         .name("strata-etl".into())
         .spawn(move || {
@@ -533,8 +555,8 @@ pub fn spawn(sched: Arc<Scheduler>, clock: Clock, sync_every: Duration) -> Runni
                     .map_or(sync_every.as_secs() as i64, |d| (d - clock()).max(0))
                     .clamp(0, sync_every.as_secs().max(1) as i64);
                 match rx.recv_timeout(Duration::from_millis((wait as u64 * 1000).max(50))) {
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    _ => break,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) | Ok(Signal::Wake) => {}
+                    Ok(Signal::Stop) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
                 }
             }
         });
