@@ -416,6 +416,10 @@ async fn pausing_consolidates_the_marked_store_and_the_statistics_show_it() {
     assert_eq!(find("ETL STS » MTS partitions moved").unwrap()["value"], "3");
     assert_eq!(find("ETL STS » MTS failures").unwrap()["value"], "0");
     assert!(find("ETL STS » MTS backlog (PVs due)").is_some());
+    let (_, m) = srv.get_json("/mgmt/bpl/getApplianceMetrics").await;
+    assert_eq!(m[0]["totalETLRuns(MTS)"], "1", "{m}");
+    assert!(m[0]["timeForOverallETLInSeconds(MTS)"].is_string(), "{m}");
+    assert!(m[0]["maxETLPercentage"].is_string(), "{m}");
     // Prometheus, per stage.
     let body = srv.get("/metrics").await.text().await.unwrap();
     let line = body
@@ -490,5 +494,52 @@ async fn management_calls_queue_and_unqueue_pvs_at_once() {
     let (s, _) = srv.get_json("/mgmt/bpl/deletePV?pv=NQ:a").await;
     assert_eq!(s, 200);
     assert!(etl.due_of("NQ:a").is_none());
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_store_interrupted_after_the_move_completes_on_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = TestServer::start_with(dir.path(), with_mts2).await;
+    let all = tier_urls(&srv.cfg);
+    put_pv(
+        &srv,
+        "CS:r",
+        vec![all[0].clone(), all[1].clone(), all[3].clone()],
+        true,
+    );
+    let times = write(&srv.store, 1, "CS:r", (0..48).map(|h| MAR1 + h * 3600)).await;
+    // The data moved, then the process died before dataStores changed.
+    let etl = srv.state.mgmt.etl.etl().clone();
+    let tiers = srv.cfg.storage.tiers.clone();
+    let old =
+        strata::storage::Chain::resolve(&[all[0].clone(), all[1].clone(), all[3].clone()], &tiers).unwrap();
+    let new =
+        strata::storage::Chain::resolve(&[all[0].clone(), all[2].clone(), all[3].clone()], &tiers).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        strata::etl::change::move_store(&etl, "CS:r", &old.stores[1], &new.stores[1])
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(out.moved, 2);
+    srv.stop().await;
+    let srv = TestServer::start_with(dir.path(), with_mts2).await;
+    assert_eq!(
+        read_all(&srv.store, "CS:r").await,
+        times,
+        "readable in the new tier meanwhile"
+    );
+    let b: String = form_urlencoded::byte_serialize(all[2].as_bytes()).collect();
+    let (s, v) = srv
+        .get_json(&format!(
+            "/mgmt/bpl/changeStore?pv=CS:r&storage=MTS&newbackend={b}"
+        ))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (_, info) = srv.get_json("/mgmt/bpl/getPVTypeInfo?pv=CS:r").await;
+    assert_eq!(info["dataStores"][1], all[2].as_str());
+    assert_eq!((samples(&srv, "CS:r", 1), samples(&srv, "CS:r", 2)), (0, 48));
+    assert_eq!(read_all(&srv.store, "CS:r").await, times);
     srv.stop().await;
 }

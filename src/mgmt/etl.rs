@@ -409,6 +409,31 @@ impl Mgmt {
         rows
     }
 
+    /// Java's ETL keys of `getApplianceMetrics`: `totalETLRuns(<dest>)`,
+    /// `timeForOverallETLInSeconds(<dest>)` per destination store and
+    /// `maxETLPercentage` (time in ETL over the measured time, the largest
+    /// of the destinations).
+    pub(crate) fn etl_metrics(&self) -> Vec<(String, String)> {
+        let now = self.etl.now();
+        let mut by_dest: std::collections::BTreeMap<String, (u64, u64, i64)> = Default::default();
+        for st in self.etl.stats().stages() {
+            let e = by_dest.entry(st.dest.clone()).or_insert((0, 0, st.since));
+            e.0 += st.runs;
+            e.1 += st.millis;
+            e.2 = e.2.min(st.since);
+        }
+        let mut out = Vec::new();
+        let mut max_pct: f64 = 0.0;
+        for (d, (runs, ms, since)) in by_dest {
+            let secs = ms / 1000;
+            max_pct = max_pct.max((secs * 100) as f64 / (now - since).max(1) as f64);
+            out.push((format!("totalETLRuns({d})"), runs.to_string()));
+            out.push((format!("timeForOverallETLInSeconds({d})"), secs.to_string()));
+        }
+        out.push(("maxETLPercentage".into(), grouped_2dp(max_pct)));
+        out
+    }
+
     /// Per-stage gauges for `/metrics`.
     pub fn etl_stage_gauges(&self) -> Vec<StageGauge> {
         let now = self.etl.now();

@@ -94,9 +94,11 @@ impl Mgmt {
             "formattedWriteThreadSeconds": format!("{:.2}", m.write_seconds),
             "secondsConsumedByWriter": format!("{:.2}", m.write_seconds),
             "skippedWriteCycles": m.skipped_write_cycles.to_string(),
-            "maxETLPercentage": "0",
         });
         if let Value::Object(o) = &mut v {
+            for (k, val) in self.etl_metrics() {
+                o.insert(k, s(val));
+            }
             for t in self.store.appliance_metrics()? {
                 o.insert(format!("{}TotalFiles", t.name), s(t.total_files.unwrap_or(0)));
                 o.insert(
