@@ -269,11 +269,17 @@ impl App {
             kv, registry, store, ..
         } = Stores::open(&cfg.storage)?;
         let flags = Arc::new(NamedFlags::open(&kv).map_err(AppError::Registry)?);
-        let etl = Arc::new(Scheduler::new(
-            Arc::new(Etl::new(store.clone(), flags, Some(reducer()))),
-            registry.clone(),
-            cfg.storage.tiers.clone(),
-        ));
+        let clock = crate::etl::system_clock(cfg.etl.clock_offset_secs);
+        let stats = crate::etl::EtlStats::open(&kv, clock()).map_err(AppError::Kv)?;
+        let etl = Arc::new(
+            Scheduler::new(
+                Arc::new(Etl::new(store.clone(), flags, Some(reducer()))),
+                registry.clone(),
+                cfg.storage.tiers.clone(),
+            )
+            .with_stats(Arc::new(stats))
+            .with_clock(clock),
+        );
         let tier_names: Vec<String> = cfg.storage.tiers.iter().map(|t| t.name.clone()).collect();
         let policies =
             Policies::load(cfg.policies.file.as_deref(), &tier_names).map_err(AppError::Policies)?;
@@ -379,7 +385,9 @@ impl App {
     }
 
     /// Serves HTTP until `shutdown` completes, then writes what the engine
-    /// and the write buffers hold and flushes the database.
+    /// and the write buffers hold, consolidates the `consolidateOnShutdown`
+    /// stores (bounded by `[etl] shutdown_consolidate_secs`) and flushes
+    /// the database.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), AppError> {
         let App {
             state,
@@ -392,6 +400,7 @@ impl App {
             ..
         } = self;
         let store = state.mgmt.store.clone();
+        let sched = etl.clone();
         let etl_loop = cfg.etl.enabled.then(|| {
             crate::etl::schedule::spawn(
                 etl,
@@ -421,6 +430,14 @@ impl App {
             .flush_writes()
             .await
             .map_err(|e| AppError::FinalFlush(e.into()))?;
+        if cfg.etl.enabled {
+            let budget = std::time::Duration::from_secs(cfg.etl.shutdown_consolidate_secs);
+            tokio::task::spawn_blocking(move || {
+                crate::etl::consolidate::consolidate_on_shutdown(&sched, budget)
+            })
+            .await
+            .ok();
+        }
         drop(demo);
         if let Err(e) = kv.flush() {
             tracing::error!(error = %e, "flushing the index database");

@@ -229,8 +229,9 @@ async fn document_and_route_list_agree() {
 }
 
 /// A request value for each parameter name.
-fn value(name: &str, pv: &str, identity: &str) -> String {
+fn value(name: &str, pv: &str, identity: &str, store_url: &str) -> String {
     match name {
+        "newbackend" | "plugin_url" => store_url.into(),
         "pv" => pv.to_string(),
         "newname" => format!("{pv}:renamed"),
         "aliasname" => format!("{pv}:alias"),
@@ -269,6 +270,15 @@ async fn every_documented_operation_answers_and_nothing_else_does() {
     // A paused PV of its own for each mutating operation (they rename,
     // delete and re-archive), one archived PV for the others.
     common::server::register(&srv.registry, "OA:pv", strata::types::ArchDbType::ScalarDouble);
+    // The tiers' store URLs: the mutating PVs' chains, and the store
+    // definitions changeStore and modifyStoreURLForPV are given.
+    let store_urls: Vec<String> = srv
+        .cfg
+        .storage
+        .tiers
+        .iter()
+        .map(|t| strata::storage::StoreUrl::for_tier(t).to_string())
+        .collect();
     let ops = operations(&doc);
     let mut pvs = HashMap::new();
     for (path, method, op) in &ops {
@@ -277,6 +287,7 @@ async fn every_documented_operation_answers_and_nothing_else_does() {
             let pv = format!("OA:{id}");
             let mut t = strata::registry::PvTypeInfo::new(&pv, strata::types::ArchDbType::ScalarDouble, 1);
             t.paused = true;
+            t.data_stores = store_urls.clone();
             srv.registry.put(&t).unwrap();
             pv
         } else {
@@ -298,7 +309,7 @@ async fn every_documented_operation_answers_and_nothing_else_does() {
             if !data.required && data.name != "pv" {
                 continue;
             }
-            let v = value(&data.name, pv, &identity);
+            let v = value(&data.name, pv, &identity, &store_urls[2]);
             match p {
                 Parameter::Path { .. } => url_path = url_path.replace(&format!("{{{}}}", data.name), &v),
                 _ => {

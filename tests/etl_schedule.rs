@@ -140,8 +140,22 @@ async fn daily_mts_with_hold_two_gather_one_follows_the_spec_example() {
     let t1 = mar15 + 8 * 3600 + 300;
     assert_eq!(f.sched.next_due(), Some(t1));
     assert_eq!(f.sched.tick(t1 - 1).moved, 0);
+    let mts = |now: i64| {
+        f.sched
+            .stage_views(now)
+            .into_iter()
+            .find(|v| v.source == "MTS" && v.dest == "LTS")
+            .unwrap()
+    };
+    assert_eq!(mts(t1 - 1).backlog, 0);
+    assert_eq!(
+        (mts(t1).backlog, mts(t1).next_run),
+        (1, Some(t1)),
+        "due, not yet run"
+    );
     let r = f.sched.tick(t1);
     assert_eq!(r.moved, 3, "03_10, 03_11, 03_12 move");
+    assert_eq!(mts(t1).backlog, 0);
     assert_eq!(parts(&f, 1), vec![MAR10 + 3 * DAY, MAR10 + 4 * DAY]);
     assert_eq!(parts(&f, 2), vec![Y2024]);
     assert_eq!(read_all(&f.stores.store).await, all);
@@ -153,6 +167,18 @@ async fn daily_mts_with_hold_two_gather_one_follows_the_spec_example() {
     assert_eq!(f.sched.tick(t2).moved, 1);
     assert_eq!(parts(&f, 1), vec![MAR10 + 4 * DAY]);
     assert_eq!(read_all(&f.stores.store).await, all);
+    // Per-stage statistics at the injected clock's times.
+    let stages = f.sched.stats().stages();
+    let st = |src: &str| stages.iter().find(|s| s.source == src).unwrap();
+    let sts = st("STS");
+    assert_eq!(
+        (sts.runs, sts.moved, sts.last_run, sts.failures),
+        (1, 120, mar15 + 3600 + 300, 0)
+    );
+    let m = st("MTS");
+    assert_eq!((m.dest.as_str(), m.runs, m.moved, m.last_run), ("LTS", 2, 4, t2));
+    assert_eq!(mts(t2).next_run, Some(t2 + 8 * 3600), "every 8 h");
+    assert_eq!(f.sched.next_starts("ETL:s"), Some(vec![t2 + 3600, t2 + 8 * 3600]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -237,11 +237,12 @@ async fn unknown_actions_and_methods() {
     assert_eq!(s, 404);
     assert_eq!((&v["status"], &v["error"]), (&json!(404), &json!("Not Found")));
     assert!(v["message"].as_str().unwrap().contains("noSuchAction"));
+    // changeStore and consolidateDataForPV exist (issue 13): an unknown PV
+    // is Java's 400.
     let (s, _) = srv
         .get_json("/mgmt/bpl/changeStore?pv=X&storage=MTS&newbackend=x")
         .await;
-    assert_eq!(s, 404, "not implemented yet");
-    // consolidateDataForPV exists (issue 13): an unknown PV is Java's 400.
+    assert_eq!(s, 400);
     let (s, _) = srv
         .get_json("/mgmt/bpl/consolidateDataForPV?pv=X&storage=MTS")
         .await;

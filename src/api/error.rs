@@ -50,6 +50,9 @@ pub struct ApiError {
     pub id: Option<String>,
     /// The methods a 405's path takes (its `Allow` header).
     pub allow: Option<&'static str>,
+    /// Java's `validation` text of a refused management call (also in the
+    /// body, beside `message`).
+    pub validation: Option<String>,
 }
 
 impl ApiError {
@@ -57,6 +60,7 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            validation: None,
             param: None,
             id: None,
             allow: None,
@@ -137,6 +141,9 @@ impl ApiError {
             }
             if let Some(id) = &self.id {
                 o.insert("id".into(), id.clone().into());
+            }
+            if let Some(v) = &self.validation {
+                o.insert("validation".into(), v.clone().into());
             }
         }
         body
@@ -228,6 +235,12 @@ impl From<MgmtError> for ApiError {
     fn from(e: MgmtError) -> Self {
         match e {
             MgmtError::BadParam { param, .. } => ApiError::bad_param(param, e.to_string()),
+            MgmtError::Validation { param, message } => {
+                let mut a = ApiError::bad_param(param, message.clone());
+                a.validation = Some(message);
+                a
+            }
+            MgmtError::NotFound(_) => ApiError::not_found(e.to_string()),
             MgmtError::UnknownPv(_) => ApiError::not_found(e.to_string()),
             MgmtError::Conflict(_) => ApiError::conflict(e.to_string()),
             MgmtError::Store(s) => from_store(s),

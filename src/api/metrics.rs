@@ -1,5 +1,5 @@
 //! `GET /metrics`: Prometheus text with PV counts by status, engine rates,
-//! per-tier files/bytes and HTTP latencies.
+//! per-tier files/bytes, ETL per stage and HTTP latencies.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
@@ -17,6 +17,8 @@ pub struct HttpMetrics {
     registry: Registry,
     latency: HistogramVec,
     gauges: GaugeVec,
+    /// Per ETL stage: `strata_etl_stage{stat, source, dest}`.
+    etl_stages: GaugeVec,
     /// `/retrieval/data/*` requests answered.
     retrieval_requests: AtomicU64,
     /// When the last one came (Unix seconds, 0 if none).
@@ -49,13 +51,25 @@ impl HttpMetrics {
         registry
             .register(Box::new(latency.clone()))
             .expect("unique metric");
+        let etl_stages = GaugeVec::new(
+            Opts::new(
+                "strata_etl_stage",
+                "per ETL stage (source store to destination store): cumulative runs, partitions, bytes, seconds, failures; last and next run; backlog",
+            ),
+            &["stat", "source", "dest"],
+        )
+        .expect("static metric definition");
         registry
             .register(Box::new(gauges.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(etl_stages.clone()))
             .expect("unique metric");
         HttpMetrics {
             registry,
             latency,
             gauges,
+            etl_stages,
             retrieval_requests: AtomicU64::new(0),
             last_retrieval: AtomicI64::new(0),
             partial_responses: AtomicU64::new(0),
@@ -122,6 +136,12 @@ pub async fn render(State(st): State<AppState>) -> Response {
             .gauges
             .with_label_values(&[gauge.name, &gauge.label])
             .set(gauge.value);
+    }
+    for (stat, source, dest, v) in st.mgmt.etl_stage_gauges() {
+        st.http
+            .etl_stages
+            .with_label_values(&[stat, &source, &dest])
+            .set(v);
     }
     let mut buf = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&st.http.registry.gather(), &mut buf) {

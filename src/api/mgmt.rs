@@ -210,6 +210,26 @@ async fn dispatch(
             m.consolidate(p.require("pv")?, p.require("storage")?, p.get("date"))
                 .await?,
         ),
+        "changeStore" => json(
+            m.change_store(p.require("pv")?, p.require("storage")?, p.require("newbackend")?)
+                .await?,
+        ),
+        "modifyStoreURLForPV" => {
+            // Java: 404 with a message for a missing parameter.
+            let arg = |k: &str, what: &str| {
+                p.get(k)
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| ApiError::not_found(what.to_string()))
+            };
+            let pv = arg("pv", "Please specify the PV name")?;
+            let storage = arg("storage", "Please specify the name of the store to alter")?;
+            let url = arg(
+                "plugin_url",
+                "Please specify the new storage specification as the plugin_url argument",
+            )?;
+            m.modify_store_url(pv, storage, url)?;
+            Ok(([(header::CONTENT_TYPE, "application/json")], "").into_response())
+        }
         "renamePV" => json(m.rename(p.require("pv")?, p.require("newname")?).await?),
         "changeArchivalParameters" => {
             let period: f32 = p.require("samplingperiod")?.trim().parse().map_err(|_| {

@@ -5,17 +5,24 @@
 //! records and a time, which partitions move, when and how; [`run`] carries
 //! a plan out step by step (intent, append, sync, record, delete, clear);
 //! [`service`] plans and runs a PV's stages under its ETL lock;
-//! [`schedule`] decides when, on Java's run times, from index look-ups. See
+//! [`schedule`] decides when, on Java's run times, from index look-ups;
+//! [`stats`] counts what the stages did; [`consolidate`] runs the
+//! `consolidateOnShutdown` stages on pause, delete and shutdown;
+//! [`change`] moves a store's data into another store (`changeStore`). See
 //! `docs/etl-design.md`. Knows storage, the index and the registry; knows
 //! nothing of retrieval or HTTP (a `reducedata` post-processor is handed in).
 
+pub mod change;
 pub mod config;
+pub mod consolidate;
 pub mod plan;
 pub mod run;
 pub mod schedule;
 pub mod service;
+pub mod stats;
 
 pub use config::EtlConfig;
 pub use run::{EtlError, EtlStop, Executor, Reducer, StageOutcome, StageTarget, Step};
 pub use schedule::{system_clock, Clock, Scheduler, TickReport};
 pub use service::{Etl, Skipped, StageRun};
+pub use stats::EtlStats;

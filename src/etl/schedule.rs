@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use super::plan::{self, HoldGather, StageSchedule};
 use super::service::{Etl, StageRun};
+use super::stats::EtlStats;
 use crate::index::entry::ts as entry_ts;
 use crate::registry::Registry;
 use crate::storage::{Chain, TierConfig};
@@ -100,6 +101,12 @@ pub struct Scheduler {
     state: Mutex<State>,
     /// Counters.
     pub counters: Counters,
+    /// Per-stage and per-PV statistics.
+    stats: Arc<EtlStats>,
+    /// The clock of management notifications ([`Scheduler::notify`]).
+    clock: Clock,
+    /// Wakes the loop ([`spawn`]) when a notification queues a PV.
+    waker: Mutex<Option<std::sync::mpsc::Sender<Signal>>>,
 }
 
 impl Scheduler {
@@ -111,6 +118,49 @@ impl Scheduler {
             tiers,
             state: Mutex::new(State::default()),
             counters: Counters::default(),
+            stats: Arc::new(EtlStats::memory(Timestamp::now().secs)),
+            clock: system_clock(0),
+            waker: Mutex::new(None),
+        }
+    }
+
+    /// Records statistics into `stats` (persisted ones, from the database).
+    pub fn with_stats(mut self, stats: Arc<EtlStats>) -> Self {
+        self.stats = stats;
+        self
+    }
+
+    /// Reads time for [`Scheduler::notify`] from `clock` (the loop's clock).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The statistics.
+    pub fn stats(&self) -> &Arc<EtlStats> {
+        &self.stats
+    }
+
+    /// The scheduler's clock (Unix s).
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// A management action changed `pv` (archived, resumed, paused,
+    /// deleted, chain changed): its queue entry is recomputed from its
+    /// record now, instead of at the next registry sync.
+    pub fn notify(&self, pv: &str) {
+        let now = self.now();
+        if !self.registry.contains(pv) {
+            self.remove(pv);
+            return;
+        }
+        self.add(pv, now);
+        if self.due_of(pv).is_some() {
+            let w = self.waker.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(w) = w.as_ref() {
+                let _ = w.send(Signal::Wake);
+            }
         }
     }
 
@@ -179,7 +229,10 @@ impl Scheduler {
         e.seq = st.seq;
         st.queue.insert((e.due, e.seq), pv.to_string());
         st.idle.remove(pv);
-        st.pvs.insert(pv.to_string(), e);
+        // A notification may have queued the PV while a tick ran it.
+        if let Some(old) = st.pvs.insert(pv.to_string(), e) {
+            st.queue.remove(&(old.due, old.seq));
+        }
     }
 
     /// `urls` (PVTypeInfo `dataStores`) resolved against the tiers, cached.
@@ -354,6 +407,7 @@ impl Scheduler {
             }
             let began = std::time::Instant::now();
             let r = self.etl.run_stage(pv, &chain, i, t, false, None);
+            self.stats.record(pv, &chain, i, now, began.elapsed(), &r);
             self.counters
                 .millis
                 .fetch_add(began.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -382,9 +436,78 @@ impl Scheduler {
     }
 }
 
+/// One stage as the queue sees it (for statistics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StageView {
+    /// Source store name.
+    pub source: String,
+    /// Destination store name.
+    pub dest: String,
+    /// Earliest next nominal run of the stage over the queued PVs (Unix s).
+    pub next_run: Option<i64>,
+    /// Queued PVs due now whose run time of this stage has come.
+    pub backlog: u64,
+}
+
+impl Scheduler {
+    /// Each stage of the queued PVs' chains: next run and backlog at `now`.
+    /// O(queued PVs), for reports and `/metrics`.
+    pub fn stage_views(&self, now: i64) -> Vec<StageView> {
+        let st = self.state();
+        let mut out: BTreeMap<(String, String), StageView> = BTreeMap::new();
+        for e in st.pvs.values() {
+            for (i, src, dst) in e.chain.stages() {
+                let Some(next) = e.next_start.get(i).copied() else {
+                    continue;
+                };
+                let v = out
+                    .entry((src.name.clone(), dst.name.clone()))
+                    .or_insert_with(|| StageView {
+                        source: src.name.clone(),
+                        dest: dst.name.clone(),
+                        ..StageView::default()
+                    });
+                let nominal = match e.scheds.get(i) {
+                    Some(s) if next <= now => s.run_at_or_after(now),
+                    _ => next,
+                };
+                v.next_run = Some(v.next_run.map_or(nominal, |n| n.min(nominal)));
+                if e.due <= now && next <= now {
+                    v.backlog += 1;
+                }
+            }
+        }
+        out.into_values().collect()
+    }
+
+    /// Next nominal run of each stage of `pv` (Java's `nextETLStart`), if queued.
+    pub fn next_starts(&self, pv: &str) -> Option<Vec<i64>> {
+        self.state().pvs.get(pv).map(|e| e.next_start.clone())
+    }
+
+    /// Queued PVs whose chain satisfies `f`, with their chains.
+    pub fn queued_chains(&self, f: impl Fn(&Chain) -> bool) -> Vec<(String, Arc<Chain>)> {
+        self.state()
+            .pvs
+            .iter()
+            .filter(|(_, e)| f(&e.chain))
+            .map(|(pv, e)| (pv.clone(), e.chain.clone()))
+            .collect()
+    }
+}
+
+/// A message to the scheduler's loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    /// Recompute the next wake-up (a PV was queued).
+    Wake,
+    /// Leave the loop.
+    Stop,
+}
+
 /// Handle of the scheduler's thread; stops it when dropped.
 pub struct Running {
-    stop: Option<std::sync::mpsc::Sender<()>>,
+    stop: Option<std::sync::mpsc::Sender<Signal>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -395,7 +518,9 @@ impl Running {
     }
 
     fn halt(&mut self) {
-        drop(self.stop.take());
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(Signal::Stop);
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -409,9 +534,11 @@ impl Drop for Running {
 }
 
 /// Runs `sched` on its own thread: syncs with the registry every
-/// `sync_every`, ticks at each due time read from `clock`.
+/// `sync_every`, ticks at each due time read from `clock`, and wakes early
+/// when a notification queues a PV.
 pub fn spawn(sched: Arc<Scheduler>, clock: Clock, sync_every: Duration) -> Running {
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (tx, rx) = std::sync::mpsc::channel::<Signal>();
+    *sched.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx.clone());
     let thread = std::thread::Builder::new()
         .name("strata-etl".into())
         .spawn(move || {
@@ -428,8 +555,8 @@ pub fn spawn(sched: Arc<Scheduler>, clock: Clock, sync_every: Duration) -> Runni
                     .map_or(sync_every.as_secs() as i64, |d| (d - clock()).max(0))
                     .clamp(0, sync_every.as_secs().max(1) as i64);
                 match rx.recv_timeout(Duration::from_millis((wait as u64 * 1000).max(50))) {
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    _ => break,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) | Ok(Signal::Wake) => {}
+                    Ok(Signal::Stop) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
                 }
             }
         });

@@ -62,6 +62,11 @@ impl Etl {
         &self.flags
     }
 
+    /// The `reducedata` operators, if any.
+    pub fn reducer(&self) -> Option<&Reducer> {
+        self.reducer.as_ref()
+    }
+
     /// The ETL lock of `pv` (held by stage runs, consolidation, deletes).
     pub fn pv_lock(&self, pv: &str) -> Arc<Mutex<()>> {
         let mut m = self.locks.lock().unwrap_or_else(|p| p.into_inner());

@@ -239,6 +239,7 @@ impl Mgmt {
             info.extra_fields.insert(k.clone(), v.clone());
         }
         self.registry.put(&info)?;
+        self.etl.notify(&info.pv_name);
         self.engine.start(&info).await?;
         tracing::info!(pv = %info.pv_name, policy = %decision.policy, dbr = %info.dbr_type, "archiving started");
         Ok(info)
@@ -267,6 +268,8 @@ impl Mgmt {
             info.paused = true;
             info.modification_time = Some(Mgmt::now());
             self.registry.put(&info)?;
+            self.etl.notify(&real);
+            self.consolidate_on_cancel(&info).await;
             tracing::info!(pv = %real, "paused");
             out.push(obj([("pvName", s(&real)), ("status", s("ok"))]));
         }
@@ -295,6 +298,7 @@ impl Mgmt {
             info.paused = false;
             info.modification_time = Some(Mgmt::now());
             self.registry.put(&info)?;
+            self.etl.notify(&real);
             self.engine.start(&info).await?;
             tracing::info!(pv = %real, "resumed");
             out.push(obj([("pvName", s(&real)), ("status", s("ok"))]));
@@ -319,6 +323,9 @@ impl Mgmt {
         self.engine.stop(&real).await?;
         let mut files = 0;
         self.etl.remove(&real);
+        if !delete_data {
+            self.consolidate_on_cancel(&info).await;
+        }
         if delete_data {
             // Every tier, under the PV's ETL lock (no move half done).
             let (etl, store, pv) = (self.etl.clone(), self.store.clone(), real.clone());
@@ -336,6 +343,8 @@ impl Mgmt {
             self.etl.etl().forget(&real);
         }
         self.registry.delete(&real)?;
+        self.etl.notify(&real);
+        self.etl.stats().forget(&real);
         tracing::info!(pv = %real, delete_data, files, "deleted");
         Ok(obj([("validation", s("")), ("status", s("ok"))]))
     }
@@ -419,6 +428,9 @@ impl Mgmt {
         for a in aliases {
             self.registry.add_alias(&a, &new_name)?;
         }
+        self.etl.notify(&real);
+        self.etl.notify(&new_name);
+        self.etl.stats().forget(&real);
         tracing::info!(from = %real, to = %new_name, files, "renamed");
         Ok(obj([
             ("status", s("ok")),
@@ -569,6 +581,7 @@ impl Mgmt {
             }
             info.modification_time = Some(Mgmt::now());
             self.registry.put(&info)?;
+            self.etl.notify(&info.pv_name);
             if !info.paused {
                 self.engine.stop(&info.pv_name).await?;
                 self.engine.start(&info).await?;

@@ -231,6 +231,7 @@ impl Mgmt {
             self.store.set_chunk_key(&pv, k);
         }
         self.registry.put(&info)?;
+        self.etl.notify(&pv);
         Ok(Value::Object(info.to_json()))
     }
 

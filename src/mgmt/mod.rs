@@ -42,6 +42,19 @@ pub enum MgmtError {
         /// What is wrong.
         message: String,
     },
+    /// Java refuses with a `validation` text and a 400 (the text is in
+    /// the body as `validation`).
+    #[error("{message}")]
+    Validation {
+        /// Parameter at fault.
+        param: &'static str,
+        /// Java's text.
+        message: String,
+    },
+    /// Something named by the request does not exist where Java answers
+    /// 404 with a message (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
     /// The PV is not known (HTTP 404).
     #[error("PV {0} is not known to this appliance")]
     UnknownPv(String),

@@ -28,7 +28,7 @@ fn fs_space(path: &std::path::Path) -> Option<(u64, u64)> {
 
 /// Java's `DecimalFormat("###,###.##")`: thousands separators, at most two
 /// decimals, no trailing zeros.
-fn grouped_2dp(v: f64) -> String {
+pub(crate) fn grouped_2dp(v: f64) -> String {
     let cents = (v * 100.0).round() as u64;
     let (int, frac) = (cents / 100, cents % 100);
     let digits = int.to_string();
@@ -94,9 +94,11 @@ impl Mgmt {
             "formattedWriteThreadSeconds": format!("{:.2}", m.write_seconds),
             "secondsConsumedByWriter": format!("{:.2}", m.write_seconds),
             "skippedWriteCycles": m.skipped_write_cycles.to_string(),
-            "maxETLPercentage": "0",
         });
         if let Value::Object(o) = &mut v {
+            for (k, val) in self.etl_metrics() {
+                o.insert(k, s(val));
+            }
             for t in self.store.appliance_metrics()? {
                 o.insert(format!("{}TotalFiles", t.name), s(t.total_files.unwrap_or(0)));
                 o.insert(
@@ -112,7 +114,8 @@ impl Mgmt {
     /// the Java appliance's labels and order: identity, the engine's rows
     /// (`ENGINE`), `retrieval` rows (given by the HTTP layer, which counts
     /// requests), `PVs in archive workflow` and the aggregated rows
-    /// (`mgmt`), then strata's per-tier file and byte totals (`ETL`).
+    /// (`mgmt`), then strata's per-tier file and byte totals and the ETL
+    /// stages' rows (`ETL`, Java's source name).
     /// Engine rows without a strata counterpart (CAJ internals, write-cycle
     /// benchmarks) are left out.
     pub fn appliance_metrics_rows(&self, retrieval: &[(&str, String)]) -> MgmtResult<Vec<Value>> {
@@ -181,6 +184,9 @@ impl Mgmt {
                 &format!("Total bytes in {}", t.name),
                 t.total_size_bytes.unwrap_or(0).to_string(),
             ));
+        }
+        for (n, v) in self.etl_metrics_rows() {
+            rows.push(row("ETL", &n, v));
         }
         Ok(rows)
     }

@@ -71,6 +71,12 @@ pub const MGMT: &[Route] = &[
         &["pv", "storage", "date"],
         false,
     ),
+    r("/mgmt/bpl/changeStore", &["pv", "storage", "newbackend"], false),
+    r(
+        "/mgmt/bpl/modifyStoreURLForPV",
+        &["pv", "storage", "plugin_url"],
+        false,
+    ),
     r("/mgmt/bpl/getAllNamedFlags", &[], false),
     r("/mgmt/bpl/getNamedFlag", &["name"], false),
     r("/mgmt/bpl/setNamedFlag", &["name", "value"], false),

@@ -94,6 +94,31 @@ pub const MGMT: &[Route] = &[
         query("date", Text, "consolidate partitions before this ISO 8601 time"),
     ])
     .mutating(),
+    action!(
+        "changeStore",
+        "Move a paused PV's data in one store into a new store definition"
+    )
+    .params(&[
+        PV_ONE,
+        query("storage", Text, "name of the store to replace (e.g. MTS)").required(),
+        query(
+            "newbackend",
+            Text,
+            "the new store URL (pb://…, a configured tier, or blackhole://)",
+        )
+        .required(),
+    ])
+    .mutating(),
+    action!(
+        "modifyStoreURLForPV",
+        "Replace one store URL of a paused PV (no data moves)"
+    )
+    .params(&[
+        PV_ONE,
+        query("storage", Text, "name of the store to replace (e.g. MTS)").required(),
+        query("plugin_url", Text, "the new store URL").required(),
+    ])
+    .mutating(),
     action!("getAllNamedFlags", "Every named flag with its value"),
     action!("getNamedFlag", "The value of a named flag")
         .params(&[query("name", Text, "the flag's name").required()]),
