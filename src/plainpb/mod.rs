@@ -39,7 +39,8 @@ pub use zst::{
     ZST_EXTENSION,
 };
 pub use zst_file::{
-    compressed_path, examine_zst, is_compressed_path, last_sample_time, table_len, ZstAppender, ZstInfo,
+    compressed_path, examine_zst, is_compressed_path, last_sample_time, table_len, zst_data_end, ZstAppender,
+    ZstInfo,
 };
 
 /// Line terminator.

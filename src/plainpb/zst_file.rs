@@ -80,8 +80,8 @@ pub struct ZstInfo {
     pub damaged_tail: Option<u64>,
     /// Bytes cut by the repair (0: none, or not repaired).
     pub trimmed: u64,
-    /// True if the file had no valid table (and, repaired, now has one).
-    pub table_written: bool,
+    /// True if the file ended with a valid table when examined.
+    pub had_table: bool,
 }
 
 /// Examines a compressed partition. With `repair`, a damaged tail is cut
@@ -146,7 +146,7 @@ pub fn examine_zst(path: &Path, repair: bool) -> Result<ZstInfo, Error> {
         last_line,
         damaged_tail,
         trimmed,
-        table_written: repair && needs_table,
+        had_table: !needs_table,
     })
 }
 
@@ -319,4 +319,24 @@ impl ZstAppender {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// `data_end` of a compressed partition of `len` bytes, from the last 16
+/// bytes of its table (one small read; checked by the frame's reader).
+pub fn zst_data_end(file: &File, len: u64, path: &Path) -> Result<u64, Error> {
+    use std::os::unix::fs::FileExt;
+    let bad = || Error::Compressed {
+        path: path.to_path_buf(),
+        offset: len,
+        reason: "no frame table at the end".into(),
+    };
+    let at = len.checked_sub(16).ok_or_else(bad)?;
+    let mut b = [0u8; 8];
+    file.read_exact_at(&mut b, at)
+        .map_err(|e| Error::io("read", path, e))?;
+    let end = u64::from_le_bytes(b);
+    if end > at {
+        return Err(bad());
+    }
+    Ok(end)
 }

@@ -2,12 +2,15 @@
 //! partition's last sample, partition files, in-flight and buffered
 //! samples), the newest sample before a time, and the newest sample.
 
+use std::fs::File;
+
 use super::buffer::lock;
 use super::error::StoreError;
 use super::source::{MemLines, Source};
 use super::store::{Inner, PlainPbStore};
-use crate::index::entry::ts as entry_ts;
-use crate::plainpb::{decode_sample, PbFile};
+use crate::index::entry::{to_ts, ts as entry_ts};
+use crate::index::PartitionEntry;
+use crate::plainpb::{decode_sample, zst_data_end, FrameEntry, FrameTable, PbFile, ZstReader};
 use crate::storage::AppendMeta;
 use crate::types::{ArchDbType, ArchiverSample, EventStreamDesc, Timestamp};
 
@@ -86,6 +89,17 @@ impl Inner {
         }
         for e in hits {
             let path = self.root.join(&e.path);
+            if e.compressed {
+                let Some(r) = self.open_zst(pv, &e)? else {
+                    tracing::warn!(pv, path = %path.display(), "indexed file missing; skipped (reconcile will drop it)");
+                    continue;
+                };
+                let start = (entry_ts(e.first) < from).then_some(from);
+                let mut st = r.stream(start, Some(to))?;
+                st.desc_mut().source = self.name.clone();
+                out.push(Source::Compressed(Box::new(st)));
+                continue;
+            }
             let file = match PbFile::open(&path) {
                 Ok(f) => f,
                 Err(crate::plainpb::Error::Io { source, .. })
@@ -175,6 +189,9 @@ impl Inner {
             if entry_ts(e.last) < t {
                 return Self::sample_from_record(e.db_type, e.year, &e.last_sample);
             }
+            if e.compressed {
+                return self.zst_last_before(pv, &e, t);
+            }
             let path = self.root.join(&e.path);
             let (first, last) = (entry_ts(e.first), entry_ts(e.last));
             // The answer lies in the indexed bytes (`t` <= the entry's last
@@ -187,6 +204,101 @@ impl Inner {
             };
         }
         Ok(None)
+    }
+
+    /// Opens compressed partition `e` with the frame table from the index
+    /// (the file's own table when the keys are missing or do not fit the
+    /// file); `None` if the file is gone.
+    fn open_zst(&self, pv: &str, e: &PartitionEntry) -> Result<Option<ZstReader<File>>, StoreError> {
+        let path = self.root.join(&e.path);
+        let open = || match File::open(&path) {
+            Ok(f) => Ok(Some(f)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(StoreError::io("open", &path, err)),
+        };
+        let Some(file) = open()? else {
+            return Ok(None);
+        };
+        let len = file
+            .metadata()
+            .map_err(|err| StoreError::io("stat", &path, err))?
+            .len();
+        let frames: Vec<FrameEntry> = self
+            .index
+            .frames(pv, self.tier, e.start)?
+            .into_iter()
+            .map(|(first, f)| FrameEntry {
+                offset: f.offset,
+                first: entry_ts(first),
+                samples: f.samples,
+                raw_len: f.raw_len,
+            })
+            .collect();
+        if let Some(table) = FrameTable::for_file(frames, e.bytes) {
+            match ZstReader::with_table(file, len, &path, table) {
+                Ok(r) => return Ok(Some(r)),
+                Err(err) => {
+                    tracing::warn!(pv, path = %path.display(), error = %err, "frame keys do not fit the file; reading its table");
+                }
+            }
+        }
+        let Some(file) = open()? else {
+            return Ok(None);
+        };
+        Ok(Some(ZstReader::open(file, len, &path)?))
+    }
+
+    /// Newest sample strictly before `t` inside compressed partition `e`
+    /// (`e.first < t <= e.last`): the frame from the index (three seeks),
+    /// one frame decompressed; the file's table if the keys do not serve.
+    fn zst_last_before(
+        &self,
+        pv: &str,
+        e: &PartitionEntry,
+        t: Timestamp,
+    ) -> Result<Option<ArchiverSample>, StoreError> {
+        let path = self.root.join(&e.path);
+        let target = if t.nanos > 0 {
+            Timestamp::new(t.secs, t.nanos - 1)
+        } else {
+            Timestamp::new(t.secs - 1, 999_999_999)
+        };
+        if let Some(w) = self.index.frame_window(pv, self.tier, e.start, to_ts(target))? {
+            let file = File::open(&path).map_err(|err| StoreError::io("open", &path, err))?;
+            let len = file
+                .metadata()
+                .map_err(|err| StoreError::io("stat", &path, err))?
+                .len();
+            let quick = (|| {
+                let data_end = match w.next_offset {
+                    Some(o) => o,
+                    None => zst_data_end(&file, e.bytes.min(len), &path)?,
+                };
+                let table = FrameTable {
+                    frames: vec![FrameEntry {
+                        offset: w.frame.offset,
+                        first: entry_ts(w.first),
+                        samples: w.frame.samples,
+                        raw_len: w.frame.raw_len,
+                    }],
+                    data_start: w.data_start,
+                    data_end,
+                };
+                ZstReader::with_table(&file, len, &path, table)?.last_at_or_before(t, true)
+            })();
+            match quick {
+                Ok(s) => return Ok(s),
+                Err(err) => {
+                    tracing::warn!(pv, path = %path.display(), error = %err, "frame keys do not fit the file; reading its table");
+                }
+            }
+        }
+        let file = File::open(&path).map_err(|err| StoreError::io("open", &path, err))?;
+        let len = file
+            .metadata()
+            .map_err(|err| StoreError::io("stat", &path, err))?
+            .len();
+        Ok(ZstReader::open(file, len, &path)?.last_at_or_before(t, true)?)
     }
 
     pub(crate) fn last_known(&self, pv: &str) -> Result<Option<ArchiverSample>, StoreError> {

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 
-use crate::plainpb::{decode_sample, escape_into, RawLine, SampleStream};
+use crate::plainpb::{decode_sample, escape_into, FrameRead, RawLine, SampleStream};
 use crate::storage::EventStream;
 use crate::types::{ArchiverSample, EventStreamDesc, Timestamp};
 
@@ -12,6 +12,9 @@ use crate::types::{ArchiverSample, EventStreamDesc, Timestamp};
 pub enum Source {
     /// A partition file read from a position found by binary search.
     File(Box<SampleStream<File>>),
+    /// A compressed (`.pb.zst`) partition, decompressed one frame at a time
+    /// from the frame holding the start.
+    Compressed(Box<SampleStream<FrameRead<File>>>),
     /// Escaped sample lines held in memory (one sample from the index, or a
     /// write buffer's contents), each with its timestamp.
     Mem(MemLines),
@@ -68,6 +71,7 @@ impl Source {
     pub fn desc(&self) -> &EventStreamDesc {
         match self {
             Source::File(f) => f.desc(),
+            Source::Compressed(f) => f.desc(),
             Source::Mem(m) => &m.desc,
         }
     }
@@ -76,6 +80,7 @@ impl Source {
     pub fn desc_mut(&mut self) -> &mut EventStreamDesc {
         match self {
             Source::File(f) => f.desc_mut(),
+            Source::Compressed(f) => f.desc_mut(),
             Source::Mem(m) => &mut m.desc,
         }
     }
@@ -85,6 +90,7 @@ impl Source {
     pub fn next_raw(&mut self) -> anyhow::Result<Option<RawLine<'_>>> {
         match self {
             Source::File(f) => Ok(f.next_raw()?),
+            Source::Compressed(f) => Ok(f.next_raw()?),
             Source::Mem(m) => {
                 let Some(&(ts, a, b)) = m.lines.get(m.next) else {
                     return Ok(None);
@@ -112,7 +118,7 @@ impl Source {
                 };
                 Ok(f.copy_rest(out)?.map(|n| (n, last)))
             }
-            Source::Mem(_) => Ok(None),
+            Source::Compressed(_) | Source::Mem(_) => Ok(None),
         }
     }
 
@@ -128,6 +134,7 @@ impl Source {
     pub fn next_into_ts(&mut self, out: &mut ArchiverSample) -> anyhow::Result<Option<Timestamp>> {
         match self {
             Source::File(f) => Ok(f.next_sample_into_ts(out)?),
+            Source::Compressed(f) => Ok(f.next_sample_into_ts(out)?),
             Source::Mem(m) => {
                 let Some(&(ts, a, b)) = m.lines.get(m.next) else {
                     return Ok(None);
@@ -150,6 +157,7 @@ impl EventStream for Source {
     fn next_event(&mut self) -> anyhow::Result<Option<ArchiverSample>> {
         match self {
             Source::File(f) => Ok(f.next_sample()?),
+            Source::Compressed(f) => Ok(f.next_sample()?),
             Source::Mem(_) => {
                 let mut s =
                     ArchiverSample::new(std::time::UNIX_EPOCH, crate::types::SampleValue::Double(0.0));

@@ -16,6 +16,8 @@ use super::buffer::Buffers;
 use super::config::{FsyncPolicy, TierConfig};
 use super::error::StoreError;
 use crate::index::{Index, PvSummary};
+use crate::plainpb::ZstOptions;
+use crate::storage::Compression;
 use crate::storage::partition::PartitionGranularity;
 
 /// Storage keys that differ from the default rule (PVTypeInfo `chunkKey`).
@@ -40,6 +42,8 @@ pub(crate) struct Inner {
     /// The oldest buffers are written once all hold this many bytes.
     pub total_limit: usize,
     pub keys: KeyOverrides,
+    /// Form of the partitions ETL writes here by default (`Some`: zstd).
+    pub zst: Option<ZstOptions>,
 }
 
 /// One PlainPB tier. Cheap to clone (a handle).
@@ -81,6 +85,10 @@ impl PlainPbStore {
                 pv_limit: limits.pv_bytes,
                 total_limit: limits.total_bytes,
                 keys,
+                zst: (cfg.compression == Compression::Zstd).then_some(ZstOptions {
+                    level: cfg.zstd_level,
+                    frame_bytes: cfg.zstd_frame_bytes,
+                }),
             }),
         }
     }
@@ -108,6 +116,12 @@ impl PlainPbStore {
     /// Name of the tier.
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// The zstd settings of partitions ETL creates in this tier (`None`:
+    /// plain `.pb`), from `[[storage.tiers]] compression`.
+    pub fn zst_options(&self) -> Option<ZstOptions> {
+        self.inner.zst
     }
 
     /// Partition granularity.
