@@ -10,6 +10,7 @@
 //! nothing of retrieval or HTTP (a `reducedata` post-processor is handed in).
 
 pub mod config;
+mod dest;
 pub mod plan;
 pub mod run;
 pub mod schedule;

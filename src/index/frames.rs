@@ -70,7 +70,10 @@ impl Index {
                 .tree
                 .range(Bound::Excluded(&k), Bound::Excluded(&end), false)
                 .next(),
-            None => self.tree.range(Bound::Excluded(&k), Bound::Unbounded, false).next(),
+            None => self
+                .tree
+                .range(Bound::Excluded(&k), Bound::Unbounded, false)
+                .next(),
         };
         let next_offset = match next {
             Some(item) => Some(decode::<FrameRecord>(TREE, &item?.1)?.offset),

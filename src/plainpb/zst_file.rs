@@ -302,7 +302,10 @@ impl ZstAppender {
     pub fn finish(&mut self) -> Result<(), Error> {
         if let Some(w) = self.writer.take() {
             let (out, table) = w.finish()?;
-            drop(out.into_inner().map_err(|e| Error::io("flush", &self.path, e.into_error()))?);
+            drop(
+                out.into_inner()
+                    .map_err(|e| Error::io("flush", &self.path, e.into_error()))?,
+            );
             self.len = table.data_end + table_len(table.frames.len());
             self.table = table;
         }

@@ -217,7 +217,10 @@ fn examine_compressed(
     };
     let info = examine_zst(path, false).map_err(|e| problem(Some(0), e.to_string()))?;
     if let Some(at) = info.damaged_tail {
-        return Err(problem(Some(at), "partial frame or damaged table after this offset".into()));
+        return Err(problem(
+            Some(at),
+            "partial frame or damaged table after this offset".into(),
+        ));
     }
     if !info.had_table {
         return Err(problem(

@@ -67,7 +67,13 @@ impl ReconcileReport {
 
 /// The changes recording `entry` (and, for a compressed partition, its
 /// frame keys) in one batch.
-pub(crate) fn upsert(pv: &str, tier: u8, key: &str, entry: PartitionEntry, frames: Option<Vec<FrameKey>>) -> Vec<Change> {
+pub(crate) fn upsert(
+    pv: &str,
+    tier: u8,
+    key: &str,
+    entry: PartitionEntry,
+    frames: Option<Vec<FrameKey>>,
+) -> Vec<Change> {
     let start = entry.start;
     let mut out = vec![Change::Upsert {
         pv: pv.to_string(),
@@ -288,8 +294,8 @@ impl Inner {
                 Err(e) => return Err(StoreError::io("stat", path, e)),
                 Ok(md) => md,
             };
-            let unchanged = md.len() == d.bytes
-                && last_sample_time(&path).ok().flatten().map(to_ts) == Some(d.last);
+            let unchanged =
+                md.len() == d.bytes && last_sample_time(&path).ok().flatten().map(to_ts) == Some(d.last);
             if unchanged {
                 match std::fs::remove_file(&path) {
                     Ok(()) => {}

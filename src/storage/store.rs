@@ -17,8 +17,8 @@ use super::config::{FsyncPolicy, TierConfig};
 use super::error::StoreError;
 use crate::index::{Index, PvSummary};
 use crate::plainpb::ZstOptions;
-use crate::storage::Compression;
 use crate::storage::partition::PartitionGranularity;
+use crate::storage::Compression;
 
 /// Storage keys that differ from the default rule (PVTypeInfo `chunkKey`).
 pub type KeyOverrides = Arc<RwLock<HashMap<String, String>>>;
