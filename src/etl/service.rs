@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use super::plan::{self, Dest, HoldGather, StagePlan};
 use super::run::{EtlError, EtlStop, Executor, Reducer, StageOutcome, StageTarget};
 use crate::index::entry::ts as entry_ts;
-use crate::registry::NamedFlags;
 use crate::plainpb::ZstOptions;
+use crate::registry::NamedFlags;
 use crate::storage::{Chain, ChainStore, Compression, TieredStore};
 use crate::types::Timestamp;
 
