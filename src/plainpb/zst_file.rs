@@ -343,3 +343,115 @@ pub fn zst_data_end(file: &File, len: u64, path: &Path) -> Result<u64, Error> {
     }
     Ok(end)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plainpb::{encode_sample, escape_into};
+    use crate::types::{ArchDbType, SampleValue};
+
+    /// 2024-01-01 00:00:00 UTC.
+    const Y2024: i64 = 1_704_067_200;
+
+    fn lines(from: i64, n: i64) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut raw = Vec::new();
+        for i in from..from + n {
+            let s = ArchiverSample::at(Y2024 + i, 0, SampleValue::Double(i as f64 * 0.5));
+            raw.clear();
+            encode_sample(&s, 2024, &mut raw).unwrap();
+            escape_into(&raw, &mut out);
+            out.push(b'\n');
+        }
+        out
+    }
+
+    fn plain_of(path: &Path) -> Vec<u8> {
+        let f = File::open(path).unwrap();
+        let len = f.metadata().unwrap().len();
+        let mut out = Vec::new();
+        ZstReader::open(f, len, path).unwrap().to_plain(&mut out).unwrap();
+        out
+    }
+
+    const OPTS: ZstOptions = ZstOptions {
+        level: 3,
+        frame_bytes: 200,
+    };
+
+    #[test]
+    fn create_append_and_repair() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/pv:2024.pb.zst");
+        let target = AppendTarget::new(&path, "A:pv", ArchDbType::ScalarDouble, 2024);
+        let mut a = ZstAppender::open(&target, OPTS).unwrap();
+        assert!(a.created);
+        a.write_lines(&lines(0, 50)).unwrap();
+        a.finish().unwrap();
+        assert_eq!(a.len, std::fs::metadata(&path).unwrap().len());
+        let first = a.table().clone();
+        assert!(first.frames.len() > 3);
+        let head = header_line(&PayloadInfo::for_file(ArchDbType::ScalarDouble, "A:pv", 2024));
+        assert_eq!(plain_of(&path), [head.clone(), lines(0, 50)].concat());
+
+        // Appending keeps every earlier frame where it was.
+        let mut b = ZstAppender::open(&target, OPTS).unwrap();
+        assert!(!b.created);
+        assert_eq!(b.last.as_ref().map(|s| s.ts().secs), Some(Y2024 + 49));
+        b.write_lines(&lines(50, 30)).unwrap();
+        b.finish().unwrap();
+        assert_eq!(b.table().frames[..first.frames.len()], first.frames[..]);
+        assert_eq!(plain_of(&path), [head.clone(), lines(0, 80)].concat());
+
+        // Opened and closed without a write: untouched.
+        let before = std::fs::read(&path).unwrap();
+        ZstAppender::open(&target, OPTS).unwrap().finish().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+
+        // A kill inside the last frame: cut back to the complete frames,
+        // a fresh table written.
+        let t = b.table().clone();
+        let last = t.frames.last().unwrap();
+        let cut = last.offset + 5;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(cut)
+            .unwrap();
+        let info = examine_zst(&path, true).unwrap();
+        assert!(!info.had_table);
+        assert_eq!(info.trimmed, 5);
+        assert_eq!(info.table.frames[..], t.frames[..t.frames.len() - 1]);
+        assert_eq!(info.len, std::fs::metadata(&path).unwrap().len());
+        let again = examine_zst(&path, false).unwrap();
+        assert!(again.had_table && again.damaged_tail.is_none());
+        let kept = info.table.samples() as i64;
+        assert_eq!(plain_of(&path), [head, lines(0, kept)].concat());
+        assert_eq!(
+            last_sample_time(&path).unwrap().map(|t| t.secs),
+            Some(Y2024 + kept - 1)
+        );
+
+        // The index's view of the frames opens the file as its own table does.
+        let ft = FrameTable::for_file(info.table.frames.clone(), info.len).unwrap();
+        assert_eq!(ft, info.table);
+    }
+
+    #[test]
+    fn another_pv_or_type_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pv:2024.pb.zst");
+        let target = AppendTarget::new(&path, "A:pv", ArchDbType::ScalarDouble, 2024);
+        let mut a = ZstAppender::open(&target, OPTS).unwrap();
+        a.write_lines(&lines(0, 3)).unwrap();
+        a.finish().unwrap();
+        let other = AppendTarget::new(&path, "A:pv", ArchDbType::ScalarInt, 2024);
+        assert!(matches!(
+            ZstAppender::open(&other, OPTS),
+            Err(Error::Mismatch { .. })
+        ));
+        assert_eq!(compressed_path("a/pv:2024.pb"), "a/pv:2024.pb.zst");
+        assert!(is_compressed_path("a/pv:2024.pb.zst") && !is_compressed_path("a/pv:2024.pb"));
+    }
+}
