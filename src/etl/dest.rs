@@ -64,7 +64,7 @@ pub(crate) enum DestOut {
     /// Plain `.pb`.
     Plain(Appender),
     /// Compressed `.pb.zst`.
-    Zst(ZstAppender),
+    Zst(Box<ZstAppender>),
 }
 
 impl DestOut {
@@ -406,7 +406,7 @@ impl<'a> DestFiles<'a> {
             source: e,
         };
         let ap = match zst {
-            Some(opts) => DestOut::Zst(ZstAppender::open(&target, opts).map_err(file_err)?),
+            Some(opts) => DestOut::Zst(Box::new(ZstAppender::open(&target, opts).map_err(file_err)?)),
             None => DestOut::Plain(Appender::open(&target, old.as_ref().map(|o| o.bytes)).map_err(file_err)?),
         };
         let trusted = match &ap {

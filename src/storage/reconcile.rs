@@ -92,6 +92,10 @@ pub(crate) fn upsert(
     out
 }
 
+/// A partition record read from its file, with the frame keys of a
+/// compressed one.
+pub(crate) type FileRecord = (PartitionEntry, Option<Vec<FrameKey>>);
+
 /// Builds a record for a partition file of either form (by its name),
 /// cutting a damaged tail; a compressed one comes with its frame keys.
 pub(crate) fn file_record(
@@ -99,7 +103,7 @@ pub(crate) fn file_record(
     rel: &str,
     start: i64,
     report: &mut ReconcileReport,
-) -> Result<Option<(PartitionEntry, Option<Vec<FrameKey>>)>, StoreError> {
+) -> Result<Option<FileRecord>, StoreError> {
     if !is_compressed_path(rel) {
         return Ok(record_from_file(path, rel, start, report)?.map(|e| (e, None)));
     }
