@@ -77,8 +77,8 @@ pub enum Change {
         start: i64,
     },
     /// The zstd frames of compressed partition `start` (with its `Upsert`
-    /// in the same batch). Every `Upsert` and `Remove` drops the
-    /// partition's frame keys unless this gives new ones.
+    /// in the same batch). Every `Upsert` and `Remove` of a compressed
+    /// partition drops its frame keys unless this gives new ones.
     Frames {
         /// PV name.
         pv: String,
@@ -284,6 +284,9 @@ impl Index {
         let mut summaries: HashMap<SummaryKey, (PvSummary, bool)> = HashMap::new();
         let mut totals: HashMap<u8, TierTotals> = HashMap::new();
         let mut new_frames: BTreeMap<(String, u8, i64), &[FrameKey]> = BTreeMap::new();
+        // Partitions whose stored record is compressed: their frame keys go
+        // (frame keys exist only beside a compressed record).
+        let mut had_frames: Vec<(String, u8, i64)> = Vec::new();
         for ch in changes {
             let (pv, tier, start) = match ch {
                 Change::Upsert { pv, tier, entry, .. } => (pv, *tier, entry.start),
@@ -301,7 +304,13 @@ impl Index {
             let pk = (pv.clone(), tier, start);
             let old = match pending.get(&pk) {
                 Some(o) => o.clone(),
-                None => self.partition(pv, tier, start)?,
+                None => {
+                    let o = self.partition(pv, tier, start)?;
+                    if o.as_ref().is_some_and(|o| o.compressed) {
+                        had_frames.push(pk.clone());
+                    }
+                    o
+                }
             };
             let sk = (pv.clone(), tier);
             if !summaries.contains_key(&sk) {
@@ -352,7 +361,7 @@ impl Index {
                 Change::Frames { .. } => {}
             }
         }
-        self.frame_ops(pending.keys(), &new_frames, &mut batch)?;
+        self.frame_ops(had_frames.iter(), &new_frames, &mut batch)?;
         for ((pv, tier, start), e) in &pending {
             let k = keys::partition(pv, *tier, *start);
             match e {
