@@ -544,3 +544,119 @@ async fn a_partition_in_both_forms_keeps_the_plain_one() {
     assert!(!kept[0].entry.compressed && kept[0].entry.path.ends_with(".pb"));
     assert!(z.exists(), "nothing is deleted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_url_chooses_the_form_of_new_partitions_and_existing_ones_keep_theirs() {
+    for (first, then, want) in [
+        ("&compress=ZSTD", "&compress=UNCOMPRESSED", ZST_EXTENSION),
+        ("&compress=UNCOMPRESSED", "&compress=ZSTD", ":2024_03_15.pb"),
+    ] {
+        let what = format!("{first} then {then}");
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = StorageConfig::under(dir.path());
+        // The tier itself is plain: the URL decides.
+        cfg.tiers = tiers(dir.path(), false);
+        let url = |extra: &str| {
+            let urls = vec![
+                StoreUrl::for_tier(&cfg.tiers[0]).to_string(),
+                format!("{}{extra}", StoreUrl::for_tier(&cfg.tiers[LTS as usize])),
+            ];
+            Chain::resolve(&urls, &cfg.tiers).unwrap()
+        };
+        let (stores, etl) = open(&cfg);
+        write(&stores.store).await;
+        etl.run_stage(
+            PV,
+            &url(first),
+            0,
+            Timestamp::new(DAY + 3600 + 300, 0),
+            false,
+            None,
+        )
+        .unwrap();
+        etl.run_stage(
+            PV,
+            &url(then),
+            0,
+            Timestamp::new(DAY + 3 * 3600 + 300, 0),
+            false,
+            None,
+        )
+        .unwrap();
+        let files = data_files(&cfg.tiers[LTS as usize].root);
+        assert_eq!(files.len(), 1, "{what}: {files:?}");
+        assert!(files[0].to_string_lossy().ends_with(want), "{what}: {files:?}");
+        assert_index_is_rebuild(&cfg, stores.store.index(), &what);
+        let current = DAY + 3 * 3600;
+        let moved: Vec<i64> = (0..N)
+            .map(|i| DAY + 7 + i * 10)
+            .filter(|t| *t < current)
+            .collect();
+        assert_eq!(times_in(&files[0]), moved, "{what}");
+    }
+}
+
+/// STS hour → MTS hour (zstd) → LTS day (plain): the MTS → LTS stage
+/// reads compressed sources.
+fn three_tiers(dir: &Path) -> (StorageConfig, Chain) {
+    let mut cfg = StorageConfig::under(dir);
+    let mut mts = TierConfig::new("MTS", dir.join("mts"), PartitionGranularity::Hour);
+    mts.compression = Compression::Zstd;
+    mts.zstd_frame_bytes = FRAME_BYTES;
+    cfg.tiers = vec![
+        TierConfig::new("STS", dir.join("sts"), PartitionGranularity::Hour),
+        mts,
+        TierConfig::new("LTS", dir.join("lts"), PartitionGranularity::Day),
+    ];
+    let urls: Vec<String> = cfg
+        .tiers
+        .iter()
+        .map(|t| StoreUrl::for_tier(t).to_string())
+        .collect();
+    let chain = Chain::resolve(&urls, &cfg.tiers).unwrap();
+    (cfg, chain)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compressed_tier_moves_on_and_survives_a_stop_after_every_step() {
+    let t = Timestamp::new(DAY + 3 * 3600 + 300, 0);
+    let current = DAY + 3 * 3600;
+    let moved: Vec<i64> = (0..N)
+        .map(|i| DAY + 7 + i * 10)
+        .filter(|s| *s < current)
+        .collect();
+    let mut cases = vec![None];
+    for file in [0, 2] {
+        cases.extend(Step::ALL.iter().map(|s| Some(EtlStop { file, after: *s })));
+    }
+    for stop in cases {
+        let what = format!("MTS(zstd) → LTS stopped at {stop:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let (cfg, chain) = three_tiers(dir.path());
+        {
+            let (stores, etl) = open(&cfg);
+            write(&stores.store).await;
+            etl.run_stage(PV, &chain, 0, t, false, None).unwrap();
+            let mts = data_files(&cfg.tiers[1].root);
+            assert_eq!(mts.len(), 3, "{what}: {mts:?}");
+            assert!(mts.iter().all(|p| p.to_string_lossy().ends_with(ZST_EXTENSION)));
+            let r = etl.run_stage(PV, &chain, 1, t, false, stop);
+            match stop {
+                Some(_) => assert!(matches!(r, Err(EtlError::Stopped { .. })), "{what}: {r:?}"),
+                None => assert!(
+                    matches!(r, Ok(StageRun::Ran(ref o)) if o.moved == 3),
+                    "{what}: {r:?}"
+                ),
+            }
+        }
+        let (stores, etl) = open(&cfg);
+        assert_index_is_rebuild(&cfg, stores.store.index(), &format!("{what}, reopened"));
+        etl.run_stage(PV, &chain, 1, t, false, None).unwrap();
+        assert_index_is_rebuild(&cfg, stores.store.index(), &format!("{what}, rerun"));
+        assert!(data_files(&cfg.tiers[1].root).is_empty(), "{what}: MTS emptied");
+        let lts = data_files(&cfg.tiers[2].root);
+        assert_eq!(lts.len(), 1, "{what}");
+        assert!(lts[0].to_string_lossy().ends_with(":2024_03_15.pb"), "{what}");
+        assert_eq!(times_in(&lts[0]), moved, "{what}: every sample once");
+    }
+}
