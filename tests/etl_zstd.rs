@@ -414,6 +414,43 @@ async fn rebuild_indexes_compressed_partitions_as_the_executor_records_them() {
     write(&stores.store).await;
     move_in_two_runs(&etl, &c);
     assert_index_is_rebuild(&cfg, stores.store.index(), "after two runs");
+    type Snapshot = (
+        Vec<(String, u8, strata::index::PartitionEntry)>,
+        Vec<(String, u8, strata::index::FrameKey)>,
+    );
+    let snapshot = |ix: &Index| -> Snapshot {
+        (
+            ix.all_partitions().map(|r| r.unwrap()).collect(),
+            ix.all_frames()
+                .unwrap()
+                .into_iter()
+                .map(|(pv, t, _, f)| (pv, t, f))
+                .collect(),
+        )
+    };
+    let recorded = snapshot(stores.store.index());
+    assert!(!recorded.1.is_empty());
+    drop((stores, etl));
+
+    // The real tool: --verify finds no drift, a rebuild in place writes
+    // the same records and frame keys the executor wrote.
+    let mut config = strata::config::Config::default();
+    config.set_data_dir(dir.path());
+    config.storage = cfg.clone();
+    // The tests' tiny frames are below what a configuration file may ask
+    // for; the frame size only shapes new frames.
+    for t in &mut config.storage.tiers {
+        t.zstd_frame_bytes = 4096;
+    }
+    let file = dir.path().join("strata.toml");
+    std::fs::write(&file, toml::to_string(&config).unwrap()).unwrap();
+    let tool = env!("CARGO_BIN_EXE_strata-rebuild-index");
+    let (code, out, err) = run_tool(tool, &["--config", file.to_str().unwrap(), "--verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run_tool(tool, &["--config", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (stores, etl) = open(&cfg);
+    assert_eq!(snapshot(stores.store.index()), recorded, "rebuilt by the tool");
     // Frame keys missing (an index from before them): reads fall back to
     // the file's table and still answer.
     let t = Timestamp::new(DAY + 2 * 3600 + 3, 0);
