@@ -2,9 +2,11 @@
 //! real ETL executor. The same samples moved into a plain tier and into a
 //! compressed one read back byte-for-byte the same over HTTP (json, raw,
 //! csv), last-before answers at frame boundaries, `strata-pbdump
-//! --to-plain` gives back the plain partition, a rebuild indexes the tree
-//! exactly as the executor recorded it (frame keys included), and a move
-//! stopped after any step (or cut inside a frame) converges on reopen.
+//! --to-plain` gives back the plain partition, reads seek through the
+//! frame keys, a rebuild indexes the tree exactly as the executor recorded
+//! it (frame keys included), a move stopped after any step (or cut inside
+//! a frame) converges on reopen, a compressed tier is a stage's source
+//! too, and the store URL's `compress=` picks the form of new partitions.
 
 mod common;
 
