@@ -14,6 +14,12 @@
 //! * `read_30d_zstd` and `read_30d` (plain): the same 30 days decoded
 //!   sample by sample through the partition readers, best of 5, and their
 //!   ratio.
+//! * `etl_zstd_ratio`, `read_30d_store` and `read_30d_zstd_store`: the same
+//!   30 days as one monthly STS partition moved by the ETL executor into a
+//!   yearly LTS, plain and `compression = "zstd"` (the executor's frames,
+//!   frame keys in the index), then read through the tier's read path
+//!   (`sources_blocking`, as retrieval does), best of 3;
+//!   `etl_zstd_move_mb_s`: plain MB moved into the compressed tier per second.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,8 +29,8 @@ use strata::etl::{Etl, Scheduler};
 use strata::pb::PayloadInfo;
 use strata::plainpb::{encode_sample, escape_into, header_line, PbFile, ZstOptions, ZstReader, ZstWriter};
 use strata::registry::{NamedFlags, PvTypeInfo};
-use strata::storage::{Chain, StorageConfig, StoreUrl};
-use strata::types::{ArchDbType, ArchiverSample, SampleValue, Timestamp};
+use strata::storage::{Chain, Compression, StorageConfig, StoreUrl, TierConfig};
+use strata::types::{ArchDbType, ArchiverSample, PartitionGranularity, SampleValue, Timestamp};
 
 /// 2024-03-01 00:00:00 UTC.
 const MAR1: i64 = 1_709_251_200;
@@ -204,6 +210,84 @@ fn zstd() {
     println!("bench read_30d_zstd_vs_plain {:.0} %", 100.0 * z / p);
 }
 
+/// One 30-day STS partition moved into a year LTS (`compressed` or not);
+/// returns (LTS bytes, move seconds, best read seconds).
+fn moved_and_read(header: &[u8], lines: &[u8], n: u64, compressed: bool) -> (u64, f64, f64) {
+    const PV: &str = "BENCH:ZSTD";
+    let dir = tmpdir();
+    let mut cfg = StorageConfig::under(dir.path());
+    let mut lts = TierConfig::new("LTS", dir.path().join("lts"), PartitionGranularity::Year);
+    if compressed {
+        lts.compression = Compression::Zstd;
+    }
+    cfg.tiers = vec![
+        TierConfig::new("STS", dir.path().join("sts"), PartitionGranularity::Month),
+        lts,
+    ];
+    let sts = strata::plainpb::partition_path(
+        &cfg.tiers[0].root,
+        &strata::plainpb::pv_key(PV),
+        PartitionGranularity::Month,
+        MAR1,
+    );
+    std::fs::create_dir_all(sts.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&sts, [header, lines].concat()).expect("write sts");
+    let stores = Stores::open(&cfg).expect("open");
+    let scan = strata::rebuild::scan(&cfg, 1, &|_| {});
+    let (parts, frames) = strata::rebuild::index_content(&scan);
+    stores
+        .store
+        .index()
+        .load_fresh_with(&parts, &frames)
+        .expect("index");
+    let flags = Arc::new(NamedFlags::open(&stores.kv).expect("flags"));
+    let etl = Etl::new(stores.store.clone(), flags, None);
+    let urls: Vec<String> = cfg
+        .tiers
+        .iter()
+        .map(|t| StoreUrl::for_tier(t).to_string())
+        .collect();
+    let chain = Chain::resolve(&urls, &cfg.tiers).expect("chain");
+    settle();
+    let t = Instant::now();
+    etl.run_stage(PV, &chain, 0, Timestamp::new(MAR1 + 40 * 86_400, 0), false, None)
+        .expect("move");
+    let moved = t.elapsed().as_secs_f64();
+    let bytes = stores.store.index().totals(1).expect("totals").bytes;
+    warm(dir.path());
+    let lts = &stores.store.tiers()[1];
+    let (from, to) = (Timestamp::new(MAR1, 0), Timestamp::new(MAR1 + 31 * 86_400, 0));
+    let mut s = ArchiverSample::at(0, 0, SampleValue::Double(0.0));
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut c = 0u64;
+        for mut src in lts.sources_blocking(PV, from, to).expect("sources") {
+            while src.next_into(&mut s).expect("read") {
+                c += 1;
+            }
+        }
+        assert_eq!(c, n);
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    (bytes, moved, best)
+}
+
+fn zstd_store() {
+    let (header, lines, n) = signal_30d();
+    let plain_len = (header.len() + lines.len()) as f64;
+    let (pbytes, _, pread) = moved_and_read(&header, &lines, n, false);
+    let (zbytes, zmove, zread) = moved_and_read(&header, &lines, n, true);
+    println!("bench etl_zstd_ratio {:.2} x", pbytes as f64 / zbytes as f64);
+    println!("bench etl_zstd_move_mb_s {:.1} MB/s", plain_len / 1e6 / zmove);
+    println!("bench read_30d_store {:.0} samples/s", n as f64 / pread);
+    println!("bench read_30d_zstd_store {:.0} samples/s", n as f64 / zread);
+    println!(
+        "bench read_30d_zstd_store_vs_plain {:.0} %",
+        100.0 * pread / zread
+    );
+}
+
 fn main() {
     let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let run = |name: &str| only.is_empty() || only.iter().any(|o| name.contains(o.as_str()));
@@ -223,5 +307,9 @@ fn main() {
     if run("zstd_ratio") || run("read_30d_zstd") {
         settle();
         zstd();
+    }
+    if run("read_30d_zstd_store") || run("etl_zstd") {
+        settle();
+        zstd_store();
     }
 }

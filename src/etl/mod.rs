@@ -15,6 +15,7 @@
 pub mod change;
 pub mod config;
 pub mod consolidate;
+mod dest;
 pub mod plan;
 pub mod run;
 pub mod schedule;

@@ -20,16 +20,15 @@
 //! A failure in steps 1–3 stops the stage for the PV (the rest waits for
 //! the next run); a failing reducer keeps the source.
 
-use std::collections::BTreeSet;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::dest::{BulkError, DestFiles};
 use super::plan::{FileMove, MoveAction, StagePlan};
 use crate::index::entry::{to_ts, ts as entry_ts};
-use crate::index::{Change, IndexError, PartitionEntry, PendingDelete};
+use crate::index::{Change, IndexError, PendingDelete};
 use crate::plainpb::{
-    encode_sample_at, escape_into, unescape_into, AppendTarget, Appender, PbFile, SampleStream,
+    encode_sample_at, escape_into, is_compressed_path, last_sample_time, PbFile, ZstOptions, ZstReader,
 };
 use crate::storage::{PlainPbStore, PostProcessor, Source, StoreError, TieredStore};
 use crate::types::{ArchDbType, Timestamp};
@@ -39,12 +38,6 @@ use crate::types::{ArchDbType, Timestamp};
 /// retrieval sits above ETL).
 pub type Reducer =
     Arc<dyn Fn(&str, Timestamp, Timestamp) -> Result<Box<dyn PostProcessor>, String> + Send + Sync>;
-
-/// A write intent `(pv, tier, partition start)`.
-type Intent = (String, u8, i64);
-
-/// Bytes buffered before a destination write.
-const WRITE_CHUNK: usize = 1 << 20;
 
 /// A step of one file's move (crash-test hook points).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +180,8 @@ pub struct Executor<'a> {
     store: &'a TieredStore,
     reducer: Option<&'a Reducer>,
     stop: Option<EtlStop>,
+    /// Form of new destination partitions (`None`: the tier's).
+    dest_form: Option<Option<ZstOptions>>,
 }
 
 impl<'a> Executor<'a> {
@@ -196,7 +191,15 @@ impl<'a> Executor<'a> {
             store,
             reducer: None,
             stop: None,
+            dest_form: None,
         }
+    }
+
+    /// The form of new destination partitions from the chain's store URL
+    /// (`Some(None)`: plain, `Some(Some(o))`: zstd; `None`: the tier's).
+    pub fn dest_form(mut self, form: Option<Option<ZstOptions>>) -> Self {
+        self.dest_form = form;
+        self
     }
 
     /// Uses `reducer` for `reducedata` destinations.
@@ -263,7 +266,7 @@ impl<'a> Executor<'a> {
                 MoveAction::PerSample { dest_starts, .. } => dest_starts.clone(),
                 _ => Vec::new(),
             };
-            let mut files = DestFiles::new(pv, dest, key);
+            let mut files = DestFiles::new(pv, dest, key).with_form(self.dest_form);
             files.intents(&planned)?;
             self.hook(i, Step::Intent)?;
             self.append(src, fm, &mut files)?;
@@ -280,15 +283,11 @@ impl<'a> Executor<'a> {
         if let Some(d) = target.dest {
             let key = self.dest_key(pv, target.source, d)?;
             for f in &written {
-                if let Some(entry) = f.entry(pv)? {
+                let recorded = f.changes(pv, d, &key)?;
+                if !recorded.is_empty() {
                     out.bytes += f.bytes;
                     out.samples += f.written;
-                    changes.push(Change::Upsert {
-                        pv: pv.to_string(),
-                        tier: d,
-                        key: key.clone(),
-                        entry,
-                    });
+                    changes.extend(recorded);
                 }
             }
         }
@@ -379,6 +378,9 @@ impl<'a> Executor<'a> {
             path: path.clone(),
             source: e,
         };
+        if is_compressed_path(&fm.path) {
+            return self.append_compressed(src, fm, files);
+        }
         let pb = PbFile::open_prefix(&path, fm.bytes).map_err(file_err)?;
         let header = pb.header().clone();
         files.set_header(
@@ -411,41 +413,108 @@ impl<'a> Executor<'a> {
                 files.lines(stream, *after).map_err(|e| e.or_file(&pv, &path))
             }
             MoveAction::Reduce { spec, after } => {
-                let reduce_err = |message: String| EtlError::Reduce {
-                    pv: pv.clone(),
-                    spec: spec.clone(),
-                    message,
-                };
-                let reducer = self
-                    .reducer
-                    .ok_or_else(|| reduce_err("no post-processor registry".into()))?;
-                let record = self
-                    .store
-                    .index()
-                    .partition(&pv, src.tier(), fm.start)?
-                    .ok_or_else(|| reduce_err("source record vanished".into()))?;
-                let pp = reducer(spec, entry_ts(record.first), fm.last).map_err(reduce_err)?;
                 let stream = pb.stream(None, None).map_err(file_err)?;
-                let mut reduced = pp.process(Box::new(Source::File(Box::new(stream))));
-                let desc = reduced.description().clone();
-                files.set_header(desc.db_type, desc.element_count, desc.headers.clone());
-                let mut raw = Vec::new();
-                let mut esc = Vec::new();
-                while let Some(s) = reduced.next_event().map_err(|e| reduce_err(format!("{e:#}")))? {
-                    let ts = Timestamp::from_system_time(s.timestamp);
-                    if after.is_some_and(|a| ts <= a) {
-                        continue;
-                    }
-                    raw.clear();
-                    esc.clear();
-                    encode_sample_at(&s, ts, ts.year(), &mut raw).map_err(|e| reduce_err(e.to_string()))?;
-                    escape_into(&raw, &mut esc);
-                    files.push(ts, &esc)?;
-                }
-                Ok(())
+                self.reduce(src, fm, spec, *after, Source::File(Box::new(stream)), files)
             }
             MoveAction::Discard(_) | MoveAction::AlreadyThere => Ok(()),
         }
+    }
+
+    /// Step 2 for a compressed source file (a zstd tier that is itself a
+    /// stage's source): its lines, decompressed frame by frame, are
+    /// appended per sample (never a byte copy).
+    fn append_compressed(
+        &self,
+        src: &PlainPbStore,
+        fm: &FileMove,
+        files: &mut DestFiles<'_>,
+    ) -> Result<(), EtlError> {
+        let pv = files.pv.to_string();
+        let path = src.root().join(&fm.path);
+        let file_err = |e| EtlError::File {
+            pv: pv.clone(),
+            path: path.clone(),
+            source: e,
+        };
+        let file = std::fs::File::open(&path).map_err(|e| EtlError::Io {
+            pv: pv.clone(),
+            op: "open",
+            path: path.clone(),
+            source: e,
+        })?;
+        let reader = ZstReader::open(file, fm.bytes, &path).map_err(file_err)?;
+        let header = reader.header().clone();
+        files.set_header(
+            ArchDbType::from_i32(header.r#type).unwrap_or(ArchDbType::ScalarDouble),
+            header.element_count,
+            header
+                .headers
+                .iter()
+                .map(|f| (f.name.clone(), f.val.clone()))
+                .collect(),
+        );
+        let stream = reader.stream(None, None).map_err(file_err)?;
+        match &fm.action {
+            MoveAction::Bulk { .. } => files.lines(stream, None).map_err(|e| e.or_file(&pv, &path)),
+            MoveAction::PerSample { after, .. } => {
+                files.lines(stream, *after).map_err(|e| e.or_file(&pv, &path))
+            }
+            MoveAction::Reduce { spec, after } => self.reduce(
+                src,
+                fm,
+                spec,
+                *after,
+                Source::Compressed(Box::new(
+                    stream.map_reader(|fr| fr.map_inner(|f| src.reader().file(f))),
+                )),
+                files,
+            ),
+            MoveAction::Discard(_) | MoveAction::AlreadyThere => Ok(()),
+        }
+    }
+
+    /// Step 2 of a `reducedata` move: the reducer's output over `source`.
+    fn reduce(
+        &self,
+        src: &PlainPbStore,
+        fm: &FileMove,
+        spec: &str,
+        after: Option<Timestamp>,
+        source: Source,
+        files: &mut DestFiles<'_>,
+    ) -> Result<(), EtlError> {
+        let pv = files.pv.to_string();
+        let reduce_err = |message: String| EtlError::Reduce {
+            pv: pv.clone(),
+            spec: spec.to_string(),
+            message,
+        };
+        let reducer = self
+            .reducer
+            .ok_or_else(|| reduce_err("no post-processor registry".into()))?;
+        let record = self
+            .store
+            .index()
+            .partition(&pv, src.tier(), fm.start)?
+            .ok_or_else(|| reduce_err("source record vanished".into()))?;
+        let pp = reducer(spec, entry_ts(record.first), fm.last).map_err(reduce_err)?;
+        let mut reduced = pp.process(Box::new(source));
+        let desc = reduced.description().clone();
+        files.set_header(desc.db_type, desc.element_count, desc.headers.clone());
+        let mut raw = Vec::new();
+        let mut esc = Vec::new();
+        while let Some(s) = reduced.next_event().map_err(|e| reduce_err(format!("{e:#}")))? {
+            let ts = Timestamp::from_system_time(s.timestamp);
+            if after.is_some_and(|a| ts <= a) {
+                continue;
+            }
+            raw.clear();
+            esc.clear();
+            encode_sample_at(&s, ts, ts.year(), &mut raw).map_err(|e| reduce_err(e.to_string()))?;
+            escape_into(&raw, &mut esc);
+            files.push(ts, &esc)?;
+        }
+        Ok(())
     }
 }
 
@@ -476,415 +545,14 @@ fn source_state(pv: &str, path: &Path, fm: &FileMove) -> Result<SourceState, Etl
     if md.len() != fm.bytes {
         return Ok(SourceState::Changed);
     }
-    let last = PbFile::open(path)
-        .and_then(|pb| pb.info())
-        .map_err(|e| EtlError::File {
-            pv: pv.to_string(),
-            path: path.to_path_buf(),
-            source: e,
-        })?
-        .last
-        .map(|s| s.ts());
+    let last = last_sample_time(path).map_err(|e| EtlError::File {
+        pv: pv.to_string(),
+        path: path.to_path_buf(),
+        source: e,
+    })?;
     Ok(if last == Some(fm.last) {
         SourceState::Unchanged
     } else {
         SourceState::Changed
     })
-}
-
-enum BulkError {
-    Read(crate::plainpb::Error),
-    Etl(EtlError),
-}
-
-/// Error of the line loop: reading the source or writing the destination.
-enum LinesError {
-    Read(crate::plainpb::Error),
-    Etl(EtlError),
-}
-
-impl LinesError {
-    fn or_file(self, pv: &str, path: &Path) -> EtlError {
-        match self {
-            LinesError::Read(e) => EtlError::File {
-                pv: pv.to_string(),
-                path: path.to_path_buf(),
-                source: e,
-            },
-            LinesError::Etl(e) => e,
-        }
-    }
-}
-
-/// One destination partition written by a move.
-pub(crate) struct DestWrite {
-    start: i64,
-    rel: String,
-    ap: Appender,
-    old: Option<PartitionEntry>,
-    /// The record matched the file when opened (nothing was read).
-    trusted: bool,
-    db_type: ArchDbType,
-    year: i32,
-    first: Option<Timestamp>,
-    last: Option<Timestamp>,
-    /// Unescaped last written sample.
-    last_raw: Vec<u8>,
-    /// Escaped last written line (unescaped at the end).
-    last_line: Vec<u8>,
-    written: u64,
-    exact: bool,
-    bytes: u64,
-    buf: Vec<u8>,
-}
-
-impl DestWrite {
-    fn flush(&mut self, pv: &str) -> Result<(), EtlError> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let r = self.ap.write_raw(&self.buf);
-        self.bytes += self.buf.len() as u64;
-        self.buf.clear();
-        r.map_err(|e| EtlError::File {
-            pv: pv.to_string(),
-            path: self.ap.path().to_path_buf(),
-            source: e,
-        })
-    }
-
-    fn sync(&self, pv: &str) -> Result<(), EtlError> {
-        let path = self.ap.path();
-        let io = |op, p: &Path, e| EtlError::Io {
-            pv: pv.to_string(),
-            op,
-            path: p.to_path_buf(),
-            source: e,
-        };
-        std::fs::File::open(path)
-            .and_then(|f| f.sync_data())
-            .map_err(|e| io("fsync", path, e))?;
-        if self.ap.created {
-            if let Some(dir) = path.parent() {
-                std::fs::File::open(dir)
-                    .and_then(|f| f.sync_all())
-                    .map_err(|e| io("fsync folder", dir, e))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The partition's new record (`None`: nothing in it).
-    fn entry(&self, pv: &str) -> Result<Option<PartitionEntry>, EtlError> {
-        let old = self.old.as_ref();
-        let (first, samples, exact) = if self.ap.created {
-            (self.first, self.written, self.exact)
-        } else if self.trusted {
-            match old {
-                Some(o) => (
-                    Some(entry_ts(o.first)),
-                    o.samples + self.written,
-                    o.samples_exact && self.exact,
-                ),
-                None => (self.first, self.written, self.exact),
-            }
-        } else {
-            let pb = PbFile::open(self.ap.path()).map_err(|e| EtlError::File {
-                pv: pv.to_string(),
-                path: self.ap.path().to_path_buf(),
-                source: e,
-            })?;
-            let n = pb.count_lines(self.ap.len).map_err(|e| EtlError::File {
-                pv: pv.to_string(),
-                path: self.ap.path().to_path_buf(),
-                source: e,
-            })?;
-            let examined = self.ap.first.as_ref().map(|s| s.ts());
-            let first = match (examined, self.first) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            (first, n, true)
-        };
-        let (last, last_sample) = if self.written > 0 {
-            (self.last, self.last_raw.clone())
-        } else {
-            match old {
-                Some(o) => (Some(entry_ts(o.last)), o.last_sample.clone()),
-                None => (None, Vec::new()),
-            }
-        };
-        let (Some(first), Some(last)) = (first, last) else {
-            return Ok(None);
-        };
-        if samples == 0 {
-            return Ok(None);
-        }
-        Ok(Some(PartitionEntry {
-            path: self.rel.clone(),
-            start: self.start,
-            year: self.year,
-            db_type: self.db_type.as_i32(),
-            first: to_ts(first),
-            last: to_ts(last),
-            samples,
-            samples_exact: exact,
-            bytes: self.ap.len,
-            last_sample,
-            compressed: false,
-        }))
-    }
-}
-
-/// The destination partitions of one move, opened as samples reach them.
-struct DestFiles<'a> {
-    pv: &'a str,
-    tier: &'a PlainPbStore,
-    key: String,
-    db_type: ArchDbType,
-    element_count: Option<i32>,
-    headers: Vec<(String, String)>,
-    /// Samples at or before this are in the destination already.
-    cutoff: Option<Timestamp>,
-    cur: Option<DestWrite>,
-    done: Vec<DestWrite>,
-    intents: BTreeSet<i64>,
-}
-
-impl<'a> DestFiles<'a> {
-    fn new(pv: &'a str, tier: &'a PlainPbStore, key: String) -> Self {
-        DestFiles {
-            pv,
-            tier,
-            key,
-            db_type: ArchDbType::ScalarDouble,
-            element_count: None,
-            headers: Vec::new(),
-            cutoff: None,
-            cur: None,
-            done: Vec::new(),
-            intents: BTreeSet::new(),
-        }
-    }
-
-    fn set_header(
-        &mut self,
-        db_type: ArchDbType,
-        element_count: Option<i32>,
-        headers: Vec<(String, String)>,
-    ) {
-        self.db_type = db_type;
-        self.element_count = element_count;
-        self.headers = headers;
-    }
-
-    /// Durable intents for the partitions of `starts` that have no record.
-    fn intents(&mut self, starts: &[i64]) -> Result<(), EtlError> {
-        let index = &self.tier.inner.index;
-        let mut new = Vec::new();
-        for s in starts {
-            if !self.intents.contains(s) && index.partition(self.pv, self.tier.tier(), *s)?.is_none() {
-                self.intents.insert(*s);
-                new.push((self.pv.to_string(), self.tier.tier(), *s));
-            }
-        }
-        index.put_intents(&new)?;
-        Ok(())
-    }
-
-    /// Opens destination partition `start` for appending.
-    fn open(&mut self, start: i64) -> Result<(), EtlError> {
-        if let Some(mut c) = self.cur.take() {
-            c.flush(self.pv)?;
-            self.done.push(c);
-        }
-        let tier_no = self.tier.tier();
-        let old = self.tier.inner.index.partition(self.pv, tier_no, start)?;
-        if old.is_none() {
-            self.intents(&[start])?;
-        }
-        if let Some(o) = &old {
-            if o.db_type != self.db_type.as_i32() {
-                return Err(EtlError::TypeMismatch {
-                    pv: self.pv.to_string(),
-                    path: o.path.clone(),
-                    found: o.db_type,
-                    moved: self.db_type.as_i32(),
-                });
-            }
-        }
-        let rel = old
-            .as_ref()
-            .map_or_else(|| self.tier.partition_path(&self.key, start), |o| o.path.clone());
-        let abs = self.tier.root().join(&rel);
-        let year = crate::types::year_of(start);
-        let target = AppendTarget {
-            path: &abs,
-            pv: self.pv,
-            db_type: self.db_type,
-            year,
-            header_extra: Some((self.element_count, self.headers.as_slice())),
-        };
-        let ap = Appender::open(&target, old.as_ref().map(|o| o.bytes)).map_err(|e| EtlError::File {
-            pv: self.pv.to_string(),
-            path: abs.clone(),
-            source: e,
-        })?;
-        let trusted = old.as_ref().is_some_and(|o| o.bytes == ap.len) && ap.last.is_none();
-        if let Some(l) = ap.last.as_ref().map(|s| s.ts()) {
-            self.cutoff = Some(self.cutoff.map_or(l, |c| c.max(l)));
-        }
-        self.cur = Some(DestWrite {
-            start,
-            rel,
-            ap,
-            old,
-            trusted,
-            db_type: self.db_type,
-            year,
-            first: None,
-            last: None,
-            last_raw: Vec::new(),
-            last_line: Vec::new(),
-            written: 0,
-            exact: true,
-            bytes: 0,
-            buf: Vec::with_capacity(WRITE_CHUNK + 4096),
-        });
-        Ok(())
-    }
-
-    /// True when the source (first sample `first`) can be copied verbatim
-    /// into partition `start`: the destination holds nothing at or after it.
-    fn can_bulk(&mut self, start: i64, first: Timestamp) -> Result<bool, EtlError> {
-        if self.cur.as_ref().is_none_or(|c| c.start != start) {
-            self.open(start)?;
-        }
-        Ok(self.cutoff.is_none_or(|c| first > c)
-            && self.tier.granularity().partition_start(first.secs) == start)
-    }
-
-    /// Copies the sample bytes of `pb` (record `r`) into the open partition.
-    fn bulk(&mut self, start: i64, pb: &PbFile, r: &PartitionEntry) -> Result<(), BulkError> {
-        let pv = self.pv;
-        let cur = match self.cur.as_mut() {
-            Some(c) if c.start == start => c,
-            _ => {
-                return Err(BulkError::Etl(EtlError::Store(StoreError::Task(
-                    "bulk destination not open".into(),
-                ))))
-            }
-        };
-        let file = std::fs::File::open(pb.path())
-            .map_err(|e| BulkError::Read(crate::plainpb::Error::io("open", pb.path(), e)))?;
-        let mut off = pb.data_start();
-        while off < r.bytes {
-            let n = ((r.bytes - off) as usize).min(WRITE_CHUNK);
-            let at = cur.buf.len();
-            cur.buf.resize(at + n, 0);
-            file.read_exact_at(&mut cur.buf[at..], off)
-                .map_err(|e| BulkError::Read(crate::plainpb::Error::io("read", pb.path(), e)))?;
-            off += n as u64;
-            cur.flush(pv).map_err(BulkError::Etl)?;
-        }
-        let (first, last) = (entry_ts(r.first), entry_ts(r.last));
-        cur.first.get_or_insert(first);
-        cur.last = Some(last);
-        cur.last_raw.clone_from(&r.last_sample);
-        cur.last_line.clear();
-        cur.written += r.samples;
-        cur.exact &= r.samples_exact;
-        self.cutoff = Some(last);
-        Ok(())
-    }
-
-    /// Appends every line of `stream` after `after` (and after what the
-    /// destination holds).
-    fn lines(&mut self, mut stream: SampleStream, after: Option<Timestamp>) -> Result<(), LinesError> {
-        if let Some(a) = after {
-            self.cutoff = Some(self.cutoff.map_or(a, |c| c.max(a)));
-        }
-        while let Some(line) = stream.next_raw().map_err(LinesError::Read)? {
-            let ts = line.ts;
-            self.push(ts, line.line).map_err(LinesError::Etl)?;
-        }
-        Ok(())
-    }
-
-    /// Appends one escaped line (no newline) of time `ts`.
-    fn push(&mut self, ts: Timestamp, line: &[u8]) -> Result<(), EtlError> {
-        if self.cutoff.is_some_and(|c| ts <= c) {
-            return Ok(());
-        }
-        let start = self.tier.granularity().partition_start(ts.secs);
-        if self.cur.as_ref().is_none_or(|c| c.start != start) {
-            self.open(start)?;
-            if self.cutoff.is_some_and(|c| ts <= c) {
-                return Ok(());
-            }
-        }
-        let pv = self.pv;
-        let Some(cur) = self.cur.as_mut() else {
-            return Ok(());
-        };
-        cur.buf.extend_from_slice(line);
-        cur.buf.push(crate::plainpb::NEWLINE);
-        cur.first.get_or_insert(ts);
-        cur.last = Some(ts);
-        cur.last_line.clear();
-        cur.last_line.extend_from_slice(line);
-        cur.written += 1;
-        self.cutoff = Some(ts);
-        if cur.buf.len() >= WRITE_CHUNK {
-            cur.flush(pv)?;
-        }
-        Ok(())
-    }
-
-    /// Flushes the open partition; returns every partition written and the
-    /// intents stored (cleared with the move's index batch). A partition
-    /// created by this move that received no sample is removed again.
-    fn finish(mut self) -> Result<(Vec<DestWrite>, Vec<Intent>), EtlError> {
-        if let Some(mut c) = self.cur.take() {
-            c.flush(self.pv)?;
-            self.done.push(c);
-        }
-        let mut out = Vec::new();
-        for mut w in self.done {
-            if !w.last_line.is_empty() {
-                w.last_raw.clear();
-                unescape_into(&w.last_line, &mut w.last_raw).map_err(|e| {
-                    EtlError::Store(StoreError::Encode {
-                        pv: self.pv.to_string(),
-                        reason: e.to_string(),
-                    })
-                })?;
-            }
-            if w.ap.created && w.written == 0 {
-                let path = w.ap.path().to_path_buf();
-                drop(w);
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(EtlError::Io {
-                            pv: self.pv.to_string(),
-                            op: "delete",
-                            path,
-                            source: e,
-                        })
-                    }
-                }
-                continue;
-            }
-            out.push(w);
-        }
-        let tier = self.tier.tier();
-        let intents = self
-            .intents
-            .iter()
-            .map(|s| (self.pv.to_string(), tier, *s))
-            .collect();
-        Ok((out, intents))
-    }
 }

@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex};
 use super::plan::{self, Dest, HoldGather, StagePlan};
 use super::run::{EtlError, EtlStop, Executor, Reducer, StageOutcome, StageTarget};
 use crate::index::entry::ts as entry_ts;
+use crate::plainpb::ZstOptions;
 use crate::registry::NamedFlags;
-use crate::storage::{Chain, TieredStore};
+use crate::storage::{Chain, ChainStore, Compression, TieredStore};
 use crate::types::Timestamp;
 
 /// Why a stage did not run.
@@ -185,9 +186,23 @@ impl Etl {
         }
         let out = Executor::new(&self.store)
             .reducer(self.reducer.as_ref())
+            .dest_form(self.dest_form(dst))
             .stop(stop)
             .run(pv, target, &plan)?;
         Ok(StageRun::Ran(out))
+    }
+
+    /// The form of new partitions in `dst`: the store URL's `compress=` and
+    /// `zstdLevel` (else the tier's), the tier's frame size.
+    fn dest_form(&self, dst: &ChainStore) -> Option<Option<ZstOptions>> {
+        let tier = self.store.tiers().get(dst.tier? as usize)?;
+        Some(match dst.compression {
+            Compression::None => None,
+            Compression::Zstd => Some(ZstOptions {
+                level: dst.zstd_level,
+                frame_bytes: tier.zst_options().unwrap_or_default().frame_bytes,
+            }),
+        })
     }
 
     /// Runs every stage of `chain` for `pv` in order, as if at `t`.

@@ -1,4 +1,5 @@
 use super::*;
+use crate::index::entry::FrameRecord;
 use crate::types::Timestamp;
 
 fn entry(start: i64, first: i64, last: i64, bytes: u64) -> PartitionEntry {
@@ -126,4 +127,78 @@ fn refuses_a_newer_schema() {
         Index::open(&kv),
         Err(IndexError::TooNew { found: 99, .. })
     ));
+}
+
+fn frames(pv: &str, tier: u8, start: i64, firsts: &[i64]) -> Change {
+    Change::Frames {
+        pv: pv.into(),
+        tier,
+        start,
+        frames: firsts
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                (
+                    (*f, 0),
+                    FrameRecord {
+                        offset: 40 + 100 * i as u64,
+                        samples: 10,
+                        raw_len: 300,
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn frame_keys_live_and_die_with_their_partition() {
+    let kv = MemKv::new();
+    let ix = Index::open(&kv).unwrap();
+    let mut e = entry(0, 0, 99, 1000);
+    e.compressed = true;
+    ix.apply(&[up("A:pv", 2, e.clone()), frames("A:pv", 2, 0, &[0, 30, 60])])
+        .unwrap();
+    ix.apply(&[up("A:pvx", 2, e.clone()), frames("A:pvx", 2, 0, &[5])])
+        .unwrap();
+    assert_eq!(ix.frames("A:pv", 2, 0).unwrap().len(), 3);
+    // The frame holding a time, with the next frame's offset.
+    let w = ix.frame_window("A:pv", 2, 0, (45, 0)).unwrap().unwrap();
+    assert_eq!(
+        (w.first, w.frame.offset, w.next_offset, w.data_start),
+        ((30, 0), 140, Some(240), 40)
+    );
+    let w = ix.frame_window("A:pv", 2, 0, (60, 0)).unwrap().unwrap();
+    assert_eq!((w.first, w.next_offset), ((60, 0), None));
+    assert_eq!(ix.frame_window("A:pv", 2, 0, (-1, 0)).unwrap(), None);
+    assert_eq!(ix.frame_window("A:pv", 2, 5, (50, 0)).unwrap(), None);
+    // An append: the upsert with new frames replaces the old set.
+    ix.apply(&[up("A:pv", 2, e.clone()), frames("A:pv", 2, 0, &[0, 30, 60, 90])])
+        .unwrap();
+    assert_eq!(ix.frames("A:pv", 2, 0).unwrap().len(), 4);
+    // An upsert without frames (e.g. the partition became plain) drops them.
+    ix.apply(&[up("A:pv", 2, entry(0, 0, 99, 1000))]).unwrap();
+    assert!(ix.frames("A:pv", 2, 0).unwrap().is_empty());
+    ix.apply(&[up("A:pv", 2, e), frames("A:pv", 2, 0, &[0])]).unwrap();
+    // A removal drops them too; another PV's keys are untouched.
+    ix.apply(&[Change::Remove {
+        pv: "A:pv".into(),
+        tier: 2,
+        start: 0,
+    }])
+    .unwrap();
+    assert!(ix.frames("A:pv", 2, 0).unwrap().is_empty());
+    let all = ix.all_frames().unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].0, "A:pvx");
+    // A rebuild writes what it is given and drops the rest.
+    let parts = vec![("B:pv".to_string(), 1u8, "B/pv:".to_string(), entry(0, 0, 9, 10))];
+    let Change::Frames { frames: fs, .. } = frames("B:pv", 1, 0, &[0, 5]) else {
+        unreachable!()
+    };
+    ix.load_fresh_with(&parts, &[("B:pv".to_string(), 1, 0, fs)])
+        .unwrap();
+    let all = ix.all_frames().unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|f| f.0 == "B:pv"));
 }

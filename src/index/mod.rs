@@ -8,6 +8,7 @@
 //! Knows nothing of file formats beyond the records it holds.
 
 pub mod entry;
+mod frames;
 pub mod keys;
 pub mod kv;
 mod migrate;
@@ -16,7 +17,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
-pub use entry::{PartitionEntry, PendingDelete, PvSummary, TierTotals};
+pub use entry::{FrameRecord, PartitionEntry, PendingDelete, PvSummary, TierTotals};
+pub use frames::{FrameKey, FrameWindow};
 pub use kv::{Batch, KvError, KvStore, KvTree, MemKv, SledKv};
 pub use migrate::{INDEX_SCHEMA_VERSION, SCHEMA_KEY};
 
@@ -73,6 +75,19 @@ pub enum Change {
         tier: u8,
         /// Partition start.
         start: i64,
+    },
+    /// The zstd frames of compressed partition `start` (with its `Upsert`
+    /// in the same batch). Every `Upsert` and `Remove` of a compressed
+    /// partition drops its frame keys unless this gives new ones.
+    Frames {
+        /// PV name.
+        pv: String,
+        /// Tier number.
+        tier: u8,
+        /// Partition start.
+        start: i64,
+        /// `(first sample, record)` per frame, oldest first.
+        frames: Vec<FrameKey>,
     },
 }
 
@@ -268,15 +283,34 @@ impl Index {
         let mut pending: BTreeMap<(String, u8, i64), Option<PartitionEntry>> = BTreeMap::new();
         let mut summaries: HashMap<SummaryKey, (PvSummary, bool)> = HashMap::new();
         let mut totals: HashMap<u8, TierTotals> = HashMap::new();
+        let mut new_frames: BTreeMap<(String, u8, i64), &[FrameKey]> = BTreeMap::new();
+        // Partitions whose stored record is compressed: their frame keys go
+        // (frame keys exist only beside a compressed record).
+        let mut had_frames: Vec<(String, u8, i64)> = Vec::new();
         for ch in changes {
             let (pv, tier, start) = match ch {
                 Change::Upsert { pv, tier, entry, .. } => (pv, *tier, entry.start),
                 Change::Remove { pv, tier, start } => (pv, *tier, *start),
+                Change::Frames {
+                    pv,
+                    tier,
+                    start,
+                    frames,
+                } => {
+                    new_frames.insert((pv.clone(), *tier, *start), frames);
+                    continue;
+                }
             };
             let pk = (pv.clone(), tier, start);
             let old = match pending.get(&pk) {
                 Some(o) => o.clone(),
-                None => self.partition(pv, tier, start)?,
+                None => {
+                    let o = self.partition(pv, tier, start)?;
+                    if o.as_ref().is_some_and(|o| o.compressed) {
+                        had_frames.push(pk.clone());
+                    }
+                    o
+                }
             };
             let sk = (pv.clone(), tier);
             if !summaries.contains_key(&sk) {
@@ -324,8 +358,10 @@ impl Index {
                 Change::Remove { .. } => {
                     pending.insert(pk, None);
                 }
+                Change::Frames { .. } => {}
             }
         }
+        self.frame_ops(had_frames.iter(), &new_frames, &mut batch)?;
         for ((pv, tier, start), e) in &pending {
             let k = keys::partition(pv, *tier, *start);
             match e {
@@ -382,6 +418,16 @@ impl Index {
     /// tree writes nothing. Journals and intents are dropped (the files are
     /// the truth). Partitions of one `(pv, tier)` must not repeat a start.
     pub fn load_fresh(&self, parts: &[(String, u8, String, PartitionEntry)]) -> Result<(), IndexError> {
+        self.load_fresh_with(parts, &[])
+    }
+
+    /// [`Index::load_fresh`] with the frame keys of compressed partitions
+    /// `(pv, tier, partition start, frames)`.
+    pub fn load_fresh_with(
+        &self,
+        parts: &[(String, u8, String, PartitionEntry)],
+        frames: &[(String, u8, i64, Vec<FrameKey>)],
+    ) -> Result<(), IndexError> {
         let _guard = self.lock();
         let mut groups: BTreeMap<(&str, u8), (&str, Vec<&PartitionEntry>)> = BTreeMap::new();
         for (pv, tier, key, e) in parts {
@@ -406,6 +452,11 @@ impl Index {
         }
         for (tier, t) in totals {
             desired.insert(keys::totals(tier).to_vec(), encode(&t));
+        }
+        for (pv, tier, start, fs) in frames {
+            for (first, rec) in fs {
+                desired.insert(keys::frame(pv, *tier, *start, *first), encode(rec));
+            }
         }
         // Merge-join the current tree (key order) with the desired content.
         let mut batch = Batch::new();

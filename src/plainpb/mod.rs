@@ -18,6 +18,7 @@ mod stream;
 mod wire;
 mod writer;
 mod zst;
+mod zst_file;
 
 pub use chunks::{ChunkItem, ChunkReader, ChunkWriter};
 pub use codec::{
@@ -36,6 +37,10 @@ pub use writer::{AppendTarget, Appender};
 pub use zst::{
     is_compressed, FrameEntry, FrameRead, FrameTable, ZstOptions, ZstReader, ZstWriter, ZSTD_MAGIC,
     ZST_EXTENSION,
+};
+pub use zst_file::{
+    compressed_path, examine_zst, is_compressed_path, last_sample_time, table_len, zst_data_end, ZstAppender,
+    ZstInfo,
 };
 
 /// Line terminator.

@@ -64,11 +64,14 @@ pub fn partition_path(root: &Path, key: &str, granularity: PartitionGranularity,
     p
 }
 
-/// Splits a data file name `pv:2024_03_15.pb` into the key's last component
-/// (`pv`) and the partition name (`2024_03_15`). `None` when the name has no
-/// terminator or no `.pb` extension.
+/// Splits a data file name `pv:2024_03_15.pb` (or the compressed form
+/// `pv:2024_03_15.pb.zst`) into the key's last component (`pv`) and the
+/// partition name (`2024_03_15`). `None` when the name has no terminator or
+/// neither extension.
 pub fn split_file_name(file_name: &str) -> Option<(&str, &str)> {
-    let stem = file_name.strip_suffix(super::PB_EXTENSION)?;
+    let stem = file_name
+        .strip_suffix(super::ZST_EXTENSION)
+        .or_else(|| file_name.strip_suffix(super::PB_EXTENSION))?;
     let i = stem.rfind(PV_KEY_TERMINATOR)?;
     Some((&stem[..i], &stem[i + 1..]))
 }
@@ -124,6 +127,8 @@ mod tests {
     fn split_names() {
         assert_eq!(split_file_name("pv:2024_03_15.pb"), Some(("pv", "2024_03_15")));
         assert_eq!(split_file_name("CT{}Sig:2014.pb"), Some(("CT{}Sig", "2014")));
+        assert_eq!(split_file_name("pv:2024.pb.zst"), Some(("pv", "2024")));
+        assert_eq!(split_file_name("pv:2024.zst"), None);
         assert_eq!(split_file_name("pv:2024.mean_600"), None);
         assert_eq!(split_file_name("nocolon.pb"), None);
     }

@@ -836,6 +836,39 @@ pub struct FrameRead<R> {
     pos: usize,
 }
 
+impl<R> ZstReader<R> {
+    /// The same reader over another handle of the same bytes (e.g. one
+    /// whose reads run elsewhere); table and position are kept.
+    pub fn map_inner<R2>(self, f: impl FnOnce(R) -> R2) -> ZstReader<R2> {
+        ZstReader {
+            inner: f(self.inner),
+            path: self.path,
+            len: self.len,
+            header: self.header,
+            desc: self.desc,
+            header_line: self.header_line,
+            year_start: self.year_start,
+            table: self.table,
+            from_trailer: self.from_trailer,
+            damaged_tail: self.damaged_tail,
+            dctx: self.dctx,
+            cbuf: self.cbuf,
+        }
+    }
+}
+
+impl<R> FrameRead<R> {
+    /// The same frames read through another handle of the same file.
+    pub fn map_inner<R2>(self, f: impl FnOnce(R) -> R2) -> FrameRead<R2> {
+        FrameRead {
+            reader: self.reader.map_inner(f),
+            next: self.next,
+            buf: self.buf,
+            pos: self.pos,
+        }
+    }
+}
+
 impl<R: Read + Seek> Read for FrameRead<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.pos >= self.buf.len() {

@@ -4,8 +4,12 @@
 //! Each tier's root is walked; every `.pb` file is identified by its path
 //! (key + partition name) and its header (PV, type, year); its first and
 //! last samples are read from head and tail only, and its sample lines are
-//! counted (no decoding) up to [`COUNT_LIMIT`] bytes. Files that are empty,
-//! truncated, unparseable or of the wrong granularity are listed and skipped.
+//! counted (no decoding) up to [`COUNT_LIMIT`] bytes. A compressed
+//! `.pb.zst` file is read through its frame table (header frame, table,
+//! last frame): exact counts, and its frame keys, as ETL records them.
+//! Files that are empty, truncated (a partial frame or no table),
+//! unparseable or of the wrong granularity are listed and skipped; of two
+//! files of one partition (`x.pb` and `x.pb.zst`) the plain one is kept.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,8 +19,8 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use crate::index::entry::to_ts;
-use crate::index::{Index, PartitionEntry};
-use crate::plainpb::{split_file_name, PbFile, PB_EXTENSION};
+use crate::index::{FrameKey, FrameRecord, Index, PartitionEntry};
+use crate::plainpb::{examine_zst, split_file_name, PbFile, PB_EXTENSION, ZST_EXTENSION};
 use crate::registry::{PvTypeInfo, Registry};
 use crate::storage::{StorageConfig, TierConfig};
 
@@ -49,6 +53,8 @@ pub struct Found {
     pub last_elements: usize,
     /// The record.
     pub entry: PartitionEntry,
+    /// Frame keys of a compressed partition.
+    pub frames: Option<Vec<FrameKey>>,
 }
 
 /// What a scan of the tiers found.
@@ -92,7 +98,8 @@ fn tier_files(tier: &TierConfig) -> Vec<PathBuf> {
         .into_iter()
         .flatten()
     {
-        if e.file_type().is_file() && e.file_name().to_string_lossy().ends_with(PB_EXTENSION) {
+        let name = e.file_name().to_string_lossy();
+        if e.file_type().is_file() && (name.ends_with(PB_EXTENSION) || name.ends_with(ZST_EXTENSION)) {
             out.push(e.into_path());
         }
     }
@@ -132,6 +139,9 @@ fn examine(tier_no: u8, tier: &TierConfig, path: &Path) -> Result<Found, Problem
         .len();
     if len == 0 {
         return Err(problem(Some(0), "empty file".into()));
+    }
+    if file_name.ends_with(ZST_EXTENSION) {
+        return examine_compressed(tier_no, path, rel, key, start, partition);
     }
     let pb = PbFile::open(path).map_err(|e| problem(Some(0), e.to_string()))?;
     let info = pb.info().map_err(|e| problem(None, e.to_string()))?;
@@ -187,7 +197,110 @@ fn examine(tier_no: u8, tier: &TierConfig, path: &Path) -> Result<Found, Problem
             last_sample: last_raw,
             compressed: false,
         },
+        frames: None,
     })
+}
+
+/// [`examine`] for a `.pb.zst` file.
+fn examine_compressed(
+    tier_no: u8,
+    path: &Path,
+    rel: String,
+    key: String,
+    start: i64,
+    partition: &str,
+) -> Result<Found, Problem> {
+    let problem = |offset: Option<u64>, reason: String| Problem {
+        path: path.to_path_buf(),
+        offset,
+        reason,
+    };
+    let info = examine_zst(path, false).map_err(|e| problem(Some(0), e.to_string()))?;
+    if let Some(at) = info.damaged_tail {
+        return Err(problem(
+            Some(at),
+            "partial frame or damaged table after this offset".into(),
+        ));
+    }
+    if !info.had_table {
+        return Err(problem(
+            Some(info.table.data_end),
+            "no frame table (an interrupted write)".into(),
+        ));
+    }
+    let (Some(first), Some(last), Some(last_line)) = (info.first, &info.last, &info.last_line) else {
+        return Err(problem(
+            Some(info.table.data_start),
+            "no samples after the header".into(),
+        ));
+    };
+    if info.desc.year != crate::types::year_of(start) {
+        return Err(problem(
+            Some(0),
+            format!(
+                "header year {} does not match partition {partition}",
+                info.desc.year
+            ),
+        ));
+    }
+    let mut last_raw = Vec::new();
+    crate::plainpb::unescape_into(last_line, &mut last_raw).map_err(|e| problem(None, e.to_string()))?;
+    let frames = info
+        .table
+        .frames
+        .iter()
+        .map(|f| {
+            (
+                to_ts(f.first),
+                FrameRecord {
+                    offset: f.offset,
+                    samples: f.samples,
+                    raw_len: f.raw_len,
+                },
+            )
+        })
+        .collect();
+    Ok(Found {
+        pv: info.desc.pv_name.clone(),
+        tier: tier_no,
+        key,
+        element_count: info.desc.element_count,
+        last_elements: last.value.element_count(),
+        entry: PartitionEntry {
+            path: rel,
+            start,
+            year: info.desc.year,
+            db_type: info.desc.db_type.as_i32(),
+            first: to_ts(first),
+            last: to_ts(last.ts()),
+            samples: info.table.samples(),
+            samples_exact: true,
+            bytes: info.len,
+            last_sample: last_raw,
+            compressed: true,
+        },
+        frames: Some(frames),
+    })
+}
+
+/// What a rebuild loads into the index from `scan`: partition records
+/// `(pv, tier, key, record)` and frame keys `(pv, tier, start, frames)`.
+#[allow(clippy::type_complexity)]
+pub fn index_content(
+    scan: &Scan,
+) -> (
+    Vec<(String, u8, String, PartitionEntry)>,
+    Vec<(String, u8, i64, Vec<FrameKey>)>,
+) {
+    let mut parts = Vec::with_capacity(scan.found.len());
+    let mut frames = Vec::new();
+    for f in &scan.found {
+        parts.push((f.pv.clone(), f.tier, f.key.clone(), f.entry.clone()));
+        if let Some(fs) = &f.frames {
+            frames.push((f.pv.clone(), f.tier, f.entry.start, fs.clone()));
+        }
+    }
+    (parts, frames)
 }
 
 /// Walks every tier and examines every `.pb` file on `jobs` threads.
@@ -263,14 +376,13 @@ pub fn apply(
     for f in &scan.found {
         per_pv.entry(f.pv.clone()).or_default().push(f);
     }
-    let mut parts = Vec::with_capacity(scan.found.len());
     for f in &scan.found {
         report.files += 1;
         report.bytes += f.entry.bytes;
         report.samples += f.entry.samples;
-        parts.push((f.pv.clone(), f.tier, f.key.clone(), f.entry.clone()));
     }
-    index.load_fresh(&parts)?;
+    let (parts, frames) = index_content(&scan);
+    index.load_fresh_with(&parts, &frames)?;
     report.pvs = per_pv.len();
     let urls: Vec<String> = cfg
         .tiers
@@ -368,6 +480,13 @@ pub fn verify(cfg: &StorageConfig, index: &Index, scan: &Scan) -> Result<Vec<Dri
                 }
                 if d.samples_exact && e.samples_exact && d.samples != e.samples {
                     diffs.push(format!("{} samples on disk, {} in index", d.samples, e.samples));
+                }
+                if d.compressed != e.compressed {
+                    diffs.push("compressed flag differs".into());
+                }
+                let indexed = index.frames(&pv, tier, e.start)?;
+                if f.frames.as_deref().unwrap_or_default() != indexed.as_slice() {
+                    diffs.push("frame keys differ from the file's frame table".into());
                 }
                 if !diffs.is_empty() {
                     drift.push(Drift {

@@ -16,7 +16,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -392,6 +392,17 @@ impl Read for TierFile {
         out[..n].copy_from_slice(&buf[..n]);
         self.spare.replace(buf);
         Ok(n)
+    }
+}
+
+impl Seek for TierFile {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        // lseek itself does no I/O, but SEEK_END asks the file system for
+        // the size (a hung NFS mount can block there): on the pool too.
+        let file = self.file.clone();
+        self.reader
+            .run(move || (&*file).seek(pos))
+            .map_err(DeadlineError::into_io)?
     }
 }
 

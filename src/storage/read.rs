@@ -2,6 +2,7 @@
 //! partition's last sample, partition files, in-flight and buffered
 //! samples), the newest sample before a time, and the newest sample.
 
+use std::fs::File;
 use std::path::Path;
 use std::time::Instant;
 
@@ -10,9 +11,10 @@ use super::deadline::{DeadlineError, Pending, TierReader};
 use super::error::StoreError;
 use super::source::{MemLines, Source};
 use super::store::{Inner, PlainPbStore};
-use crate::index::entry::ts as entry_ts;
+use crate::index::entry::{to_ts, ts as entry_ts};
+use crate::index::FrameWindow;
 use crate::index::PartitionEntry;
-use crate::plainpb::{decode_sample, PbFile};
+use crate::plainpb::{decode_sample, zst_data_end, FrameEntry, FrameTable, PbFile, ZstReader};
 use crate::storage::AppendMeta;
 use crate::types::{ArchDbType, ArchiverSample, EventStreamDesc, Timestamp};
 
@@ -45,9 +47,14 @@ pub(crate) type OpenedFiles = Pending<Result<Vec<Source>, StoreError>>;
 pub(crate) enum LastBefore {
     /// Answered from buffers or the index.
     Known(Option<ArchiverSample>),
-    /// In this partition file (a read on the tier's file system).
-    InFile(PartitionEntry),
+    /// In this partition file (a read on the tier's file system); for a
+    /// compressed one, the frame that holds it as the index tells.
+    InFile(PartitionEntry, Option<FrameWindow>),
 }
+
+/// A partition to open; a compressed one with its frame keys from the
+/// index (`None`: no keys, the file's own table is read).
+type ToOpen = (PartitionEntry, Option<Vec<FrameEntry>>);
 
 /// Opens the partitions `files` of `pv` for streaming `[from, to]`
 /// (runs on the tier's reader pool; later reads go through `reader`).
@@ -55,14 +62,26 @@ fn open_partitions(
     root: &Path,
     tier: &str,
     pv: &str,
-    files: Vec<PartitionEntry>,
+    files: Vec<ToOpen>,
     from: Timestamp,
     to: Timestamp,
     reader: &TierReader,
 ) -> Result<Vec<Source>, StoreError> {
     let mut out = Vec::with_capacity(files.len());
-    for e in files {
+    for (e, frames) in files {
         let path = root.join(&e.path);
+        if e.compressed {
+            let Some(r) = open_zst(pv, &path, &e, frames)? else {
+                tracing::warn!(pv, path = %path.display(), "indexed file missing; skipped (reconcile will drop it)");
+                continue;
+            };
+            let start = (entry_ts(e.first) < from).then_some(from);
+            let st = r.stream(start, Some(to))?;
+            let mut st = st.map_reader(|fr| fr.map_inner(|f| reader.file(f)));
+            st.desc_mut().source = tier.to_string();
+            out.push(Source::Compressed(Box::new(st)));
+            continue;
+        }
         let file = match PbFile::open(&path) {
             Ok(f) => f,
             Err(crate::plainpb::Error::Io { source, .. })
@@ -138,6 +157,18 @@ impl Inner {
         to: Timestamp,
     ) -> Result<(Vec<Source>, Option<DeadlineError>), StoreError> {
         let (mut out, files) = self.plan_sources(pv, from, to)?;
+        // Frame keys are index look-ups, done here rather than on the pool.
+        let files = files
+            .into_iter()
+            .map(|e| {
+                let frames = if e.compressed {
+                    self.frame_entries(pv, &e)?
+                } else {
+                    None
+                };
+                Ok((e, frames))
+            })
+            .collect::<Result<Vec<ToOpen>, StoreError>>()?;
         let mut missed = None;
         // Opened right after the listing (before the next tier is listed):
         // ETL records a move's destination before it deletes the source.
@@ -184,7 +215,7 @@ impl Inner {
     pub(crate) fn open_files(
         &self,
         pv: &str,
-        files: Vec<PartitionEntry>,
+        files: Vec<ToOpen>,
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Option<OpenedFiles>, DeadlineError> {
@@ -251,9 +282,9 @@ impl Inner {
     pub(crate) fn last_before(&self, pv: &str, t: Timestamp) -> Result<Option<ArchiverSample>, StoreError> {
         match self.plan_last_before(pv, t)? {
             LastBefore::Known(s) => Ok(s),
-            LastBefore::InFile(e) => {
+            LastBefore::InFile(e, w) => {
                 let until = Instant::now() + self.guard.deadline();
-                self.read_last_before(e, t)?.wait(until)?
+                self.read_last_before(pv, e, w, t)?.wait(until)?
             }
         }
     }
@@ -291,7 +322,13 @@ impl Inner {
                     &e.last_sample,
                 )?));
             }
-            return Ok(LastBefore::InFile(e));
+            let w = if e.compressed {
+                self.index
+                    .frame_window(pv, self.tier, e.start, to_ts(just_before(t)))?
+            } else {
+                None
+            };
+            return Ok(LastBefore::InFile(e, w));
         }
         Ok(LastBefore::Known(None))
     }
@@ -300,11 +337,17 @@ impl Inner {
     /// tier's reader pool.
     pub(crate) fn read_last_before(
         &self,
+        pv: &str,
         e: PartitionEntry,
+        w: Option<FrameWindow>,
         t: Timestamp,
     ) -> Result<Pending<Result<Option<ArchiverSample>, StoreError>>, DeadlineError> {
         let path = self.root.join(&e.path);
+        let pv = pv.to_string();
         let job = move || -> Result<Option<ArchiverSample>, StoreError> {
+            if e.compressed {
+                return zst_last_before(&pv, &path, &e, w, t);
+            }
             let (first, last) = (entry_ts(e.first), entry_ts(e.last));
             // The answer lies in the indexed bytes (`t` <= the entry's last
             // time); a file that no longer matches its record is read whole.
@@ -316,6 +359,23 @@ impl Inner {
             }
         };
         self.guard.submit(job)
+    }
+
+    /// The frame keys of compressed partition `e` as a table's entries
+    /// (`None` when the index has none).
+    fn frame_entries(&self, pv: &str, e: &PartitionEntry) -> Result<Option<Vec<FrameEntry>>, StoreError> {
+        let frames: Vec<FrameEntry> = self
+            .index
+            .frames(pv, self.tier, e.start)?
+            .into_iter()
+            .map(|(first, f)| FrameEntry {
+                offset: f.offset,
+                first: entry_ts(first),
+                samples: f.samples,
+                raw_len: f.raw_len,
+            })
+            .collect();
+        Ok((!frames.is_empty()).then_some(frames))
     }
 
     pub(crate) fn last_known(&self, pv: &str) -> Result<Option<ArchiverSample>, StoreError> {
@@ -330,4 +390,92 @@ impl Inner {
             None => Ok(None),
         }
     }
+}
+
+/// The latest time strictly before `t`.
+fn just_before(t: Timestamp) -> Timestamp {
+    if t.nanos > 0 {
+        Timestamp::new(t.secs, t.nanos - 1)
+    } else {
+        Timestamp::new(t.secs - 1, 999_999_999)
+    }
+}
+
+/// Opens compressed partition `e` at `path` with the frame table from the
+/// index (the file's own table when the keys are missing or do not fit
+/// the file); `None` if the file is gone. Runs on the tier's pool.
+fn open_zst(
+    pv: &str,
+    path: &Path,
+    e: &PartitionEntry,
+    frames: Option<Vec<FrameEntry>>,
+) -> Result<Option<ZstReader<File>>, StoreError> {
+    let open = || match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(StoreError::io("open", path, err)),
+    };
+    let Some(file) = open()? else {
+        return Ok(None);
+    };
+    let len = file
+        .metadata()
+        .map_err(|err| StoreError::io("stat", path, err))?
+        .len();
+    if let Some(table) = frames.and_then(|f| FrameTable::for_file(f, e.bytes)) {
+        match ZstReader::with_table(file, len, path, table) {
+            Ok(r) => return Ok(Some(r)),
+            Err(err) => {
+                tracing::warn!(pv, path = %path.display(), error = %err, "frame keys do not fit the file; reading its table");
+            }
+        }
+    }
+    let Some(file) = open()? else {
+        return Ok(None);
+    };
+    Ok(Some(ZstReader::open(file, len, path)?))
+}
+
+/// Newest sample strictly before `t` inside compressed partition `e`
+/// (`e.first < t <= e.last`): the frame `w` from the index, one frame
+/// decompressed; the file's table if the keys do not serve. Runs on the
+/// tier's pool.
+fn zst_last_before(
+    pv: &str,
+    path: &Path,
+    e: &PartitionEntry,
+    w: Option<FrameWindow>,
+    t: Timestamp,
+) -> Result<Option<ArchiverSample>, StoreError> {
+    let file = File::open(path).map_err(|err| StoreError::io("open", path, err))?;
+    let len = file
+        .metadata()
+        .map_err(|err| StoreError::io("stat", path, err))?
+        .len();
+    if let Some(w) = w {
+        let quick = (|| {
+            let data_end = match w.next_offset {
+                Some(o) => o,
+                None => zst_data_end(&file, e.bytes.min(len), path)?,
+            };
+            let table = FrameTable {
+                frames: vec![FrameEntry {
+                    offset: w.frame.offset,
+                    first: entry_ts(w.first),
+                    samples: w.frame.samples,
+                    raw_len: w.frame.raw_len,
+                }],
+                data_start: w.data_start,
+                data_end,
+            };
+            ZstReader::with_table(&file, len, path, table)?.last_at_or_before(t, true)
+        })();
+        match quick {
+            Ok(s) => return Ok(s),
+            Err(err) => {
+                tracing::warn!(pv, path = %path.display(), error = %err, "frame keys do not fit the file; reading its table");
+            }
+        }
+    }
+    Ok(ZstReader::open(file, len, path)?.last_at_or_before(t, true)?)
 }

@@ -5,14 +5,24 @@
 //! its record (and triggers a check of all of that PV's files), a length
 //! change rescans the file's head and tail, a damaged tail is cut off.
 //! Write intents left by an interrupted flush are resolved the same way.
+//!
+//! Compressed partitions (`.pb.zst`) are read through their frames: a
+//! partial last frame or a missing table (a crash during an ETL append) is
+//! cut back to the last complete frame and a fresh table is written; the
+//! record and its frame keys are stored in one batch. A tier holding both
+//! forms of one partition (never written by strata; copied in by hand) keeps
+//! the plain `.pb` as the partition, as `strata-rebuild-index` does, and
+//! leaves the `.pb.zst` on disk untouched (rebuild lists it as a problem).
 
 use std::collections::BTreeSet;
 
 use super::error::StoreError;
 use super::store::{Inner, PlainPbStore};
 use crate::index::entry::to_ts;
-use crate::index::{Change, PartitionEntry};
-use crate::plainpb::{PbFile, PB_EXTENSION};
+use crate::index::{Change, FrameKey, FrameRecord, PartitionEntry};
+use crate::plainpb::{
+    compressed_path, examine_zst, is_compressed_path, last_sample_time, PbFile, PB_EXTENSION,
+};
 
 /// What a reconcile pass found and repaired.
 #[derive(Debug, Default, Clone)]
@@ -55,7 +65,96 @@ impl ReconcileReport {
     }
 }
 
-/// Builds a record for a file from its head and tail, cutting a damaged tail.
+/// The changes recording `entry` (and, for a compressed partition, its
+/// frame keys) in one batch.
+pub(crate) fn upsert(
+    pv: &str,
+    tier: u8,
+    key: &str,
+    entry: PartitionEntry,
+    frames: Option<Vec<FrameKey>>,
+) -> Vec<Change> {
+    let start = entry.start;
+    let mut out = vec![Change::Upsert {
+        pv: pv.to_string(),
+        tier,
+        key: key.to_string(),
+        entry,
+    }];
+    if let Some(frames) = frames {
+        out.push(Change::Frames {
+            pv: pv.to_string(),
+            tier,
+            start,
+            frames,
+        });
+    }
+    out
+}
+
+/// A partition record read from its file, with the frame keys of a
+/// compressed one.
+pub(crate) type FileRecord = (PartitionEntry, Option<Vec<FrameKey>>);
+
+/// Builds a record for a partition file of either form (by its name),
+/// cutting a damaged tail; a compressed one comes with its frame keys.
+pub(crate) fn file_record(
+    path: &std::path::Path,
+    rel: &str,
+    start: i64,
+    report: &mut ReconcileReport,
+) -> Result<Option<FileRecord>, StoreError> {
+    if !is_compressed_path(rel) {
+        return Ok(record_from_file(path, rel, start, report)?.map(|e| (e, None)));
+    }
+    let info = examine_zst(path, true)?;
+    if info.trimmed > 0 {
+        report
+            .trimmed
+            .push((path.display().to_string(), info.table.data_end));
+    }
+    let (Some(first), Some(last), Some(line)) = (info.first, &info.last, &info.last_line) else {
+        return Ok(None);
+    };
+    let mut last_raw = Vec::new();
+    crate::plainpb::unescape_into(line, &mut last_raw).map_err(|e| StoreError::Encode {
+        pv: info.desc.pv_name.clone(),
+        reason: e.to_string(),
+    })?;
+    let frames = info
+        .table
+        .frames
+        .iter()
+        .map(|f| {
+            (
+                to_ts(f.first),
+                FrameRecord {
+                    offset: f.offset,
+                    samples: f.samples,
+                    raw_len: f.raw_len,
+                },
+            )
+        })
+        .collect();
+    Ok(Some((
+        PartitionEntry {
+            path: rel.to_string(),
+            start,
+            year: info.desc.year,
+            db_type: info.desc.db_type.as_i32(),
+            first: to_ts(first),
+            last: to_ts(last.ts()),
+            samples: info.table.samples(),
+            samples_exact: true,
+            bytes: info.len,
+            last_sample: last_raw,
+            compressed: true,
+        },
+        Some(frames),
+    )))
+}
+
+/// Builds a record for a plain file from its head and tail, cutting a damaged tail.
 pub(crate) fn record_from_file(
     path: &std::path::Path,
     rel: &str,
@@ -157,15 +256,10 @@ impl Inner {
                 Ok(md) if md.len() == e.bytes => {}
                 Ok(_) => {
                     report.rescanned.push(path.display().to_string());
-                    match record_from_file(&path, &e.path, e.start, &mut report) {
-                        Ok(Some(new)) => {
+                    match file_record(&path, &e.path, e.start, &mut report) {
+                        Ok(Some((new, frames))) => {
                             tracing::info!(pv, path = %path.display(), old_bytes = e.bytes, new_bytes = new.bytes, "record updated from file");
-                            changes.push(Change::Upsert {
-                                pv: pv.to_string(),
-                                tier: self.tier,
-                                key: sum.key.clone(),
-                                entry: new,
-                            });
+                            changes.extend(upsert(pv, self.tier, &sum.key, new, frames));
                         }
                         Ok(None) => changes.push(Change::Remove {
                             pv: pv.to_string(),
@@ -204,12 +298,8 @@ impl Inner {
                 Err(e) => return Err(StoreError::io("stat", path, e)),
                 Ok(md) => md,
             };
-            let unchanged = md.len() == d.bytes
-                && PbFile::open(&path)
-                    .and_then(|pb| pb.info())
-                    .ok()
-                    .and_then(|i| i.last.map(|l| to_ts(l.ts())))
-                    == Some(d.last);
+            let unchanged =
+                md.len() == d.bytes && last_sample_time(&path).ok().flatten().map(to_ts) == Some(d.last);
             if unchanged {
                 match std::fs::remove_file(&path) {
                     Ok(()) => {}
@@ -226,16 +316,11 @@ impl Inner {
                 .map(|s| s.key)
                 .filter(|k| !k.is_empty())
                 .unwrap_or_else(|| crate::plainpb::pv_key(&pv));
-            match record_from_file(&path, &d.path, start, &mut report) {
-                Ok(Some(e)) => {
+            match file_record(&path, &d.path, start, &mut report) {
+                Ok(Some((e, frames))) => {
                     tracing::warn!(pv, path = %path.display(), "ETL source changed after its move; recorded again");
                     report.recovered.push(path.display().to_string());
-                    self.index.apply(&[Change::Upsert {
-                        pv: pv.clone(),
-                        tier,
-                        key,
-                        entry: e,
-                    }])?;
+                    self.index.apply(&upsert(&pv, tier, &key, e, frames))?;
                 }
                 Ok(None) => {}
                 Err(err) => report
@@ -275,20 +360,21 @@ impl Inner {
                 ))
                 .to_string_lossy()
                 .into_owned();
-            let path = self.root.join(&rel);
-            if !path.exists() {
+            // The plain form wins when both exist (see the module docs).
+            let zrel = compressed_path(&rel);
+            let rel = if self.root.join(&rel).exists() {
+                rel
+            } else if self.root.join(&zrel).exists() {
+                zrel
+            } else {
                 continue;
-            }
-            match record_from_file(&path, &rel, *start, &mut report) {
-                Ok(Some(e)) => {
+            };
+            let path = self.root.join(&rel);
+            match file_record(&path, &rel, *start, &mut report) {
+                Ok(Some((e, frames))) => {
                     tracing::warn!(pv, path = %path.display(), samples = e.samples, "recorded a file written before a crash");
                     report.recovered.push(path.display().to_string());
-                    changes.push(Change::Upsert {
-                        pv: pv.clone(),
-                        tier: self.tier,
-                        key,
-                        entry: e,
-                    });
+                    changes.extend(upsert(pv, self.tier, &key, e, frames));
                 }
                 Ok(None) => {}
                 Err(err) => report

@@ -5,7 +5,7 @@
 use std::fs::File;
 
 use super::deadline::TierFile;
-use crate::plainpb::{decode_sample, escape_into, RawLine, SampleStream};
+use crate::plainpb::{decode_sample, escape_into, FrameRead, RawLine, SampleStream};
 use crate::storage::EventStream;
 use crate::types::{ArchiverSample, EventStreamDesc, Timestamp};
 
@@ -16,6 +16,10 @@ pub enum Source {
     /// A partition file of a tier, read on the tier's reader pool within
     /// its deadline (see [`super::deadline`]).
     Tier(Box<SampleStream<TierFile>>),
+    /// A compressed (`.pb.zst`) partition, decompressed one frame at a time
+    /// from the frame holding the start, on the tier's
+    /// reader pool.
+    Compressed(Box<SampleStream<FrameRead<TierFile>>>),
     /// Escaped sample lines held in memory (one sample from the index, or a
     /// write buffer's contents), each with its timestamp.
     Mem(MemLines),
@@ -73,6 +77,7 @@ impl Source {
         match self {
             Source::File(f) => f.desc(),
             Source::Tier(f) => f.desc(),
+            Source::Compressed(f) => f.desc(),
             Source::Mem(m) => &m.desc,
         }
     }
@@ -82,6 +87,7 @@ impl Source {
         match self {
             Source::File(f) => f.desc_mut(),
             Source::Tier(f) => f.desc_mut(),
+            Source::Compressed(f) => f.desc_mut(),
             Source::Mem(m) => &mut m.desc,
         }
     }
@@ -92,6 +98,7 @@ impl Source {
         match self {
             Source::File(f) => Ok(f.next_raw()?),
             Source::Tier(f) => Ok(f.next_raw()?),
+            Source::Compressed(f) => Ok(f.next_raw()?),
             Source::Mem(m) => {
                 let Some(&(ts, a, b)) = m.lines.get(m.next) else {
                     return Ok(None);
@@ -125,7 +132,7 @@ impl Source {
                 };
                 Ok(f.copy_rest(out)?.map(|n| (n, last)))
             }
-            Source::Mem(_) => Ok(None),
+            Source::Compressed(_) | Source::Mem(_) => Ok(None),
         }
     }
 
@@ -142,6 +149,7 @@ impl Source {
         match self {
             Source::File(f) => Ok(f.next_sample_into_ts(out)?),
             Source::Tier(f) => Ok(f.next_sample_into_ts(out)?),
+            Source::Compressed(f) => Ok(f.next_sample_into_ts(out)?),
             Source::Mem(m) => {
                 let Some(&(ts, a, b)) = m.lines.get(m.next) else {
                     return Ok(None);
@@ -165,6 +173,7 @@ impl EventStream for Source {
         match self {
             Source::File(f) => Ok(f.next_sample()?),
             Source::Tier(f) => Ok(f.next_sample()?),
+            Source::Compressed(f) => Ok(f.next_sample()?),
             Source::Mem(_) => {
                 let mut s =
                     ArchiverSample::new(std::time::UNIX_EPOCH, crate::types::SampleValue::Double(0.0));

@@ -14,10 +14,12 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use super::buffer::Buffers;
 use super::config::{FsyncPolicy, TierConfig};
-use super::deadline::{DeadlineStats, TierGuard};
+use super::deadline::{DeadlineStats, TierGuard, TierReader};
 use super::error::StoreError;
 use crate::index::{Index, PvSummary};
+use crate::plainpb::ZstOptions;
 use crate::storage::partition::PartitionGranularity;
+use crate::storage::Compression;
 
 /// Storage keys that differ from the default rule (PVTypeInfo `chunkKey`).
 pub type KeyOverrides = Arc<RwLock<HashMap<String, String>>>;
@@ -43,6 +45,8 @@ pub(crate) struct Inner {
     pub keys: KeyOverrides,
     /// Deadline and worker pool of this tier's file reads.
     pub guard: TierGuard,
+    /// Form of the partitions ETL writes here by default (`Some`: zstd).
+    pub zst: Option<ZstOptions>,
 }
 
 /// One PlainPB tier. Cheap to clone (a handle).
@@ -87,6 +91,10 @@ impl PlainPbStore {
                 total_limit: limits.total_bytes,
                 keys,
                 guard: TierGuard::new(&cfg.name, limits.read_deadline),
+                zst: (cfg.compression == Compression::Zstd).then_some(ZstOptions {
+                    level: cfg.zstd_level,
+                    frame_bytes: cfg.zstd_frame_bytes,
+                }),
             }),
         }
     }
@@ -94,6 +102,12 @@ impl PlainPbStore {
     /// Deadline figures of this tier's reads.
     pub fn deadline_stats(&self) -> DeadlineStats {
         self.inner.guard.stats()
+    }
+
+    /// Runs reads of this tier's files on its reader pool, within its
+    /// deadline.
+    pub fn reader(&self) -> TierReader {
+        self.inner.guard.reader()
     }
 
     /// Root folder.
@@ -119,6 +133,12 @@ impl PlainPbStore {
     /// Name of the tier.
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// The zstd settings of partitions ETL creates in this tier (`None`:
+    /// plain `.pb`), from `[[storage.tiers]] compression`.
+    pub fn zst_options(&self) -> Option<ZstOptions> {
+        self.inner.zst
     }
 
     /// Partition granularity.

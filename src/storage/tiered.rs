@@ -231,7 +231,7 @@ impl TieredStore {
                 .map_err(|e| tier_error(tier, e))?
             {
                 LastBefore::Known(s) => offer(s),
-                LastBefore::InFile(e) => match tier.inner.read_last_before(e, t) {
+                LastBefore::InFile(e, w) => match tier.inner.read_last_before(pv, e, w, t) {
                     Ok(p) => pending.push((tier, p)),
                     Err(d) if d.is_not_answering() => missed.push(d),
                     Err(d) => return Err(d.into()),
