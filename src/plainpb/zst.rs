@@ -28,6 +28,7 @@
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use super::codec::{decode_sample_at, decode_timestamp};
 use super::escape::{is_plain, unescape_into};
@@ -650,16 +651,30 @@ impl<R: Read + Seek> ZstReader<R> {
 
     /// Uncompressed content of data frame `i` (whole lines).
     pub fn read_frame(&mut self, i: usize) -> Result<Vec<u8>, Error> {
+        let mut cbuf = std::mem::take(&mut self.cbuf);
+        let f = self.read_compressed(i, &mut cbuf)?;
+        let raw = decompress(&mut self.dctx, &cbuf, Some(f.raw_len as usize));
+        self.cbuf = cbuf;
+        self.check_frame(&f, raw)
+    }
+
+    /// The compressed bytes of data frame `i` into `cbuf`; its table entry.
+    fn read_compressed(&mut self, i: usize, cbuf: &mut Vec<u8>) -> Result<FrameEntry, Error> {
         let f = *self
             .table
             .frames
             .get(i)
             .ok_or_else(|| zerr(&self.path, self.table.data_end, format!("no frame {i}")))?;
         let n = self.table.frame_len(i) as usize;
-        self.cbuf.resize(n, 0);
-        read_at(&mut self.inner, f.offset, &mut self.cbuf).map_err(|e| Error::io("read", &self.path, e))?;
-        let raw = decompress(&mut self.dctx, &self.cbuf, Some(f.raw_len as usize))
-            .map_err(|e| zerr(&self.path, f.offset, e))?;
+        cbuf.resize(n, 0);
+        read_at(&mut self.inner, f.offset, cbuf).map_err(|e| Error::io("read", &self.path, e))?;
+        Ok(f)
+    }
+
+    /// A decompressed frame, if it is what the table says: `raw_len` bytes
+    /// of whole lines.
+    fn check_frame(&self, f: &FrameEntry, raw: io::Result<Vec<u8>>) -> Result<Vec<u8>, Error> {
+        let raw = raw.map_err(|e| zerr(&self.path, f.offset, e))?;
         if raw.len() != f.raw_len as usize || raw.last() != Some(&NEWLINE) {
             return Err(zerr(&self.path, f.offset, "frame content differs from the table"));
         }
@@ -742,6 +757,7 @@ impl<R: Read + Seek> ZstReader<R> {
             next: k + 1,
             buf,
             pos,
+            ahead: None,
         };
         Ok(SampleStream::from_reader(fr, base, path, desc, end))
     }
@@ -834,6 +850,50 @@ pub struct FrameRead<R> {
     next: usize,
     buf: Vec<u8>,
     pos: usize,
+    /// Decompresses the frame after the one being read on another thread
+    /// (started once a stream reaches its second frame).
+    ahead: Option<Ahead>,
+}
+
+/// A thread that decompresses one frame while the reader decodes the
+/// previous one: reading a long compressed range then costs about what
+/// the slower of the two costs, not their sum.
+struct Ahead {
+    /// Frame index, its compressed bytes, its uncompressed length.
+    to: mpsc::SyncSender<(usize, Vec<u8>, usize)>,
+    /// Frame index and its uncompressed bytes.
+    from: mpsc::Receiver<(usize, io::Result<Vec<u8>>)>,
+    /// The frame sent and not yet received.
+    pending: Option<usize>,
+}
+
+impl Ahead {
+    /// `None` when no thread can be started (frames are then read inline).
+    fn start() -> Option<Ahead> {
+        let (to, work) = mpsc::sync_channel::<(usize, Vec<u8>, usize)>(1);
+        let (done, from) = mpsc::sync_channel(1);
+        let spawned = std::thread::Builder::new()
+            .name("strata-zstd-ahead".into())
+            .spawn(move || {
+                let Ok(mut dctx) = zstd::bulk::Decompressor::new() else {
+                    return;
+                };
+                // Ends when the reader (the sender) is dropped.
+                while let Ok((i, cbuf, raw_len)) = work.recv() {
+                    if done
+                        .send((i, decompress(&mut dctx, &cbuf, Some(raw_len))))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        spawned.ok().map(|_| Ahead {
+            to,
+            from,
+            pending: None,
+        })
+    }
 }
 
 impl<R> ZstReader<R> {
@@ -865,7 +925,54 @@ impl<R> FrameRead<R> {
             next: self.next,
             buf: self.buf,
             pos: self.pos,
+            ahead: self.ahead,
         }
+    }
+}
+
+impl<R: Read + Seek> FrameRead<R> {
+    /// Frame `self.next` (from the read-ahead thread when it has it);
+    /// then sends the frame after it to that thread.
+    fn next_frame(&mut self) -> Result<Vec<u8>, Error> {
+        let i = self.next;
+        let ahead = self.ahead.as_mut().and_then(|a| match a.pending.take() {
+            Some(p) if p == i => a.from.recv().ok(),
+            Some(_) => {
+                // Not the frame wanted (cannot happen: frames are read in
+                // order); drain it so the thread is free again.
+                let _ = a.from.recv();
+                None
+            }
+            None => None,
+        });
+        let raw = match ahead {
+            Some((_, raw)) => {
+                let f = self.reader.table.frames[i];
+                self.reader.check_frame(&f, raw)?
+            }
+            None => self.reader.read_frame(i)?,
+        };
+        self.next += 1;
+        // `stream` reads the first frame inline, so a read within one frame
+        // never starts a thread.
+        if self.next < self.reader.table.frames.len() {
+            if self.ahead.is_none() {
+                self.ahead = Ahead::start();
+            }
+            if let Some(a) = self.ahead.as_mut() {
+                let mut cbuf = Vec::new();
+                // A frame that cannot be read here is read (and its error
+                // reported) inline when its turn comes.
+                if let Ok(f) = self.reader.read_compressed(self.next, &mut cbuf) {
+                    if a.to.send((self.next, cbuf, f.raw_len as usize)).is_ok() {
+                        a.pending = Some(self.next);
+                    } else {
+                        self.ahead = None;
+                    }
+                }
+            }
+        }
+        Ok(raw)
     }
 }
 
@@ -875,9 +982,8 @@ impl<R: Read + Seek> Read for FrameRead<R> {
             if self.next >= self.reader.table.frames.len() {
                 return Ok(0);
             }
-            self.buf = self.reader.read_frame(self.next).map_err(io::Error::other)?;
+            self.buf = self.next_frame().map_err(io::Error::other)?;
             self.pos = 0;
-            self.next += 1;
         }
         let n = out.len().min(self.buf.len() - self.pos);
         out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);

@@ -308,6 +308,41 @@ fn a_compressed_partition_streams_like_the_plain_file() {
     }
 }
 
+/// Long streams decompress the next frame on another thread: every
+/// sample arrives once, in order, and a damaged frame further on is an
+/// error when its turn comes, never a silent end of the stream.
+#[test]
+fn read_ahead_keeps_order_and_reports_a_damaged_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples: Vec<_> = (0..3000).map(sample).collect();
+    let plain = plain_file(dir.path(), ArchDbType::ScalarDouble, &samples);
+    let (z, table) = compress(&plain, small(), 3000);
+    assert!(table.frames.len() > 10, "{} frames", table.frames.len());
+    let mut st = open(&z).stream(None, None).unwrap();
+    let got: Vec<_> = std::iter::from_fn(|| st.next_sample().unwrap()).collect();
+    assert_eq!(got, samples);
+
+    let mut bad = z.clone();
+    let k = table.frames.len() - 3;
+    let mid = table.frames[k].offset as usize + 20;
+    bad[mid] ^= 0xff;
+    bad[mid + 1] ^= 0xff;
+    let mut st = ZstReader::with_table(Cursor::new(&bad[..]), bad.len() as u64, Path::new("x.pb.zst"), table)
+        .unwrap()
+        .stream(None, None)
+        .unwrap();
+    let mut n = 0;
+    let err = loop {
+        match st.next_sample() {
+            Ok(Some(_)) => n += 1,
+            Ok(None) => panic!("stream ended after {n} samples without reporting the damaged frame"),
+            Err(e) => break e,
+        }
+    };
+    assert!(n > 0 && n < samples.len(), "{n}");
+    assert!(err.to_string().contains("x.pb.zst"), "{err}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
