@@ -270,7 +270,10 @@ impl App {
         } = Stores::open(&cfg.storage)?;
         let flags = Arc::new(NamedFlags::open(&kv).map_err(AppError::Registry)?);
         let etl = Arc::new(Scheduler::new(
-            Arc::new(Etl::new(store.clone(), flags, Some(reducer()))),
+            Arc::new(
+                Etl::new(store.clone(), flags, Some(reducer()))
+                    .with_waves(cfg.etl.wave_options(), cfg.etl.wave_limits()),
+            ),
             registry.clone(),
             cfg.storage.tiers.clone(),
         ));

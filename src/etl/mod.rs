@@ -3,8 +3,9 @@
 //!
 //! [`plan`] decides, as pure functions of the chain, the partition index
 //! records and a time, which partitions move, when and how; [`run`] carries
-//! a plan out step by step (intent, append, sync, record, delete, clear);
-//! [`service`] plans and runs a PV's stages under its ETL lock;
+//! plans out step by step (intent, append, sync, record, delete, clear),
+//! many PVs per wave; [`service`] plans and runs stages under the PVs' ETL
+//! locks;
 //! [`schedule`] decides when, on Java's run times, from index look-ups. See
 //! `docs/etl-design.md`. Knows storage, the index and the registry; knows
 //! nothing of retrieval or HTTP (a `reducedata` post-processor is handed in).
@@ -16,6 +17,9 @@ pub mod schedule;
 pub mod service;
 
 pub use config::EtlConfig;
-pub use run::{EtlError, EtlStop, Executor, Reducer, StageOutcome, StageTarget, Step};
+pub use run::{
+    statvfs_free, EtlError, EtlStop, Executor, Failed, FreeSpace, Reducer, StageOutcome, StageTarget, Step,
+    SyncMode, WaveItem, WaveOptions,
+};
 pub use schedule::{system_clock, Clock, Scheduler, TickReport};
-pub use service::{Etl, Skipped, StageRun};
+pub use service::{Etl, Skipped, StageJob, StageRun, WaveLimits};
