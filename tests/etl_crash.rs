@@ -273,8 +273,10 @@ async fn a_source_that_grew_after_planning_is_kept_and_moved_next_run() {
     let (stores, etl) = open(&cfg);
     write(&stores.store).await;
     let t = Timestamp::new(DAY + 3 * 3600 + 300, 0);
-    // Stop after the append of the first file, then make the source grow
-    // (a late sample in a past partition) before running again.
+    // Stop after the wave's sync (every file appended, nothing recorded),
+    // then make the last planned source grow (a late sample in a past
+    // partition, newer than anything the destination holds) before running
+    // the same plan again.
     let r = etl.run_stage(
         PV,
         &chain,
@@ -288,9 +290,10 @@ async fn a_source_that_grew_after_planning_is_kept_and_moved_next_run() {
     );
     assert!(matches!(r, Err(EtlError::Stopped { .. })));
     let (target, plan) = etl.plan(PV, &chain, 0, t).unwrap();
-    let first = plan.moves[0].clone();
-    let path = stores.store.tiers()[0].root().join(&first.path);
-    let late = ArchiverSample::at(DAY + 3599, 0, SampleValue::Double(-1.0));
+    let grown = plan.moves[2].clone();
+    let path = stores.store.tiers()[0].root().join(&grown.path);
+    let late_at = DAY + 3 * 3600 - 1;
+    let late = ArchiverSample::at(late_at, 0, SampleValue::Double(-1.0));
     let mut line = Vec::new();
     strata::plainpb::encode_sample(&late, 2024, &mut line).unwrap();
     let mut esc = Vec::new();
@@ -314,6 +317,6 @@ async fn a_source_that_grew_after_planning_is_kept_and_moved_next_run() {
     assert!(!path.exists());
     assert_index_is_rebuild(&cfg, stores.store.index(), "grown source");
     let disk = on_disk(&cfg);
-    assert_eq!(disk.get(&(1, DAY + 3599)), Some(&1), "the late sample moved once");
+    assert_eq!(disk.get(&(1, late_at)), Some(&1), "the late sample moved once");
     assert!(disk.values().all(|n| *n == 1));
 }

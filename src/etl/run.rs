@@ -581,6 +581,18 @@ impl DestWrite {
         };
         let (last, last_sample) = if self.written > 0 {
             (self.last, self.last_raw.clone())
+        } else if let (false, Some(s)) = (self.trusted, self.ap.last.as_ref()) {
+            // Nothing appended to a file that was examined (its size was
+            // not the record's, e.g. an earlier wave appended and stopped
+            // before recording): its own newest sample is the truth.
+            let mut raw = Vec::new();
+            encode_sample_at(s, s.ts(), self.year, &mut raw).map_err(|e| {
+                EtlError::Store(StoreError::Encode {
+                    pv: pv.to_string(),
+                    reason: e.to_string(),
+                })
+            })?;
+            (Some(s.ts()), raw)
         } else {
             match old {
                 Some(o) => (Some(entry_ts(o.last)), o.last_sample.clone()),

@@ -354,7 +354,13 @@ impl<'a> Executor<'a> {
                         if !p.stores(t) {
                             continue;
                         }
-                        if let Err(e) = self.append(src, p.fm, &mut files) {
+                        let r = self.append(src, p.fm, &mut files).and_then(|()| match files.cur.as_mut() {
+                            // This file's lines reach the destination file
+                            // before the next source is read.
+                            Some(c) => c.flush(pv),
+                            None => Ok(()),
+                        });
+                        if let Err(e) = r {
                             failed = Some(e);
                             break;
                         }
