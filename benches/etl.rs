@@ -65,8 +65,8 @@ async fn etl_move() {
     if std::env::var("STRATA_BENCH_ETL_SYNC").as_deref() == Ok("fs") {
         etl_cfg.sync = SyncMode::Fs;
     }
-    let etl = Etl::new(stores.store.clone(), flags, None)
-        .with_waves(etl_cfg.wave_options(), etl_cfg.wave_limits());
+    let etl =
+        Etl::new(stores.store.clone(), flags, None).with_waves(etl_cfg.wave_options(), etl_cfg.wave_limits());
     let urls: Vec<String> = cfg.tiers[..2]
         .iter()
         .map(|t| StoreUrl::for_tier(t).to_string())

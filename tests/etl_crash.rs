@@ -343,7 +343,12 @@ async fn a_source_that_grew_after_planning_is_kept_and_moved_next_run() {
 const WAVE_PVS: [&str; 3] = ["ETL:wave:a", "ETL:wave:b", "ETL:wave:c"];
 
 /// Runs stage 0 of every PV of [`WAVE_PVS`] as one wave.
-fn run_wave(etl: &Etl, chain: &Chain, t: Timestamp, stop: Option<EtlStop>) -> Result<Vec<StageRun>, EtlError> {
+fn run_wave(
+    etl: &Etl,
+    chain: &Chain,
+    t: Timestamp,
+    stop: Option<EtlStop>,
+) -> Result<Vec<StageRun>, EtlError> {
     let jobs: Vec<StageJob<'_>> = WAVE_PVS
         .iter()
         .map(|pv| StageJob { pv, chain, stage: 0 })
@@ -353,7 +358,10 @@ fn run_wave(etl: &Etl, chain: &Chain, t: Timestamp, stop: Option<EtlStop>) -> Re
 }
 
 async fn wave_case(kind: Kind, file: usize, step: Step) {
-    let what = format!("wave of {} PVs, {kind:?}, stopped after {step:?} of file {file}", WAVE_PVS.len());
+    let what = format!(
+        "wave of {} PVs, {kind:?}, stopped after {step:?} of file {file}",
+        WAVE_PVS.len()
+    );
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), kind);
     let chain = chain(&cfg, kind);
@@ -403,7 +411,10 @@ async fn one_wave_moves_every_pv_once() {
     let t = Timestamp::new(DAY + 3 * 3600 + 300, 0);
     let rs = run_wave(&etl, &chain, t, None).unwrap();
     for r in &rs {
-        assert!(matches!(r, StageRun::Ran(o) if o.moved == 3 && o.bytes > 0), "{r:?}");
+        assert!(
+            matches!(r, StageRun::Ran(o) if o.moved == 3 && o.bytes > 0),
+            "{r:?}"
+        );
     }
     assert_index_is_rebuild(&cfg, stores.store.index(), "one wave");
     for pv in WAVE_PVS {

@@ -109,7 +109,10 @@ fn assert_index_is_rebuild(cfg: &StorageConfig, index: &Index, what: &str) {
     let recs = |ix: &Index| ix.all_partitions().map(|r| r.unwrap()).collect::<Vec<_>>();
     assert_eq!(recs(index), recs(&fresh), "{what}: partition records");
     assert!(index.intents().unwrap().is_empty(), "{what}: intents left");
-    assert!(index.pending_deletes().unwrap().is_empty(), "{what}: pending deletes left");
+    assert!(
+        index.pending_deletes().unwrap().is_empty(),
+        "{what}: pending deletes left"
+    );
 }
 
 fn ran(r: StageRun) -> strata::etl::StageOutcome {
@@ -136,7 +139,10 @@ async fn first_stage_out_of_space_deletes_sources_and_counts_them() {
     let sched = Scheduler::new(Arc::new(e), stores.registry.clone(), cfg.tiers.clone());
     sched.sync(DAY);
     let report = sched.tick(T);
-    assert_eq!((report.moved, report.deleted, report.out_of_space_deleted), (0, 3, 3));
+    assert_eq!(
+        (report.moved, report.deleted, report.out_of_space_deleted),
+        (0, 3, 3)
+    );
     assert_eq!(
         sched
             .counters
@@ -160,7 +166,11 @@ async fn room_for_one_file_moves_one_and_deletes_the_rest() {
     let first = stores.store.index().partitions(PV, 0).unwrap()[0].bytes;
     // Room for the first file and the 1 MiB reserve, not for a second file.
     let room = first + (1 << 20) + first / 2;
-    let e = etl(&stores, OutOfSpace::DeleteSrcIfFirstDest, Arc::new(move |_: &Path| Ok(room)));
+    let e = etl(
+        &stores,
+        OutOfSpace::DeleteSrcIfFirstDest,
+        Arc::new(move |_: &Path| Ok(room)),
+    );
     let o = ran(e
         .run_stage(PV, &chain(&cfg, 2), 0, Timestamp::new(T, 0), false, None)
         .unwrap());
@@ -181,7 +191,9 @@ async fn skip_etl_and_later_stages_stop_and_keep_the_sources() {
     let c2 = chain(&cfg, 2);
     // skip_etl at stage 0: nothing moves, nothing is deleted.
     let e = etl(&stores, OutOfSpace::Skip, Arc::new(|_: &Path| Ok(0)));
-    let o = ran(e.run_stage(PV, &c2, 0, Timestamp::new(T, 0), false, None).unwrap());
+    let o = ran(e
+        .run_stage(PV, &c2, 0, Timestamp::new(T, 0), false, None)
+        .unwrap());
     assert!(o.out_of_space_stopped, "{o:?}");
     assert_eq!(o.moved + o.deleted, 0);
     assert_eq!(tier_times(&on_disk(&cfg), 0), all);
@@ -220,10 +232,21 @@ async fn enospc_during_an_append_keeps_the_sources_and_converges() {
         return;
     }
     let out = std::process::Command::new("unshare")
-        .args(["-rm", "sh", "-c", "mount -t tmpfs -o size=128k strata-test \"$0\" && exec \"$@\""])
+        .args([
+            "-rm",
+            "sh",
+            "-c",
+            "mount -t tmpfs -o size=128k strata-test \"$0\" && exec \"$@\"",
+        ])
         .arg(dir.path())
         .arg(&me)
-        .args(["--ignored", "--exact", "enospc_on_a_small_tmpfs", "--nocapture", "--test-threads=1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "enospc_on_a_small_tmpfs",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(TMPFS_ENV, dir.path())
         .output()
         .unwrap();
@@ -269,7 +292,10 @@ async fn enospc_on_a_small_tmpfs() {
     // The wave failed as a whole and was rolled back; moving the files one
     // at a time then moved whole hours until the tmpfs was full.
     let n = tier_times(&disk, 1).len();
-    assert!(n % 3600 == 0 && (3600..3 * 3600).contains(&n), "whole hours moved: {n}");
+    assert!(
+        n % 3600 == 0 && (3600..3 * 3600).contains(&n),
+        "whole hours moved: {n}"
+    );
     assert_index_is_rebuild(&cfg, stores.store.index(), "after ENOSPC");
     // Room again: the next run moves the rest.
     let st = std::process::Command::new("mount")

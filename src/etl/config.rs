@@ -91,7 +91,10 @@ mod tests {
             ("delete_src_if_first_dest", OutOfSpace::DeleteSrcIfFirstDest),
             ("delete_src", OutOfSpace::DeleteSrc),
             ("skip_etl", OutOfSpace::Skip),
-            ("DELETE_SRC_STREAMS_IF_FIRST_DEST_WHEN_OUT_OF_SPACE", OutOfSpace::DeleteSrcIfFirstDest),
+            (
+                "DELETE_SRC_STREAMS_IF_FIRST_DEST_WHEN_OUT_OF_SPACE",
+                OutOfSpace::DeleteSrcIfFirstDest,
+            ),
             ("DELETE_SRC_STREAMS_WHEN_OUT_OF_SPACE", OutOfSpace::DeleteSrc),
             ("SKIP_ETL_WHEN_OUT_OF_SPACE", OutOfSpace::Skip),
         ] {

@@ -282,6 +282,7 @@ pub fn statvfs_free(path: &Path) -> std::io::Result<u64> {
     }
     // SAFETY: statvfs returned 0, so it initialised `st`.
     let st = unsafe { st.assume_init() };
+    #[allow(clippy::unnecessary_cast, reason = "the field types differ between platforms")]
     Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
@@ -726,8 +727,7 @@ impl<'a> DestFiles<'a> {
             path: abs.clone(),
             source: e,
         })?;
-        self.opened
-            .push((abs.clone(), (!ap.created).then_some(ap.len)));
+        self.opened.push((abs.clone(), (!ap.created).then_some(ap.len)));
         let trusted = old.as_ref().is_some_and(|o| o.bytes == ap.len) && ap.last.is_none();
         if let Some(l) = ap.last.as_ref().map(|s| s.ts()) {
             self.cutoff = Some(self.cutoff.map_or(l, |c| c.max(l)));

@@ -321,7 +321,9 @@ impl Scheduler {
                 if *d > now {
                     break;
                 }
-                let Some((_, pv)) = st.queue.pop_first() else { break };
+                let Some((_, pv)) = st.queue.pop_first() else {
+                    break;
+                };
                 if let Some(e) = st.pvs.remove(&pv) {
                     due.push((pv, e));
                 }
@@ -329,7 +331,11 @@ impl Scheduler {
         }
         report.pvs = due.len();
         let mut failed = vec![false; due.len()];
-        let stages = due.iter().map(|(_, e)| e.chain.stages().count()).max().unwrap_or(0);
+        let stages = due
+            .iter()
+            .map(|(_, e)| e.chain.stages().count())
+            .max()
+            .unwrap_or(0);
         for i in 0..stages {
             self.run_stage_wave(&mut due, &mut failed, i, now, &mut report);
         }

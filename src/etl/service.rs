@@ -10,7 +10,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use super::plan::{self, Dest, HoldGather, StagePlan};
-use super::run::{EtlError, EtlStop, Executor, Failed, Reducer, StageOutcome, StageTarget, WaveItem, WaveOptions};
+use super::run::{
+    EtlError, EtlStop, Executor, Failed, Reducer, StageOutcome, StageTarget, WaveItem, WaveOptions,
+};
 use crate::index::entry::ts as entry_ts;
 use crate::registry::NamedFlags;
 use crate::storage::{Chain, TieredStore};
@@ -218,7 +220,10 @@ impl Etl {
 
     /// Why `job` is skipped by a flag, if it is.
     fn skipped(&self, job: &StageJob<'_>, ignore_skip: bool) -> Option<Skipped> {
-        let (Some(src), Some(dst)) = (job.chain.stores.get(job.stage), job.chain.stores.get(job.stage + 1)) else {
+        let (Some(src), Some(dst)) = (
+            job.chain.stores.get(job.stage),
+            job.chain.stores.get(job.stage + 1),
+        ) else {
             return None;
         };
         let skip = plan::skip_etl_flag(&dst.name);
@@ -244,8 +249,8 @@ impl Etl {
         t: Timestamp,
         ignore_skip: bool,
         stop: Option<EtlStop>,
-    ) -> Result<Vec<Result<StageRun, Failed>>, EtlError> {
-        let mut results: Vec<Option<Result<StageRun, Failed>>> = (0..jobs.len()).map(|_| None).collect();
+    ) -> Result<Vec<Result<StageRun, Box<Failed>>>, EtlError> {
+        let mut results: Vec<Option<Result<StageRun, Box<Failed>>>> = (0..jobs.len()).map(|_| None).collect();
         let mut todo = Vec::new();
         for (i, j) in jobs.iter().enumerate() {
             match self.skipped(j, ignore_skip) {
@@ -281,7 +286,7 @@ impl Etl {
         jobs: &[StageJob<'_>],
         chunk: &[usize],
         t: Timestamp,
-        results: &mut [Option<Result<StageRun, Failed>>],
+        results: &mut [Option<Result<StageRun, Box<Failed>>>],
     ) -> Result<(), EtlError> {
         let locks: Vec<Arc<Mutex<()>>> = chunk.iter().map(|&i| self.pv_lock(jobs[i].pv)).collect();
         let _held: Vec<_> = locks
@@ -295,10 +300,10 @@ impl Etl {
             let (target, plan) = match self.plan(j.pv, j.chain, j.stage, t) {
                 Ok(p) => p,
                 Err(error) => {
-                    results[i] = Some(Err(Failed {
+                    results[i] = Some(Err(Box::new(Failed {
                         done: StageOutcome::default(),
                         error,
-                    }));
+                    })));
                     continue;
                 }
             };
@@ -340,7 +345,7 @@ impl Etl {
 fn run_wave(
     exec: &Executor<'_>,
     wave: &mut Vec<(usize, WaveItem)>,
-    results: &mut [Option<Result<StageRun, Failed>>],
+    results: &mut [Option<Result<StageRun, Box<Failed>>>],
 ) -> Result<(), EtlError> {
     if wave.is_empty() {
         return Ok(());

@@ -19,7 +19,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::{source_state, DestFiles, EtlError, Executor, Intent, SourceState, StageOutcome, StageTarget, Step, SyncMode};
+use super::{
+    source_state, DestFiles, EtlError, Executor, Intent, SourceState, StageOutcome, StageTarget, Step,
+    SyncMode,
+};
 use crate::etl::plan::{space_action, FileMove, MoveAction, SpaceAction, StagePlan};
 use crate::index::entry::to_ts;
 use crate::index::{Change, PartitionEntry, PendingDelete};
@@ -111,7 +114,7 @@ impl<'a> Executor<'a> {
     /// stopped; what was recorded before stays recorded, the rest of the
     /// sources stay (a state reconcile and the next run converge from).
     #[tracing::instrument(skip_all, fields(pvs = items.len()))]
-    pub fn run_wave(&self, items: &[WaveItem]) -> Result<Vec<Result<StageOutcome, Failed>>, EtlError> {
+    pub fn run_wave(&self, items: &[WaveItem]) -> Result<Vec<Result<StageOutcome, Box<Failed>>>, EtlError> {
         let results = self.wave(items)?;
         let mut out = Vec::with_capacity(results.len());
         for (item, (r, retry)) in items.iter().zip(results) {
@@ -156,7 +159,7 @@ impl<'a> Executor<'a> {
 
     /// One wave: steps 1–6 for every file of `items`.
     #[allow(clippy::type_complexity)]
-    fn wave(&self, items: &[WaveItem]) -> Result<Vec<(Result<StageOutcome, Failed>, bool)>, EtlError> {
+    fn wave(&self, items: &[WaveItem]) -> Result<Vec<(Result<StageOutcome, Box<Failed>>, bool)>, EtlError> {
         let began = Instant::now();
         let mut jobs = self.prepare(items);
         let total: usize = jobs.iter().map(|j| j.files.len()).sum();
@@ -186,7 +189,7 @@ impl<'a> Executor<'a> {
             bytes += j.out.bytes;
             out.push(match j.error {
                 None => (Ok(j.out), false),
-                Some(error) => (Err(Failed { done: j.out, error }), j.retry),
+                Some(error) => (Err(Box::new(Failed { done: j.out, error })), j.retry),
             });
         }
         if moved + deleted > 0 {
@@ -245,7 +248,10 @@ impl<'a> Executor<'a> {
                                 EtlError::Io {
                                     pv: item.pv.clone(),
                                     op: "statvfs",
-                                    path: self.tier(&item.pv, d).map(|s| s.root().to_path_buf()).unwrap_or_default(),
+                                    path: self
+                                        .tier(&item.pv, d)
+                                        .map(|s| s.root().to_path_buf())
+                                        .unwrap_or_default(),
                                     source: std::io::Error::other(e.clone()),
                                 },
                                 false,
@@ -354,12 +360,14 @@ impl<'a> Executor<'a> {
                         if !p.stores(t) {
                             continue;
                         }
-                        let r = self.append(src, p.fm, &mut files).and_then(|()| match files.cur.as_mut() {
-                            // This file's lines reach the destination file
-                            // before the next source is read.
-                            Some(c) => c.flush(pv),
-                            None => Ok(()),
-                        });
+                        let r = self
+                            .append(src, p.fm, &mut files)
+                            .and_then(|()| match files.cur.as_mut() {
+                                // This file's lines reach the destination file
+                                // before the next source is read.
+                                Some(c) => c.flush(pv),
+                                None => Ok(()),
+                            });
                         if let Err(e) = r {
                             failed = Some(e);
                             break;
