@@ -2,7 +2,7 @@
 //! plans of many PVs at once — in six steps that leave a state reconcile
 //! repairs if the process dies after any of them (`docs/etl-design.md`
 //! §4.2–4.3). The steps and the wave are in `run/wave.rs`; this file holds
-//! the destination writer ([`DestFiles`]) and the per-file append.
+//! the destination writer (`DestFiles`) and the per-file append.
 //!
 //! 1. **Intent**: destination partitions without a record get a durable
 //!    write intent before their file is created (one index batch per wave).
