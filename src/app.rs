@@ -273,7 +273,10 @@ impl App {
         let stats = crate::etl::EtlStats::open(&kv, clock()).map_err(AppError::Kv)?;
         let etl = Arc::new(
             Scheduler::new(
-                Arc::new(Etl::new(store.clone(), flags, Some(reducer()))),
+                Arc::new(
+                    Etl::new(store.clone(), flags, Some(reducer()))
+                        .with_waves(cfg.etl.wave_options(), cfg.etl.wave_limits()),
+                ),
                 registry.clone(),
                 cfg.storage.tiers.clone(),
             )

@@ -1,14 +1,14 @@
 //! Issue 13: an ETL move stopped after every step (as a crash would), then
 //! the store reopened (reconcile) and ETL run again: every sample exactly
 //! once, and the index equal to what a fresh rebuild builds. Bulk,
-//! per-sample, black-hole and reducedata moves.
+//! per-sample, black-hole and reducedata moves, and waves of several PVs.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use strata::app::Stores;
-use strata::etl::{Etl, EtlError, EtlStop, Reducer, StageRun, Step};
+use strata::etl::{Etl, EtlError, EtlStop, Reducer, StageJob, StageRun, Step};
 use strata::index::{Index, MemKv};
 use strata::plainpb::PbFile;
 use strata::registry::NamedFlags;
@@ -72,10 +72,16 @@ fn times() -> Vec<i64> {
 }
 
 async fn write(store: &TieredStore) {
+    write_pvs(store, &[PV]).await;
+}
+
+async fn write_pvs(store: &TieredStore, pvs: &[&str]) {
     let sts = &store.tiers()[0];
-    for (i, t) in times().into_iter().enumerate() {
-        let s = ArchiverSample::at(t, 0, SampleValue::Double(i as f64));
-        sts.append(PV, ArchDbType::ScalarDouble, &s, None).await.unwrap();
+    for pv in pvs {
+        for (i, t) in times().into_iter().enumerate() {
+            let s = ArchiverSample::at(t, 0, SampleValue::Double(i as f64));
+            sts.append(pv, ArchDbType::ScalarDouble, &s, None).await.unwrap();
+        }
     }
     store.flush_all_blocking().unwrap();
 }
@@ -100,6 +106,11 @@ fn open(cfg: &StorageConfig) -> (Stores, Etl) {
 
 /// Every sample time in every file of every tier, with its count.
 fn on_disk(cfg: &StorageConfig) -> BTreeMap<(usize, i64), u32> {
+    on_disk_of(cfg, PV)
+}
+
+/// [`on_disk`] for the files of `pv` (by their header).
+fn on_disk_of(cfg: &StorageConfig, pv: &str) -> BTreeMap<(usize, i64), u32> {
     let mut out = BTreeMap::new();
     for (i, t) in cfg.tiers.iter().enumerate() {
         if !t.root.exists() {
@@ -109,7 +120,11 @@ fn on_disk(cfg: &StorageConfig) -> BTreeMap<(usize, i64), u32> {
             if !e.file_type().is_file() {
                 continue;
             }
-            let mut s = PbFile::open(e.path()).unwrap().stream(None, None).unwrap();
+            let pb = PbFile::open(e.path()).unwrap();
+            if pb.header().pvname != pv {
+                continue;
+            }
+            let mut s = pb.stream(None, None).unwrap();
             while let Some(x) = s.next_sample().unwrap() {
                 *out.entry((i, x.ts().secs)).or_insert(0) += 1;
             }
@@ -166,7 +181,11 @@ fn expected(kind: Kind) -> (Vec<i64>, Vec<i64>) {
 }
 
 fn assert_exactly_once(cfg: &StorageConfig, kind: Kind, what: &str) {
-    let disk = on_disk(cfg);
+    assert_exactly_once_of(cfg, kind, PV, what);
+}
+
+fn assert_exactly_once_of(cfg: &StorageConfig, kind: Kind, pv: &str, what: &str) {
+    let disk = on_disk_of(cfg, pv);
     assert!(
         disk.values().all(|n| *n == 1),
         "{what}: a sample twice in one tier"
@@ -273,8 +292,10 @@ async fn a_source_that_grew_after_planning_is_kept_and_moved_next_run() {
     let (stores, etl) = open(&cfg);
     write(&stores.store).await;
     let t = Timestamp::new(DAY + 3 * 3600 + 300, 0);
-    // Stop after the append of the first file, then make the source grow
-    // (a late sample in a past partition) before running again.
+    // Stop after the wave's sync (every file appended, nothing recorded),
+    // then make the last planned source grow (a late sample in a past
+    // partition, newer than anything the destination holds) before running
+    // the same plan again.
     let r = etl.run_stage(
         PV,
         &chain,
@@ -288,9 +309,10 @@ async fn a_source_that_grew_after_planning_is_kept_and_moved_next_run() {
     );
     assert!(matches!(r, Err(EtlError::Stopped { .. })));
     let (target, plan) = etl.plan(PV, &chain, 0, t).unwrap();
-    let first = plan.moves[0].clone();
-    let path = stores.store.tiers()[0].root().join(&first.path);
-    let late = ArchiverSample::at(DAY + 3599, 0, SampleValue::Double(-1.0));
+    let grown = plan.moves[2].clone();
+    let path = stores.store.tiers()[0].root().join(&grown.path);
+    let late_at = DAY + 3 * 3600 - 1;
+    let late = ArchiverSample::at(late_at, 0, SampleValue::Double(-1.0));
     let mut line = Vec::new();
     strata::plainpb::encode_sample(&late, 2024, &mut line).unwrap();
     let mut esc = Vec::new();
@@ -314,6 +336,88 @@ async fn a_source_that_grew_after_planning_is_kept_and_moved_next_run() {
     assert!(!path.exists());
     assert_index_is_rebuild(&cfg, stores.store.index(), "grown source");
     let disk = on_disk(&cfg);
-    assert_eq!(disk.get(&(1, DAY + 3599)), Some(&1), "the late sample moved once");
+    assert_eq!(disk.get(&(1, late_at)), Some(&1), "the late sample moved once");
     assert!(disk.values().all(|n| *n == 1));
+}
+
+const WAVE_PVS: [&str; 3] = ["ETL:wave:a", "ETL:wave:b", "ETL:wave:c"];
+
+/// Runs stage 0 of every PV of [`WAVE_PVS`] as one wave.
+fn run_wave(
+    etl: &Etl,
+    chain: &Chain,
+    t: Timestamp,
+    stop: Option<EtlStop>,
+) -> Result<Vec<StageRun>, EtlError> {
+    let jobs: Vec<StageJob<'_>> = WAVE_PVS
+        .iter()
+        .map(|pv| StageJob { pv, chain, stage: 0 })
+        .collect();
+    let rs = etl.run_stages(&jobs, t, false, stop)?;
+    Ok(rs.into_iter().map(|r| r.unwrap()).collect())
+}
+
+async fn wave_case(kind: Kind, file: usize, step: Step) {
+    let what = format!(
+        "wave of {} PVs, {kind:?}, stopped after {step:?} of file {file}",
+        WAVE_PVS.len()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), kind);
+    let chain = chain(&cfg, kind);
+    let t = Timestamp::new(DAY + 3 * 3600 + 300, 0);
+    {
+        let (stores, etl) = open(&cfg);
+        write_pvs(&stores.store, &WAVE_PVS).await;
+        let r = run_wave(&etl, &chain, t, Some(EtlStop { file, after: step }));
+        assert!(matches!(r, Err(EtlError::Stopped { .. })), "{what}: {r:?}");
+    }
+    let (stores, etl) = open(&cfg);
+    assert_index_is_rebuild(&cfg, stores.store.index(), &format!("{what}, reopened"));
+    let rs = run_wave(&etl, &chain, t, None).unwrap();
+    assert_eq!(rs.len(), WAVE_PVS.len(), "{what}");
+    assert_index_is_rebuild(&cfg, stores.store.index(), &format!("{what}, rerun"));
+    for pv in WAVE_PVS {
+        assert_exactly_once_of(&cfg, kind, pv, &format!("{what}: {pv}"));
+    }
+    let again = run_wave(&etl, &chain, t, None).unwrap();
+    assert!(
+        again
+            .iter()
+            .all(|r| matches!(r, StageRun::Ran(o) if o.moved + o.deleted == 0)),
+        "{what}: {again:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wave_of_several_pvs_survives_a_stop_after_every_step() {
+    // Files 0–2 are the first PV's, 3–5 the second's, 6–8 the third's.
+    for kind in [Kind::Bulk, Kind::PerSample] {
+        for file in [1, 4, 8] {
+            for step in Step::ALL {
+                wave_case(kind, file, step).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_wave_moves_every_pv_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), Kind::Bulk);
+    let chain = chain(&cfg, Kind::Bulk);
+    let (stores, etl) = open(&cfg);
+    write_pvs(&stores.store, &WAVE_PVS).await;
+    let t = Timestamp::new(DAY + 3 * 3600 + 300, 0);
+    let rs = run_wave(&etl, &chain, t, None).unwrap();
+    for r in &rs {
+        assert!(
+            matches!(r, StageRun::Ran(o) if o.moved == 3 && o.bytes > 0),
+            "{r:?}"
+        );
+    }
+    assert_index_is_rebuild(&cfg, stores.store.index(), "one wave");
+    for pv in WAVE_PVS {
+        assert_exactly_once_of(&cfg, Kind::Bulk, pv, pv);
+    }
 }

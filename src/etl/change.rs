@@ -7,8 +7,8 @@
 //!
 //! Two stores on the same tier hold the same files: nothing moves.
 
-use super::plan::{self, Dest};
-use super::run::{EtlError, Executor, StageOutcome, StageTarget};
+use super::plan::{self, Dest, OutOfSpace};
+use super::run::{EtlError, Executor, StageOutcome, StageTarget, WaveOptions};
 use super::service::Etl;
 use crate::index::entry::ts as entry_ts;
 use crate::index::PartitionEntry;
@@ -51,9 +51,16 @@ pub fn move_store(etl: &Etl, pv: &str, from: &ChainStore, to: &ChainStore) -> Re
     if plan.moves.is_empty() {
         return Ok(StageOutcome::default());
     }
-    let out = Executor::new(store).reducer(etl.reducer()).run(
+    // A requested move never gives data up for space: a full destination
+    // stops it (the out-of-space policy is for ageing, not for this).
+    let options = WaveOptions {
+        out_of_space: OutOfSpace::Skip,
+        ..WaveOptions::default()
+    };
+    let out = Executor::new(store).reducer(etl.reducer()).options(options).run(
         pv,
         StageTarget {
+            stage: usize::from(src_tier),
             source: src_tier,
             dest: to.tier,
         },

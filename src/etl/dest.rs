@@ -16,8 +16,10 @@
 //! `compress=`, else the tier's `compression`).
 
 use std::collections::BTreeSet;
+
+use crate::plainpb::encode_sample_at;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::run::EtlError;
 use crate::index::entry::{to_ts, ts as entry_ts};
@@ -115,6 +117,16 @@ pub(crate) struct DestWrite {
 }
 
 impl DestWrite {
+    /// The partition's file.
+    pub(crate) fn path(&self) -> &Path {
+        self.ap.path()
+    }
+
+    /// True if this move created the file.
+    pub(crate) fn created(&self) -> bool {
+        self.ap.created()
+    }
+
     fn flush(&mut self, pv: &str) -> Result<(), EtlError> {
         if self.buf.is_empty() {
             return Ok(());
@@ -132,27 +144,6 @@ impl DestWrite {
             path: self.ap.path().to_path_buf(),
             source: e,
         })
-    }
-
-    pub(crate) fn sync(&self, pv: &str) -> Result<(), EtlError> {
-        let path = self.ap.path();
-        let io = |op, p: &Path, e| EtlError::Io {
-            pv: pv.to_string(),
-            op,
-            path: p.to_path_buf(),
-            source: e,
-        };
-        std::fs::File::open(path)
-            .and_then(|f| f.sync_data())
-            .map_err(|e| io("fsync", path, e))?;
-        if self.ap.created() {
-            if let Some(dir) = path.parent() {
-                std::fs::File::open(dir)
-                    .and_then(|f| f.sync_all())
-                    .map_err(|e| io("fsync folder", dir, e))?;
-            }
-        }
-        Ok(())
     }
 
     /// The partition's new record (`None`: nothing in it).
@@ -193,6 +184,18 @@ impl DestWrite {
         };
         let (last, last_sample) = if self.written > 0 {
             (self.last, self.last_raw.clone())
+        } else if let (false, Some(s)) = (self.trusted, ap.last.as_ref()) {
+            // Nothing appended to a file that was examined (its size was
+            // not the record's, e.g. an earlier wave appended and stopped
+            // before recording): its own newest sample is the truth.
+            let mut raw = Vec::new();
+            encode_sample_at(s, s.ts(), self.year, &mut raw).map_err(|e| {
+                EtlError::Store(StoreError::Encode {
+                    pv: pv.to_string(),
+                    reason: e.to_string(),
+                })
+            })?;
+            (Some(s.ts()), raw)
         } else {
             match old {
                 Some(o) => (Some(entry_ts(o.last)), o.last_sample.clone()),
@@ -314,6 +317,12 @@ pub(crate) struct DestFiles<'a> {
     cur: Option<DestWrite>,
     done: Vec<DestWrite>,
     intents: BTreeSet<i64>,
+    /// Every partition opened: file and its length before this move
+    /// (`None`: created by it) — what a rollback restores. (A compressed
+    /// partition cut back there ends in a partial frame where its table
+    /// was; the next open or reconcile repairs it, and readers use the
+    /// frame keys of its unchanged record meanwhile.)
+    pub(crate) opened: Vec<(PathBuf, Option<u64>)>,
 }
 
 impl<'a> DestFiles<'a> {
@@ -332,6 +341,7 @@ impl<'a> DestFiles<'a> {
             cur: None,
             done: Vec::new(),
             intents: BTreeSet::new(),
+            opened: Vec::new(),
         }
     }
 
@@ -357,6 +367,14 @@ impl<'a> DestFiles<'a> {
 
     /// Durable intents for the partitions of `starts` that have no record.
     pub(crate) fn intents(&mut self, starts: &[i64]) -> Result<(), EtlError> {
+        let new = self.new_intents(starts)?;
+        self.tier.inner.index.put_intents(&new)?;
+        Ok(())
+    }
+
+    /// The intents `starts` need (partitions without a record, not asked
+    /// for yet), taken as this move's; the caller stores them.
+    pub(crate) fn new_intents(&mut self, starts: &[i64]) -> Result<Vec<Intent>, EtlError> {
         let index = &self.tier.inner.index;
         let mut new = Vec::new();
         for s in starts {
@@ -365,8 +383,15 @@ impl<'a> DestFiles<'a> {
                 new.push((self.pv.to_string(), self.tier.tier(), *s));
             }
         }
-        index.put_intents(&new)?;
-        Ok(())
+        Ok(new)
+    }
+
+    /// Writes what the open partition holds in memory to its file.
+    pub(crate) fn flush_current(&mut self) -> Result<(), EtlError> {
+        match self.cur.as_mut() {
+            Some(c) => c.flush(self.pv),
+            None => Ok(()),
+        }
     }
 
     /// Opens destination partition `start` for appending.
@@ -409,6 +434,13 @@ impl<'a> DestFiles<'a> {
             Some(opts) => DestOut::Zst(Box::new(ZstAppender::open(&target, opts).map_err(file_err)?)),
             None => DestOut::Plain(Appender::open(&target, old.as_ref().map(|o| o.bytes)).map_err(file_err)?),
         };
+        self.opened.push((
+            abs.clone(),
+            (!ap.created()).then_some(match &ap {
+                DestOut::Plain(a) => a.len,
+                DestOut::Zst(z) => z.len,
+            }),
+        ));
         let trusted = match &ap {
             DestOut::Plain(a) => old.as_ref().is_some_and(|o| o.bytes == a.len) && a.last.is_none(),
             DestOut::Zst(_) => false,

@@ -3,10 +3,10 @@
 //!
 //! [`plan`] decides, as pure functions of the chain, the partition index
 //! records and a time, which partitions move, when and how; [`run`] carries
-//! a plan out step by step (intent, append, sync, record, delete, clear);
-//! [`service`] plans and runs a PV's stages under its ETL lock;
-//! [`schedule`] decides when, on Java's run times, from index look-ups;
-//! [`stats`] counts what the stages did; [`consolidate`] runs the
+//! plans out step by step (intent, append, sync, record, delete, clear),
+//! many PVs per wave; [`service`] plans and runs stages under the PVs' ETL
+//! locks; [`schedule`] decides when, on Java's run times, from index
+//! look-ups; [`stats`] counts what the stages did; [`consolidate`] runs the
 //! `consolidateOnShutdown` stages on pause, delete and shutdown;
 //! [`change`] moves a store's data into another store (`changeStore`). See
 //! `docs/etl-design.md`. Knows storage, the index and the registry; knows
@@ -23,7 +23,10 @@ pub mod service;
 pub mod stats;
 
 pub use config::EtlConfig;
-pub use run::{EtlError, EtlStop, Executor, Reducer, StageOutcome, StageTarget, Step};
+pub use run::{
+    statvfs_free, EtlError, EtlStop, Executor, Failed, FreeSpace, Reducer, StageOutcome, StageTarget, Step,
+    SyncMode, WaveItem, WaveOptions,
+};
 pub use schedule::{system_clock, Clock, Scheduler, TickReport};
-pub use service::{Etl, Skipped, StageRun};
+pub use service::{Etl, Skipped, StageJob, StageRun, WaveLimits};
 pub use stats::EtlStats;

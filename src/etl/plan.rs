@@ -417,15 +417,23 @@ pub fn plan_stage(eligible: &[&PartitionEntry], src_g: PartitionGranularity, des
 }
 
 /// Java's `OutOfSpaceHandling` (property
-/// `org.epics.archiverappliance.etl.common.OutOfSpaceHandling`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// `org.epics.archiverappliance.etl.common.OutOfSpaceHandling`). In the
+/// configuration: `delete_src_if_first_dest`, `delete_src`, `skip_etl`, or
+/// Java's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum OutOfSpace {
     /// Stage 0 deletes the source without copying; later stages stop the run.
     #[default]
+    #[serde(
+        rename = "delete_src_if_first_dest",
+        alias = "DELETE_SRC_STREAMS_IF_FIRST_DEST_WHEN_OUT_OF_SPACE"
+    )]
     DeleteSrcIfFirstDest,
     /// Always delete the source.
+    #[serde(rename = "delete_src", alias = "DELETE_SRC_STREAMS_WHEN_OUT_OF_SPACE")]
     DeleteSrc,
     /// Always stop the run.
+    #[serde(rename = "skip_etl", alias = "SKIP_ETL_WHEN_OUT_OF_SPACE")]
     Skip,
 }
 
@@ -459,9 +467,11 @@ impl std::str::FromStr for OutOfSpace {
     /// Java's enum names, case-insensitive.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_uppercase().as_str() {
-            "DELETE_SRC_STREAMS_IF_FIRST_DEST_WHEN_OUT_OF_SPACE" => Ok(Self::DeleteSrcIfFirstDest),
-            "DELETE_SRC_STREAMS_WHEN_OUT_OF_SPACE" => Ok(Self::DeleteSrc),
-            "SKIP_ETL_WHEN_OUT_OF_SPACE" => Ok(Self::Skip),
+            "DELETE_SRC_STREAMS_IF_FIRST_DEST_WHEN_OUT_OF_SPACE" | "DELETE_SRC_IF_FIRST_DEST" => {
+                Ok(Self::DeleteSrcIfFirstDest)
+            }
+            "DELETE_SRC_STREAMS_WHEN_OUT_OF_SPACE" | "DELETE_SRC" => Ok(Self::DeleteSrc),
+            "SKIP_ETL_WHEN_OUT_OF_SPACE" | "SKIP_ETL" => Ok(Self::Skip),
             other => Err(format!("unknown out-of-space handling {other:?}")),
         }
     }

@@ -1,32 +1,41 @@
-//! The ETL executor: carries out a [`StagePlan`] for one PV, one file at a
-//! time, in six steps that leave a state reconcile repairs if the process
-//! dies after any of them (`docs/etl-design.md` §4.2–4.3):
+//! The ETL executor: carries out [`StagePlan`]s in *waves* — the stage
+//! plans of many PVs at once — in six steps that leave a state reconcile
+//! repairs if the process dies after any of them (`docs/etl-design.md`
+//! §4.2–4.3). The steps and the wave are in `run/wave.rs`; this file holds
+//! the destination writer (`DestFiles`) and the per-file append.
 //!
 //! 1. **Intent**: destination partitions without a record get a durable
-//!    write intent before their file is created.
-//! 2. **Append**: the source's sample lines are appended to the destination
+//!    write intent before their file is created (one index batch per wave).
+//! 2. **Append**: each source's sample lines are appended to the destination
 //!    partitions (the destination's own boundaries; samples at or before
 //!    the destination's newest one are skipped), verbatim for PlainPB
-//!    lines, or the `reducedata` operator's output.
-//! 3. **Sync**: every destination file written is synced (always: the
-//!    source is deleted afterwards), with its folder when it was created.
-//! 4. **Record**: under the source tier's write lock, if the source still
-//!    has the size and last sample of the plan, one index batch records the
-//!    destination, removes the source's record and stores a pending delete;
-//!    otherwise only the destination is recorded and the source stays.
-//! 5. **Delete** the source file.
-//! 6. **Clear** the pending delete.
+//!    lines, or the `reducedata` operator's output. Before each file the
+//!    destination's free space is checked (`[etl] out_of_space`).
+//! 3. **Sync**: every destination file written is made durable (always: the
+//!    sources are deleted afterwards) — one sync point per wave.
+//! 4. **Record**: under the source tiers' write locks, one index batch for
+//!    the wave records the destinations and, for each source that still has
+//!    the size and last sample of its plan, removes its record and stores a
+//!    pending delete; a source that changed keeps its record.
+//! 5. **Delete** the sources.
+//! 6. **Clear** the pending deletes (one batch).
 //!
-//! A failure in steps 1–3 stops the stage for the PV (the rest waits for
-//! the next run); a failing reducer keeps the source.
+//! A failure in steps 1–2 of one PV rolls its destination files back to
+//! their length before the wave and retries its files one at a time, so the
+//! files before the failing one still move; the rest waits for the next run.
+//! A failing reducer keeps the source.
+
+mod wave;
+
+pub use wave::{Failed, WaveItem};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::dest::{BulkError, DestFiles};
-use super::plan::{FileMove, MoveAction, StagePlan};
-use crate::index::entry::{to_ts, ts as entry_ts};
-use crate::index::{Change, IndexError, PendingDelete};
+use super::plan::{FileMove, MoveAction, OutOfSpace, StagePlan};
+use crate::index::entry::ts as entry_ts;
+use crate::index::IndexError;
 use crate::plainpb::{
     encode_sample_at, escape_into, is_compressed_path, last_sample_time, PbFile, ZstOptions, ZstReader,
 };
@@ -68,10 +77,14 @@ impl Step {
     ];
 }
 
-/// Where to stop a run, as a crash would (tests).
+/// Where to stop a run, as a crash would (tests). Files are numbered
+/// through the wave (the first PV's moves, then the next PV's, …).
+/// [`Step::Append`] and [`Step::Delete`] are per file: the stop comes right
+/// after that file's. The other steps are done once for the whole wave and
+/// stop it when `file` is one of its files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EtlStop {
-    /// Index of the file move in the plan.
+    /// Index of the file move in the wave.
     pub file: usize,
     /// Stop right after this step.
     pub after: Step,
@@ -154,6 +167,9 @@ pub enum EtlError {
 /// Source and destination tier of a stage (`dest` `None`: a black hole).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StageTarget {
+    /// Stage number in the PV's chain (0: out of the ingest tier; the
+    /// out-of-space policy depends on it).
+    pub stage: usize,
     /// Source tier.
     pub source: u8,
     /// Destination tier.
@@ -173,6 +189,94 @@ pub struct StageOutcome {
     pub bytes: u64,
     /// Samples appended.
     pub samples: u64,
+    /// Source partitions deleted without copying because the destination
+    /// was out of space (`[etl] out_of_space`; data loss, logged at error).
+    pub out_of_space_deleted: u64,
+    /// The run stopped early because the destination was out of space.
+    pub out_of_space_stopped: bool,
+    /// This stage's share of the wall time of the waves it ran in (by
+    /// files moved), so per-stage times add up to the time spent.
+    pub elapsed: std::time::Duration,
+}
+
+impl StageOutcome {
+    fn add(&mut self, o: &StageOutcome) {
+        self.moved += o.moved;
+        self.deleted += o.deleted;
+        self.changed += o.changed;
+        self.bytes += o.bytes;
+        self.samples += o.samples;
+        self.out_of_space_deleted += o.out_of_space_deleted;
+        self.out_of_space_stopped |= o.out_of_space_stopped;
+        self.elapsed += o.elapsed;
+    }
+}
+
+/// How a wave makes its destination files durable before sources are deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// `fdatasync` of each file written (after starting write-back of all of
+    /// them), `fsync` of each folder in which a file was created.
+    #[default]
+    Files,
+    /// One `syncfs(2)` per destination file system: one journal commit
+    /// covers every file and folder of the wave, but also writes back
+    /// whatever else is dirty on that file system.
+    Fs,
+}
+
+/// Free space in bytes usable by this process on the file system holding a
+/// path (`statvfs`: available blocks × fragment size).
+pub type FreeSpace = Arc<dyn Fn(&Path) -> std::io::Result<u64> + Send + Sync>;
+
+/// How the executor checks space and syncs.
+#[derive(Clone)]
+pub struct WaveOptions {
+    /// What to do when a destination is short of space.
+    pub out_of_space: OutOfSpace,
+    /// The free-space query ([`statvfs_free`] outside tests).
+    pub free_space: FreeSpace,
+    /// Sync point of a wave.
+    pub sync: SyncMode,
+}
+
+impl Default for WaveOptions {
+    fn default() -> Self {
+        WaveOptions {
+            out_of_space: OutOfSpace::default(),
+            free_space: Arc::new(statvfs_free),
+            sync: SyncMode::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for WaveOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaveOptions")
+            .field("out_of_space", &self.out_of_space)
+            .field("sync", &self.sync)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bytes usable by an unprivileged writer on the file system of `path`
+/// (Java's `getUsableSpace`).
+pub fn statvfs_free(path: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: `c` is a NUL-terminated path and `st` points to writable
+    // memory of the right type; statvfs fills it or fails.
+    let r = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: statvfs returned 0, so it initialised `st`.
+    let st = unsafe { st.assume_init() };
+    #[allow(clippy::unnecessary_cast, reason = "the field types differ between platforms")]
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
 /// Runs plans against a [`TieredStore`].
@@ -182,6 +286,7 @@ pub struct Executor<'a> {
     stop: Option<EtlStop>,
     /// Form of new destination partitions (`None`: the tier's).
     dest_form: Option<Option<ZstOptions>>,
+    options: WaveOptions,
 }
 
 impl<'a> Executor<'a> {
@@ -192,6 +297,7 @@ impl<'a> Executor<'a> {
             reducer: None,
             stop: None,
             dest_form: None,
+            options: WaveOptions::default(),
         }
     }
 
@@ -199,6 +305,12 @@ impl<'a> Executor<'a> {
     /// (`Some(None)`: plain, `Some(Some(o))`: zstd; `None`: the tier's).
     pub fn dest_form(mut self, form: Option<Option<ZstOptions>>) -> Self {
         self.dest_form = form;
+        self
+    }
+
+    /// Uses these space and sync settings.
+    pub fn options(mut self, options: WaveOptions) -> Self {
+        self.options = options;
         self
     }
 
@@ -228,131 +340,19 @@ impl<'a> Executor<'a> {
         })
     }
 
-    /// Carries out `plan` for `pv`, file by file, stopping at the first failure.
-    #[tracing::instrument(skip_all, fields(pv = %pv, source = target.source, dest = ?target.dest))]
+    /// Carries out `plan` for `pv`: a wave of one PV (see [`Executor::run_wave`]).
     pub fn run(&self, pv: &str, target: StageTarget, plan: &StagePlan) -> Result<StageOutcome, EtlError> {
-        let mut out = StageOutcome::default();
-        for (i, fm) in plan.moves.iter().enumerate() {
-            self.move_file(pv, target, i, fm, &mut out)?;
-        }
-        if out.moved + out.deleted > 0 {
-            tracing::info!(
-                moved = out.moved,
-                deleted = out.deleted,
-                bytes = out.bytes,
-                "ETL stage ran"
-            );
-        }
-        Ok(out)
-    }
-
-    fn move_file(
-        &self,
-        pv: &str,
-        target: StageTarget,
-        i: usize,
-        fm: &FileMove,
-        out: &mut StageOutcome,
-    ) -> Result<(), EtlError> {
-        let src = self.tier(pv, target.source)?;
-        let mut written = Vec::new();
-        let mut intents = Vec::new();
-        let stores = !matches!(fm.action, MoveAction::Discard(_) | MoveAction::AlreadyThere);
-        if let (true, Some(d)) = (stores, target.dest) {
-            let dest = self.tier(pv, d)?;
-            let key = self.dest_key(pv, target.source, d)?;
-            let planned: Vec<i64> = match &fm.action {
-                MoveAction::Bulk { dest_start } => vec![*dest_start],
-                MoveAction::PerSample { dest_starts, .. } => dest_starts.clone(),
-                _ => Vec::new(),
-            };
-            let mut files = DestFiles::new(pv, dest, key).with_form(self.dest_form);
-            files.intents(&planned)?;
-            self.hook(i, Step::Intent)?;
-            self.append(src, fm, &mut files)?;
-            let (w, its) = files.finish()?;
-            self.hook(i, Step::Append)?;
-            for f in &w {
-                f.sync(pv)?;
-            }
-            self.hook(i, Step::Sync)?;
-            written = w;
-            intents = its;
-        }
-        let mut changes = Vec::new();
-        if let Some(d) = target.dest {
-            let key = self.dest_key(pv, target.source, d)?;
-            for f in &written {
-                let recorded = f.changes(pv, d, &key)?;
-                if !recorded.is_empty() {
-                    out.bytes += f.bytes;
-                    out.samples += f.written;
-                    changes.extend(recorded);
-                }
-            }
-        }
-        self.record_and_delete(pv, src, i, fm, changes, &intents, stores, out)
-    }
-
-    /// Steps 4–6 under the source tier's write lock.
-    #[allow(clippy::too_many_arguments)]
-    fn record_and_delete(
-        &self,
-        pv: &str,
-        src: &PlainPbStore,
-        i: usize,
-        fm: &FileMove,
-        mut changes: Vec<Change>,
-        intents: &[(String, u8, i64)],
-        stores: bool,
-        out: &mut StageOutcome,
-    ) -> Result<(), EtlError> {
-        let index = self.store.index();
-        let path = src.root().join(&fm.path);
-        let _writes = src.lock_writes();
-        let state = source_state(pv, &path, fm)?;
-        let pending = PendingDelete {
-            path: fm.path.clone(),
-            bytes: fm.bytes,
-            last: to_ts(fm.last),
+        let item = WaveItem {
+            pv: pv.to_string(),
+            target,
+            plan: plan.clone(),
+            dest_form: self.dest_form,
         };
-        if state != SourceState::Changed {
-            changes.push(Change::Remove {
-                pv: pv.to_string(),
-                tier: src.tier(),
-                start: fm.start,
-            });
+        match self.run_wave(std::slice::from_ref(&item))?.pop() {
+            Some(Ok(o)) => Ok(o),
+            Some(Err(f)) => Err(f.error),
+            None => Ok(StageOutcome::default()),
         }
-        let d = (state == SourceState::Unchanged).then_some((pv, src.tier(), fm.start, &pending));
-        index.apply_move(&changes, d, intents)?;
-        index.flush()?;
-        self.hook(i, Step::Record)?;
-        if state == SourceState::Changed {
-            tracing::warn!(path = %path.display(), "ETL source changed after planning; kept for the next run");
-            out.changed += 1;
-            return Ok(());
-        }
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(EtlError::Io {
-                    pv: pv.to_string(),
-                    op: "delete",
-                    path,
-                    source: e,
-                })
-            }
-        }
-        self.hook(i, Step::Delete)?;
-        index.clear_pending_deletes(&[(pv.to_string(), src.tier(), fm.start)])?;
-        self.hook(i, Step::Clear)?;
-        if stores {
-            out.moved += 1;
-        } else {
-            out.deleted += 1;
-        }
-        Ok(())
     }
 
     /// Storage key for `pv`'s files in `dest`: the one it uses there, else

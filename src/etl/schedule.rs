@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::plan::{self, HoldGather, StageSchedule};
-use super::service::{Etl, StageRun};
+use super::run::StageOutcome;
+use super::service::{Etl, StageJob, StageRun};
 use super::stats::EtlStats;
 use crate::index::entry::ts as entry_ts;
 use crate::registry::Registry;
@@ -76,6 +77,8 @@ pub struct Counters {
     pub bad_chains: AtomicU64,
     /// Time spent in stage runs (ms).
     pub millis: AtomicU64,
+    /// Source partitions deleted without copying: destination out of space.
+    pub out_of_space_deleted: AtomicU64,
     /// Last tick (Unix s).
     pub last_tick: AtomicU64,
 }
@@ -91,6 +94,8 @@ pub struct TickReport {
     pub deleted: u64,
     /// Failed stage runs.
     pub failures: u64,
+    /// Source partitions deleted without copying (destination out of space).
+    pub out_of_space_deleted: u64,
 }
 
 /// The scheduler.
@@ -353,86 +358,161 @@ impl Scheduler {
     }
 
     /// Runs every PV due at or before `now`: each stage whose run time has
-    /// come, in chain order, with processing time `now`.
+    /// come, in chain order, with processing time `now`. The due PVs' stage
+    /// 0 runs as waves (many PVs per intent batch, sync and index batch),
+    /// then their stage 1, and so on; a PV whose stage failed runs no later
+    /// stage this tick.
     pub fn tick(&self, now: i64) -> TickReport {
         let mut report = TickReport::default();
         self.counters
             .last_tick
             .store(now.max(0) as u64, Ordering::Relaxed);
-        loop {
-            let next = {
-                let mut st = self.state();
-                match st.queue.first_key_value() {
-                    Some(((d, _), _)) if *d <= now => {
-                        let (_, pv) = st.queue.pop_first().unwrap_or_default();
-                        let e = st.pvs.remove(&pv);
-                        e.map(|e| (pv, e))
-                    }
-                    _ => break,
+        let mut due: Vec<(String, Entry)> = Vec::new();
+        {
+            let mut st = self.state();
+            while let Some(((d, _), _)) = st.queue.first_key_value() {
+                if *d > now {
+                    break;
                 }
-            };
-            let Some((pv, mut e)) = next else { continue };
-            report.pvs += 1;
-            let failed = self.run_pv(&pv, &mut e, now, &mut report);
-            let fresh = self.compute(&pv, now, Some(e));
-            if let Some(mut fresh) = fresh {
-                if failed {
-                    fresh.failures += 1;
-                    let wait =
-                        (RETRY_MIN_SECS << fresh.failures.min(6).saturating_sub(1)).min(RETRY_MAX_SECS);
-                    fresh.due = fresh.due.max(now + wait);
-                } else {
-                    fresh.failures = 0;
+                let Some((_, pv)) = st.queue.pop_first() else {
+                    break;
+                };
+                if let Some(e) = st.pvs.remove(&pv) {
+                    due.push((pv, e));
                 }
-                if fresh.due <= now {
-                    // Cannot make progress at this time (e.g. a skipped stage).
-                    fresh.due = now + 1;
-                }
-                self.put(&pv, fresh);
             }
+        }
+        report.pvs = due.len();
+        let mut failed = vec![false; due.len()];
+        let stages = due
+            .iter()
+            .map(|(_, e)| e.chain.stages().count())
+            .max()
+            .unwrap_or(0);
+        for i in 0..stages {
+            self.run_stage_wave(&mut due, &mut failed, i, now, &mut report);
+        }
+        for ((pv, e), failed) in due.into_iter().zip(failed) {
+            let Some(mut fresh) = self.compute(&pv, now, Some(e)) else {
+                continue;
+            };
+            if failed {
+                fresh.failures += 1;
+                let wait = (RETRY_MIN_SECS << fresh.failures.min(6).saturating_sub(1)).min(RETRY_MAX_SECS);
+                fresh.due = fresh.due.max(now + wait);
+            } else {
+                fresh.failures = 0;
+            }
+            if fresh.due <= now {
+                // Cannot make progress at this time (e.g. a skipped stage).
+                fresh.due = now + 1;
+            }
+            self.put(&pv, fresh);
         }
         report
     }
 
-    /// Runs `pv`'s stages whose time has come; true if one failed.
-    fn run_pv(&self, pv: &str, e: &mut Entry, now: i64, report: &mut TickReport) -> bool {
-        let t = Timestamp::new(now, 0);
-        let chain = e.chain.clone();
-        for (i, _, _) in chain.stages() {
-            let (Some(start), Some(sched)) = (e.next_start.get(i).copied(), e.scheds.get(i)) else {
-                continue;
-            };
-            if now < start {
-                continue;
-            }
-            let began = std::time::Instant::now();
-            let r = self.etl.run_stage(pv, &chain, i, t, false, None);
-            self.stats.record(pv, &chain, i, now, began.elapsed(), &r);
-            self.counters
-                .millis
-                .fetch_add(began.elapsed().as_millis() as u64, Ordering::Relaxed);
-            match r {
-                Ok(StageRun::Ran(o)) => {
-                    if o.moved + o.deleted > 0 {
-                        self.counters.runs.fetch_add(1, Ordering::Relaxed);
-                    }
-                    self.counters.moved.fetch_add(o.moved, Ordering::Relaxed);
-                    self.counters.deleted.fetch_add(o.deleted, Ordering::Relaxed);
-                    self.counters.bytes.fetch_add(o.bytes, Ordering::Relaxed);
-                    report.moved += o.moved;
-                    report.deleted += o.deleted;
+    /// Runs stage `i` of every due PV whose stage `i` has come and whose
+    /// earlier stages did not fail, as waves; advances their `nextETLStart`.
+    fn run_stage_wave(
+        &self,
+        due: &mut [(String, Entry)],
+        failed: &mut [bool],
+        i: usize,
+        now: i64,
+        report: &mut TickReport,
+    ) {
+        let idx: Vec<usize> = (0..due.len())
+            .filter(|&k| {
+                let e = &due[k].1;
+                !failed[k] && i < e.chain.stages().count() && e.next_start.get(i).is_some_and(|s| now >= *s)
+            })
+            .collect();
+        if idx.is_empty() {
+            return;
+        }
+        let chains: Vec<Arc<Chain>> = idx.iter().map(|&k| due[k].1.chain.clone()).collect();
+        let jobs: Vec<StageJob<'_>> = idx
+            .iter()
+            .zip(&chains)
+            .map(|(&k, chain)| StageJob {
+                pv: &due[k].0,
+                chain,
+                stage: i,
+            })
+            .collect();
+        let began = std::time::Instant::now();
+        let results = self.etl.run_stages(&jobs, Timestamp::new(now, 0), false, None);
+        drop(jobs);
+        self.counters
+            .millis
+            .fetch_add(began.elapsed().as_millis() as u64, Ordering::Relaxed);
+        let results = match results {
+            Ok(r) => r,
+            Err(err) => {
+                tracing::warn!(stage = i, pvs = idx.len(), error = %err, "ETL wave failed; data stays, retried later");
+                self.counters
+                    .failures
+                    .fetch_add(idx.len() as u64, Ordering::Relaxed);
+                report.failures += idx.len() as u64;
+                let took = began.elapsed();
+                for k in idx {
+                    let (pv, e) = &due[k];
+                    let none = StageOutcome::default();
+                    self.stats
+                        .record_outcome(pv, &e.chain, i, now, took, &none, Some(err.to_string()));
+                    failed[k] = true;
                 }
+                return;
+            }
+        };
+        for (k, r) in idx.into_iter().zip(results) {
+            let (pv, e) = &mut due[k];
+            match r {
+                Ok(StageRun::Ran(o)) => self.stage_done(pv, &e.chain, i, now, &o, None, report),
                 Ok(StageRun::Skipped(_)) => {}
-                Err(err) => {
+                Err(f) => {
+                    self.stage_done(pv, &e.chain, i, now, &f.done, Some(f.error.to_string()), report);
                     self.counters.failures.fetch_add(1, Ordering::Relaxed);
                     report.failures += 1;
-                    tracing::warn!(pv, stage = i, error = %err, "ETL stage failed; data stays, retried later");
-                    return true;
+                    tracing::warn!(pv = %pv, stage = i, error = %f.error, "ETL stage failed; data stays, retried later");
+                    failed[k] = true;
+                    continue;
                 }
             }
-            e.next_start[i] = sched.run_after(now);
+            if let (Some(sched), Some(next)) = (e.scheds.get(i), e.next_start.get_mut(i)) {
+                *next = sched.run_after(now);
+            }
         }
-        false
+    }
+
+    /// Counts what stage `stage` of `pv` did (failed runs included: what
+    /// they moved before failing, and why they failed).
+    #[allow(clippy::too_many_arguments)]
+    fn stage_done(
+        &self,
+        pv: &str,
+        chain: &Chain,
+        stage: usize,
+        now: i64,
+        o: &StageOutcome,
+        error: Option<String>,
+        report: &mut TickReport,
+    ) {
+        self.stats
+            .record_outcome(pv, chain, stage, now, o.elapsed, o, error);
+        if o.moved + o.deleted > 0 {
+            self.counters.runs.fetch_add(1, Ordering::Relaxed);
+        }
+        self.counters.moved.fetch_add(o.moved, Ordering::Relaxed);
+        self.counters.deleted.fetch_add(o.deleted, Ordering::Relaxed);
+        self.counters.bytes.fetch_add(o.bytes, Ordering::Relaxed);
+        self.counters
+            .out_of_space_deleted
+            .fetch_add(o.out_of_space_deleted, Ordering::Relaxed);
+        report.moved += o.moved;
+        report.deleted += o.deleted;
+        report.out_of_space_deleted += o.out_of_space_deleted;
     }
 }
 

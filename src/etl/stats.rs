@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::run::EtlError;
+use super::run::{EtlError, StageOutcome};
 use super::service::StageRun;
 use crate::index::{KvError, KvStore, KvTree};
 use crate::storage::Chain;
@@ -211,16 +211,35 @@ impl EtlStats {
         took: Duration,
         result: &Result<StageRun, EtlError>,
     ) {
+        let none = StageOutcome::default();
+        let (done, error) = match result {
+            Ok(StageRun::Ran(o)) => (o, None),
+            Ok(StageRun::Skipped(_)) => (&none, None),
+            Err(e) => (&none, Some(e.to_string())),
+        };
+        self.record_outcome(pv, chain, stage, now, took, done, error);
+    }
+
+    /// Records what stage `stage` of `pv`'s `chain` did at `now` (Unix s)
+    /// in `took`: `done` (for a failed run, what it moved before failing)
+    /// and the failure, if any.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_outcome(
+        &self,
+        pv: &str,
+        chain: &Chain,
+        stage: usize,
+        now: i64,
+        took: Duration,
+        done: &StageOutcome,
+        error: Option<String>,
+    ) {
         let (Some(src), Some(dst)) = (chain.stores.get(stage), chain.stores.get(stage + 1)) else {
             return;
         };
         let ms = took.as_millis() as u64;
         let key = (src.name.clone(), dst.name.clone());
-        let (moved, deleted, bytes, error) = match result {
-            Ok(StageRun::Ran(o)) => (o.moved, o.deleted, o.bytes, None),
-            Ok(StageRun::Skipped(_)) => (0, 0, 0, None),
-            Err(e) => (0, 0, 0, Some(e.to_string())),
-        };
+        let (moved, deleted, bytes) = (done.moved, done.deleted, done.bytes);
         let did = moved + deleted > 0;
         let stage_rec = {
             let mut stages = self.lock();

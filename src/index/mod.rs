@@ -225,18 +225,19 @@ impl Index {
         self.apply_with(changes, Batch::new())
     }
 
-    /// Applies an ETL move's records in one atomic batch: `changes` (the
-    /// destination's records and the source's removal), the source's
-    /// pending delete, and the removal of intents left by the move.
+    /// Applies an ETL wave's records in one atomic batch: `changes` (the
+    /// destinations' records and the sources' removals), the sources'
+    /// pending deletes `(pv, tier, start, record)`, and the removal of
+    /// intents left by the moves.
     pub fn apply_move(
         &self,
         changes: &[Change],
-        pending: Option<(&str, u8, i64, &PendingDelete)>,
+        pending: &[(String, u8, i64, PendingDelete)],
         clear_intents: &[(String, u8, i64)],
     ) -> Result<(), IndexError> {
         let mut extra = Batch::new();
-        if let Some((pv, tier, start, d)) = pending {
-            extra.put(keys::pending_delete(pv, tier, start), encode(d));
+        for (pv, tier, start, d) in pending {
+            extra.put(keys::pending_delete(pv, *tier, *start), encode(d));
         }
         for (pv, tier, start) in clear_intents {
             extra.delete(keys::intent(pv, *tier, *start));

@@ -54,6 +54,7 @@ impl Mgmt {
         put("etl", "bytes_moved", load(&c.bytes));
         put("etl", "failures", load(&c.failures));
         put("etl", "bad_chains", load(&c.bad_chains));
+        put("etl", "out_of_space_deleted", load(&c.out_of_space_deleted));
         put("etl", "seconds", load(&c.millis) / 1000.0);
         put("etl", "last_tick_timestamp_seconds", load(&c.last_tick));
         put("etl", "queued_pvs", self.etl.queued() as f64);

@@ -327,10 +327,15 @@ fn read_ahead_keeps_order_and_reports_a_damaged_frame() {
     let mid = table.frames[k].offset as usize + 20;
     bad[mid] ^= 0xff;
     bad[mid + 1] ^= 0xff;
-    let mut st = ZstReader::with_table(Cursor::new(&bad[..]), bad.len() as u64, Path::new("x.pb.zst"), table)
-        .unwrap()
-        .stream(None, None)
-        .unwrap();
+    let mut st = ZstReader::with_table(
+        Cursor::new(&bad[..]),
+        bad.len() as u64,
+        Path::new("x.pb.zst"),
+        table,
+    )
+    .unwrap()
+    .stream(None, None)
+    .unwrap();
     let mut n = 0;
     let err = loop {
         match st.next_sample() {
