@@ -342,39 +342,71 @@ impl TierReader {
         TierFile {
             file: Arc::new(file),
             reader: self.clone(),
+            pos: None,
+            ahead: None,
+            held: Vec::new(),
+            held_len: 0,
+            held_pos: 0,
             spare: RefCell::new(Vec::new()),
         }
     }
 }
 
+/// What a read job gives back: its buffer and how many bytes it read.
+type ReadDone = (Vec<u8>, io::Result<usize>);
+
+/// A read of the next bytes started before the caller asked for them.
+struct ReadAhead {
+    at: u64,
+    len: usize,
+    pending: Pending<ReadDone>,
+}
+
 /// An open file of a tier whose reads run on the tier's pool, each within
 /// the deadline; a read that misses it fails with `TimedOut` carrying a
 /// [`DeadlineError`] (see [`DeadlineError::find`]).
+///
+/// Reads are positional (the file's own offset is read once, then this
+/// handle keeps the position) in chunks of at least [`READ_CHUNK`]; a
+/// sequential reader gets the next chunk read ahead, so the hop to the
+/// pool overlaps the caller's work on the current one.
 pub struct TierFile {
     file: Arc<File>,
     reader: TierReader,
-    /// Buffer lent to the read jobs (one job at a time).
+    /// Offset after the bytes held (`None`: the file's offset, not read
+    /// yet).
+    pos: Option<u64>,
+    ahead: Option<ReadAhead>,
+    /// The last chunk read; `held[held_pos..held_len]` not yet given out.
+    held: Vec<u8>,
+    held_len: usize,
+    held_pos: usize,
+    /// Buffer lent to the read jobs.
     spare: RefCell<Vec<u8>>,
 }
 
 impl TierFile {
-    /// Reads `len` bytes on the pool with `op`; returns the filled buffer.
-    fn job(
+    /// Starts reading `len` bytes at `at` on the pool with `op`.
+    fn start(
         &self,
         len: usize,
         op: impl FnOnce(&File, &mut [u8]) -> io::Result<usize> + Send + 'static,
-    ) -> io::Result<(Vec<u8>, usize)> {
+    ) -> Result<Pending<ReadDone>, DeadlineError> {
         let mut buf = self.spare.take();
         if buf.len() < len {
             buf.resize(len, 0);
         }
         let file = self.file.clone();
-        let (buf, n) = self
-            .reader
-            .run(move || {
-                let n = op(&file, &mut buf[..len]);
-                (buf, n)
-            })
+        submit(&self.reader.shared, move || {
+            let n = op(&file, &mut buf[..len]);
+            (buf, n)
+        })
+    }
+
+    /// Waits for a read started by [`TierFile::start`] within the deadline.
+    fn finish(&self, p: Pending<ReadDone>) -> io::Result<(Vec<u8>, usize)> {
+        let (buf, n) = p
+            .wait(Instant::now() + self.reader.shared.deadline)
             .map_err(DeadlineError::into_io)?;
         match n {
             Ok(n) => Ok((buf, n)),
@@ -384,25 +416,126 @@ impl TierFile {
             }
         }
     }
+
+    /// Reads `len` bytes on the pool with `op`; returns the filled buffer.
+    fn job(
+        &self,
+        len: usize,
+        op: impl FnOnce(&File, &mut [u8]) -> io::Result<usize> + Send + 'static,
+    ) -> io::Result<(Vec<u8>, usize)> {
+        let p = self.start(len, op).map_err(DeadlineError::into_io)?;
+        self.finish(p)
+    }
+
+    /// The position of the next `read`.
+    fn position(&mut self) -> io::Result<u64> {
+        if let Some(p) = self.pos {
+            return Ok(p);
+        }
+        let file = self.file.clone();
+        let p = match self
+            .reader
+            .run(move || (&*file).stream_position())
+            .map_err(DeadlineError::into_io)?
+        {
+            // A pipe has no position: it is read from where it is.
+            Err(e) if e.raw_os_error() == Some(libc::ESPIPE) => 0,
+            r => r?,
+        };
+        self.pos = Some(p);
+        Ok(p)
+    }
 }
+
+/// Reads at `at`; a file without positions (a pipe) is read from where
+/// it is.
+fn read_at(mut f: &File, b: &mut [u8], at: u64) -> io::Result<usize> {
+    loop {
+        match FileExt::read_at(f, b, at) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.raw_os_error() == Some(libc::ESPIPE) => return f.read(b),
+            r => return r,
+        }
+    }
+}
+
+/// Smallest read a [`TierFile`] asks the pool for.
+pub const READ_CHUNK: usize = 256 * 1024;
 
 impl Read for TierFile {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let (buf, n) = self.job(out.len(), |mut f, b| f.read(b))?;
-        out[..n].copy_from_slice(&buf[..n]);
-        self.spare.replace(buf);
-        Ok(n)
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if self.held_pos == self.held_len {
+            let at = self.position()?;
+            let len = READ_CHUNK.max(out.len());
+            let (buf, n) = match self.ahead.take() {
+                Some(a) if a.at == at && a.len == len => self.finish(a.pending)?,
+                // Not what is asked for now: left to finish on its own.
+                _ => self.job(len, move |f, b| read_at(f, b, at))?,
+            };
+            let old = std::mem::replace(&mut self.held, buf);
+            if self.spare.borrow().is_empty() {
+                self.spare.replace(old);
+            }
+            (self.held_len, self.held_pos) = (n, 0);
+            let next = at + n as u64;
+            self.pos = Some(next);
+            if n == len {
+                // A stuck tier refuses at once; the next read reports it.
+                if let Ok(pending) = self.start(len, move |f, b| read_at(f, b, next)) {
+                    self.ahead = Some(ReadAhead {
+                        at: next,
+                        len,
+                        pending,
+                    });
+                }
+            }
+            if n == 0 {
+                return Ok(0);
+            }
+        }
+        let k = out.len().min(self.held_len - self.held_pos);
+        out[..k].copy_from_slice(&self.held[self.held_pos..self.held_pos + k]);
+        self.held_pos += k;
+        Ok(k)
     }
 }
 
 impl Seek for TierFile {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        // lseek itself does no I/O, but SEEK_END asks the file system for
-        // the size (a hung NFS mount can block there): on the pool too.
-        let file = self.file.clone();
-        self.reader
-            .run(move || (&*file).seek(pos))
-            .map_err(DeadlineError::into_io)?
+        // Within the chunk held: no read (frame after frame of a compressed
+        // partition is such a seek), and the read ahead stays.
+        if let (SeekFrom::Start(p), Some(end)) = (pos, self.pos) {
+            let start = end - self.held_len as u64;
+            if (start..=end).contains(&p) {
+                self.held_pos = (p - start) as usize;
+                return Ok(p);
+            }
+        }
+        self.ahead = None;
+        let unread = (self.held_len - self.held_pos) as u64;
+        (self.held_len, self.held_pos) = (0, 0);
+        let new = match pos {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::Current(d) => (self.position()? - unread).checked_add_signed(d),
+            SeekFrom::End(d) => {
+                // The size comes from the file system (a hung NFS mount
+                // can block there): on the pool.
+                let file = self.file.clone();
+                let len = self
+                    .reader
+                    .run(move || file.metadata().map(|m| m.len()))
+                    .map_err(DeadlineError::into_io)??;
+                len.checked_add_signed(d)
+            }
+        };
+        let new = new.ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "seek before the start of the file")
+        })?;
+        self.pos = Some(new);
+        Ok(new)
     }
 }
 
@@ -522,6 +655,52 @@ mod tests {
         let found = DeadlineError::find(any.as_ref()).unwrap();
         assert_eq!(found.tier(), "MTS");
         assert!(found.is_not_answering());
+    }
+
+    /// Chunked reads with read-ahead, seeks inside and outside the chunk
+    /// held, and positional reads give the file's bytes exactly.
+    #[test]
+    fn a_tier_file_reads_what_the_file_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.pb");
+        let data: Vec<u8> = (0..3 * READ_CHUNK + 12_345)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        std::fs::write(&path, &data).unwrap();
+        let g = TierGuard::new("T", Duration::from_secs(5));
+        let mut file = File::open(&path).unwrap();
+        file.seek(SeekFrom::Start(10)).unwrap();
+        let mut f = g.reader().file(file);
+        // From the file's own offset, in odd sizes, to the end.
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 70_001];
+        let mut sizes = [1usize, 100, 70_001, 4096, 65_536].iter().cycle();
+        loop {
+            let k = *sizes.next().unwrap();
+            let n = f.read(&mut buf[..k]).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(got == data[10..], "sequential read differs");
+        // Seeks: inside the chunk held, back to the start, relative, from the end.
+        for (to, expect) in [
+            (SeekFrom::Start(data.len() as u64 - 5), data.len() - 5),
+            (SeekFrom::Start(3), 3),
+            (SeekFrom::Start(READ_CHUNK as u64 + 1), READ_CHUNK + 1),
+            (SeekFrom::Current(-1000), READ_CHUNK + 1 - 1000 + 7),
+            (SeekFrom::End(-20), data.len() - 20),
+        ] {
+            let at = f.seek(to).unwrap() as usize;
+            assert_eq!(at, expect, "{to:?}");
+            let mut b = vec![0u8; 7.min(data.len() - at)];
+            f.read_exact(&mut b).unwrap();
+            assert_eq!(&b[..], &data[at..at + b.len()], "{to:?}");
+        }
+        let mut b = vec![0u8; 1000];
+        f.read_exact_at(&mut b, 2 * READ_CHUNK as u64 - 300).unwrap();
+        assert_eq!(&b[..], &data[2 * READ_CHUNK - 300..2 * READ_CHUNK + 700]);
     }
 
     #[test]
