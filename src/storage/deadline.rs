@@ -469,6 +469,13 @@ impl Read for TierFile {
         }
         if self.held_pos == self.held_len {
             let at = self.position()?;
+            if self.ahead.is_none() {
+                if let Some(n) = cached_read(&self.file, out, at) {
+                    self.pos = Some(at + n as u64);
+                    (self.held_len, self.held_pos) = (0, 0);
+                    return Ok(n);
+                }
+            }
             let len = READ_CHUNK.max(out.len());
             let (buf, n) = match self.ahead.take() {
                 Some(a) if a.at == at && a.len == len => self.finish(a.pending)?,
@@ -540,7 +547,20 @@ impl Seek for TierFile {
 }
 
 impl ReadAt for TierFile {
-    fn read_exact_at(&self, out: &mut [u8], at: u64) -> io::Result<()> {
+    fn read_exact_at(&self, mut out: &mut [u8], mut at: u64) -> io::Result<()> {
+        while !out.is_empty() {
+            match cached_read(&self.file, out, at) {
+                Some(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Some(n) => {
+                    out = &mut out[n..];
+                    at += n as u64;
+                }
+                None => break,
+            }
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
         let (buf, n) = self.job(out.len(), move |f, b| {
             FileExt::read_exact_at(f, b, at).map(|()| b.len())
         })?;
@@ -548,6 +568,31 @@ impl ReadAt for TierFile {
         self.spare.replace(buf);
         Ok(())
     }
+}
+
+/// Reads at `at` on the calling thread only if it cannot block: the bytes
+/// are in the page cache (`preadv2` with `RWF_NOWAIT`). `None`: they are
+/// not (or the file system cannot tell, as NFS cannot) — the read goes to
+/// the tier's pool. `Some(n)` may be short (only part was cached); `Some(0)`
+/// is the end of the file.
+#[cfg(target_os = "linux")]
+fn cached_read(file: &File, buf: &mut [u8], at: u64) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let off = libc::off_t::try_from(at).ok()?;
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: `iov` describes `buf`, which is valid for writes of its
+    // length and outlives the call; the descriptor is `file`'s, open for
+    // the duration of the call.
+    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, off, libc::RWF_NOWAIT) };
+    usize::try_from(n).ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn cached_read(_file: &File, _buf: &mut [u8], _at: u64) -> Option<usize> {
+    None
 }
 
 /// A worker: runs queued jobs until closed or idle for [`IDLE_EXIT`].
