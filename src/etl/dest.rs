@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use super::run::EtlError;
 use crate::index::entry::{to_ts, ts as entry_ts};
-use crate::index::{Change, FrameRecord, PartitionEntry};
+use crate::index::{frame_keys, Change, PartitionEntry};
 use crate::plainpb::{
     compressed_path, is_compressed_path, unescape_into, AppendTarget, Appender, PbFile, SampleStream,
     ZstAppender, ZstOptions,
@@ -281,21 +281,7 @@ impl DestWrite {
                 pv: pv.to_string(),
                 tier,
                 start,
-                frames: z
-                    .table()
-                    .frames
-                    .iter()
-                    .map(|f| {
-                        (
-                            to_ts(f.first),
-                            FrameRecord {
-                                offset: f.offset,
-                                samples: f.samples,
-                                raw_len: f.raw_len,
-                            },
-                        )
-                    })
-                    .collect(),
+                frames: frame_keys(&z.table().frames),
             });
         }
         Ok(out)

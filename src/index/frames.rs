@@ -8,9 +8,27 @@ use std::ops::Bound;
 use super::entry::{decode, encode, FrameRecord, Ts};
 use super::kv::Batch;
 use super::{keys, Index, IndexError, TREE};
+use crate::plainpb::FrameEntry;
 
 /// One frame as keyed: `(first sample time, record)`.
 pub type FrameKey = (Ts, FrameRecord);
+
+/// The keys of a compressed partition's frames (its table's entries).
+pub fn frame_keys(frames: &[FrameEntry]) -> Vec<FrameKey> {
+    frames
+        .iter()
+        .map(|f| {
+            (
+                super::entry::to_ts(f.first),
+                FrameRecord {
+                    offset: f.offset,
+                    samples: f.samples,
+                    raw_len: f.raw_len,
+                },
+            )
+        })
+        .collect()
+}
 
 /// The frame of a partition holding a time, found by seeks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,7 +18,7 @@ use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
 pub use entry::{FrameRecord, PartitionEntry, PendingDelete, PvSummary, TierTotals};
-pub use frames::{FrameKey, FrameWindow};
+pub use frames::{frame_keys, FrameKey, FrameWindow};
 pub use kv::{Batch, KvError, KvStore, KvTree, MemKv, SledKv};
 pub use migrate::{INDEX_SCHEMA_VERSION, SCHEMA_KEY};
 

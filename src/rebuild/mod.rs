@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use crate::index::entry::to_ts;
-use crate::index::{FrameKey, FrameRecord, Index, PartitionEntry};
+use crate::index::{FrameKey, Index, PartitionEntry};
 use crate::plainpb::{examine_zst, split_file_name, PbFile, PB_EXTENSION, ZST_EXTENSION};
 use crate::registry::{PvTypeInfo, Registry};
 use crate::storage::{StorageConfig, TierConfig};
@@ -245,21 +245,7 @@ fn examine_compressed(
     }
     let mut last_raw = Vec::new();
     crate::plainpb::unescape_into(last_line, &mut last_raw).map_err(|e| problem(None, e.to_string()))?;
-    let frames = info
-        .table
-        .frames
-        .iter()
-        .map(|f| {
-            (
-                to_ts(f.first),
-                FrameRecord {
-                    offset: f.offset,
-                    samples: f.samples,
-                    raw_len: f.raw_len,
-                },
-            )
-        })
-        .collect();
+    let frames = crate::index::frame_keys(&info.table.frames);
     Ok(Found {
         pv: info.desc.pv_name.clone(),
         tier: tier_no,

@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use super::error::StoreError;
 use super::store::{Inner, PlainPbStore};
 use crate::index::entry::to_ts;
-use crate::index::{Change, FrameKey, FrameRecord, PartitionEntry};
+use crate::index::{Change, FrameKey, PartitionEntry};
 use crate::plainpb::{
     compressed_path, examine_zst, is_compressed_path, last_sample_time, PbFile, PB_EXTENSION,
 };
@@ -121,21 +121,7 @@ pub(crate) fn file_record(
         pv: info.desc.pv_name.clone(),
         reason: e.to_string(),
     })?;
-    let frames = info
-        .table
-        .frames
-        .iter()
-        .map(|f| {
-            (
-                to_ts(f.first),
-                FrameRecord {
-                    offset: f.offset,
-                    samples: f.samples,
-                    raw_len: f.raw_len,
-                },
-            )
-        })
-        .collect();
+    let frames = crate::index::frame_keys(&info.table.frames);
     Ok(Some((
         PartitionEntry {
             path: rel.to_string(),
