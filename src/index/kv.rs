@@ -119,6 +119,9 @@ pub trait KvStore: Send + Sync {
     fn location(&self) -> &Path;
 }
 
+/// How long opening waits for the folder's lock to be released.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// sled behind the traits. Opened with a bounded page cache.
 pub struct SledKv {
     db: sled::Db,
@@ -131,15 +134,31 @@ pub const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 impl SledKv {
     /// Opens or creates the database at `path`.
     pub fn open(path: &Path) -> Result<Self, KvError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(SLED_CACHE_BYTES)
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(|e| KvError::Backend {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
+        // The folder's lock is held until the previous holder is fully
+        // closed; sled's flusher thread of a handle just dropped in this
+        // process (a reopen) can hold it for a moment. Another process
+        // holding it still fails, after the wait.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            let r = sled::Config::new()
+                .path(path)
+                .cache_capacity(SLED_CACHE_BYTES)
+                .flush_every_ms(Some(500))
+                .open();
+            match r {
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                r => {
+                    break r.map_err(|e| KvError::Backend {
+                        path: path.to_path_buf(),
+                        message: e.to_string(),
+                    })?
+                }
+            }
+        };
         Ok(SledKv {
             db,
             path: path.to_path_buf(),
