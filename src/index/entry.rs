@@ -128,3 +128,31 @@ pub struct PendingDelete {
     /// Last sample time when the move was planned.
     pub last: Ts,
 }
+
+impl PartitionEntry {
+    /// The record of compressed partition `start` at `path` (relative to
+    /// its tier) as `info` examined it: counts exact from its frame table;
+    /// `last_sample` is the unescaped newest sample. `None` when it holds
+    /// no sample.
+    pub fn of_compressed(
+        info: &crate::plainpb::ZstInfo,
+        path: String,
+        start: i64,
+        last_sample: Vec<u8>,
+    ) -> Option<PartitionEntry> {
+        let (first, last) = (info.first?, info.last.as_ref()?.ts());
+        Some(PartitionEntry {
+            path,
+            start,
+            year: info.desc.year,
+            db_type: info.desc.db_type.as_i32(),
+            first: to_ts(first),
+            last: to_ts(last),
+            samples: info.table.samples(),
+            samples_exact: true,
+            bytes: info.len,
+            last_sample,
+            compressed: true,
+        })
+    }
+}

@@ -228,7 +228,7 @@ fn examine_compressed(
             "no frame table (an interrupted write)".into(),
         ));
     }
-    let (Some(first), Some(last), Some(last_line)) = (info.first, &info.last, &info.last_line) else {
+    let (Some(_), Some(last), Some(last_line)) = (info.first, &info.last, &info.last_line) else {
         return Err(problem(
             Some(info.table.data_start),
             "no samples after the header".into(),
@@ -252,19 +252,8 @@ fn examine_compressed(
         key,
         element_count: info.desc.element_count,
         last_elements: last.value.element_count(),
-        entry: PartitionEntry {
-            path: rel,
-            start,
-            year: info.desc.year,
-            db_type: info.desc.db_type.as_i32(),
-            first: to_ts(first),
-            last: to_ts(last.ts()),
-            samples: info.table.samples(),
-            samples_exact: true,
-            bytes: info.len,
-            last_sample: last_raw,
-            compressed: true,
-        },
+        entry: PartitionEntry::of_compressed(&info, rel, start, last_raw)
+            .ok_or_else(|| problem(Some(info.table.data_start), "no samples after the header".into()))?,
         frames: Some(frames),
     })
 }

@@ -113,7 +113,7 @@ pub(crate) fn file_record(
             .trimmed
             .push((path.display().to_string(), info.table.data_end));
     }
-    let (Some(first), Some(last), Some(line)) = (info.first, &info.last, &info.last_line) else {
+    let (Some(_), Some(_), Some(line)) = (info.first, &info.last, &info.last_line) else {
         return Ok(None);
     };
     let mut last_raw = Vec::new();
@@ -122,22 +122,7 @@ pub(crate) fn file_record(
         reason: e.to_string(),
     })?;
     let frames = crate::index::frame_keys(&info.table.frames);
-    Ok(Some((
-        PartitionEntry {
-            path: rel.to_string(),
-            start,
-            year: info.desc.year,
-            db_type: info.desc.db_type.as_i32(),
-            first: to_ts(first),
-            last: to_ts(last.ts()),
-            samples: info.table.samples(),
-            samples_exact: true,
-            bytes: info.len,
-            last_sample: last_raw,
-            compressed: true,
-        },
-        Some(frames),
-    )))
+    Ok(PartitionEntry::of_compressed(&info, rel.to_string(), start, last_raw).map(|e| (e, Some(frames))))
 }
 
 /// Builds a record for a plain file from its head and tail, cutting a damaged tail.
